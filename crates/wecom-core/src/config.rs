@@ -1,0 +1,168 @@
+//! Settings of one WeCom app, checked once when a client is built.
+
+use std::fmt;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
+
+#[derive(Clone)]
+pub struct Config {
+    pub corp_id: String,
+    pub secret: String,
+    pub agent_id: i64,
+    /// Scheme and host (and optional path prefix) without a trailing slash.
+    pub base_url: String,
+    /// Limit for one whole request (connect, send, answer).
+    pub timeout: Duration,
+    /// Limit for opening a connection.
+    pub open_timeout: Duration,
+    /// Extra attempts for failures a retry can fix (-1, 45033, 5xx, 429, connection refused).
+    pub max_retries: u32,
+    /// First backoff delay; each further retry doubles it (with jitter).
+    pub retry_base_delay: Duration,
+}
+
+impl Config {
+    pub fn new(corp_id: impl Into<String>, secret: impl Into<String>, agent_id: i64) -> Self {
+        Config {
+            corp_id: corp_id.into(),
+            secret: secret.into(),
+            agent_id,
+            base_url: DEFAULT_BASE_URL.to_string(),
+            timeout: Duration::from_secs(10),
+            open_timeout: Duration::from_secs(5),
+            max_retries: 3,
+            retry_base_delay: Duration::from_millis(200),
+        }
+    }
+
+    /// Checks the settings and normalises `base_url`. Never echoes the secret.
+    pub fn validate(mut self) -> Result<Self> {
+        if self.corp_id.trim().is_empty() {
+            return Err(Error::Configuration(
+                "corp_id is missing (set WeCom.configure { |c| c.corp_id = ... } or WECOM_CORP_ID)"
+                    .into(),
+            ));
+        }
+        if self.secret.is_empty() {
+            return Err(Error::Configuration(
+                "secret is missing (set WeCom.configure { |c| c.secret = ... } or WECOM_SECRET)"
+                    .into(),
+            ));
+        }
+        if self.agent_id <= 0 {
+            return Err(Error::Configuration(format!(
+                "agent_id must be a positive integer, got {}",
+                self.agent_id
+            )));
+        }
+        let trimmed = self.base_url.trim_end_matches('/');
+        match url::Url::parse(trimmed) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            _ => {
+                return Err(Error::Configuration(format!(
+                    "base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {trimmed:?}"
+                )))
+            }
+        }
+        self.base_url = trimmed.to_string();
+        for (name, value) in [
+            ("timeout", self.timeout),
+            ("open_timeout", self.open_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::Configuration(format!(
+                    "{name} must be greater than 0 seconds"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Identifies the credentials without revealing the secret: tokens are cached under it.
+    pub fn credentials_key(&self) -> CredentialsKey {
+        CredentialsKey::new(&self.corp_id, &self.secret)
+    }
+}
+
+/// Never prints the secret.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("corp_id", &self.corp_id)
+            .field("secret", &"[REDACTED]")
+            .field("agent_id", &self.agent_id)
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("open_timeout", &self.open_timeout)
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
+}
+
+/// Corp id plus a SHA-256 digest of the secret: the identity of one app's token.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct CredentialsKey {
+    pub corp_id: String,
+    pub secret_digest: [u8; 32],
+}
+
+impl CredentialsKey {
+    pub fn new(corp_id: &str, secret: &str) -> Self {
+        CredentialsKey {
+            corp_id: corp_id.to_string(),
+            secret_digest: Sha256::digest(secret.as_bytes()).into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_the_missing_setting() {
+        let err = Config::new("", "s", 1).validate().unwrap_err();
+        assert!(err.to_string().contains("corp_id"));
+        let err = Config::new("c", "", 1).validate().unwrap_err();
+        assert!(err.to_string().contains("secret"));
+        let err = Config::new("c", "s", 0).validate().unwrap_err();
+        assert!(err.to_string().contains("agent_id"));
+    }
+
+    #[test]
+    fn validate_rejects_a_base_url_that_is_not_http() {
+        let mut config = Config::new("c", "s", 1);
+        config.base_url = "ftp://example.com".into();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn validate_strips_the_trailing_slash() {
+        let mut config = Config::new("c", "s", 1);
+        config.base_url = "http://127.0.0.1:9/".into();
+        assert_eq!(config.validate().unwrap().base_url, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let config = Config::new("corp", "very-secret-value", 1);
+        assert!(!format!("{config:?}").contains("very-secret-value"));
+    }
+
+    #[test]
+    fn credentials_key_separates_apps_of_one_corp() {
+        assert_ne!(
+            CredentialsKey::new("corp", "a"),
+            CredentialsKey::new("corp", "b")
+        );
+        assert_eq!(
+            CredentialsKey::new("corp", "a"),
+            CredentialsKey::new("corp", "a")
+        );
+    }
+}

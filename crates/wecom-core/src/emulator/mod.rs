@@ -1,0 +1,293 @@
+//! A local, fake WeCom server for tests and benchmarks.
+//!
+//! The real client talks real HTTP/1.1 (keep-alive) to it on 127.0.0.1. It implements
+//! `gettoken`, `message/send` and `message/recall` with the error codes described in
+//! `wecom-api.md`, records what it receives, and can inject faults and latency.
+//!
+//! It runs on its own two-worker tokio runtime, created by [`Emulator::start`] and shut down by
+//! [`Emulator::stop`] (or on drop), so it never competes with, or depends on, a runtime of the
+//! code under test.
+//!
+//! Choices where real WeCom is unspecified (see also the module docs of `token` and `message`):
+//! - `gettoken`: missing `corpid` → 41002, missing `corpsecret` → 41004 (an empty value counts as
+//!   missing); `expires_in` is the token's remaining lifetime rounded up to whole seconds, which
+//!   is the configured ttl for a fresh token. A token is NOT renewed by fetching it again.
+//! - Too many recipients (over 1000 users, 100 parties or 100 tags) → 40058.
+//! - An empty `message/send` body → 44002 ("empty post data"); any other non-object → 47001.
+//! - Unknown path → HTTP 404, wrong method on a known path → HTTP 405, body over 25 MB → HTTP 413;
+//!   these (and `fail_next_http`) answer a small `text/html` body, like a real front proxy.
+//!
+//! Everything received is kept in memory until [`Emulator::clear`]; long benchmarks should call
+//! it between rounds.
+
+mod message;
+mod reply;
+mod server;
+mod state;
+mod token;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use state::{FaultKind, Shared};
+
+/// One self-built app of the emulated corp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorApp {
+    pub secret: String,
+    pub agent_id: i64,
+}
+
+/// How the emulated corp looks.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub corp_id: String,
+    /// One or more self-built apps of the corp, each with its own secret and agentid.
+    pub apps: Vec<EmulatorApp>,
+    /// `expires_in` given out by gettoken; tokens really expire after it.
+    pub token_ttl: Duration,
+    /// User directory; `None` = every user id is valid.
+    pub users: Option<HashSet<String>>,
+    /// `None` = every party id is valid.
+    pub parties: Option<HashSet<String>>,
+    /// `None` = every tag id is valid.
+    pub tags: Option<HashSet<String>>,
+    /// 0 = pick a free port.
+    pub port: u16,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            corp_id: "corp".to_owned(),
+            apps: vec![EmulatorApp {
+                secret: "secret".to_owned(),
+                agent_id: 1000002,
+            }],
+            token_ttl: Duration::from_secs(7200),
+            users: None,
+            parties: None,
+            tags: None,
+            port: 0,
+        }
+    }
+}
+
+/// One HTTP request as the emulator received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Query pairs in order, percent-decoded.
+    pub query: Vec<(String, String)>,
+    /// The body as (lossy) UTF-8.
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// The first value of the query parameter `name`, if present.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A running emulator. Dropping it stops it.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    port: u16,
+    /// `None` once stopped; a mutex so that `stop(&self)` can take it.
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl Emulator {
+    /// Binds 127.0.0.1:`config.port` and starts serving; returns once the socket is listening.
+    pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        if config.apps.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the emulator needs at least one app",
+            ));
+        }
+        // Bind with std so that the socket is listening (and errors surface) before we return.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("wecom-emulator")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let shared = Arc::new(Shared::new(config));
+        runtime.spawn(server::accept_loop(listener, Arc::clone(&shared)));
+
+        Ok(Emulator {
+            shared,
+            port,
+            runtime: Mutex::new(Some(runtime)),
+        })
+    }
+
+    /// `"http://127.0.0.1:PORT"`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Accepted `message/send` bodies in arrival order (de-duplicated sends appear once).
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        self.shared.journal().messages.clone()
+    }
+
+    /// Every request received, in arrival order (gettoken and failed ones too).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.journal().requests.clone()
+    }
+
+    /// msgids successfully recalled, in order (each at most once).
+    pub fn recalled(&self) -> Vec<String> {
+        self.shared.journal().recalled.clone()
+    }
+
+    /// Number of gettoken requests received (including failed ones).
+    pub fn token_requests(&self) -> usize {
+        self.shared.token_requests()
+    }
+
+    /// Every token issued so far now answers 42001; the next gettoken issues a new one.
+    pub fn expire_tokens(&self) {
+        self.shared.expire_tokens();
+    }
+
+    /// The next `times` requests (to `path`, or to any path except gettoken when `None`) answer
+    /// HTTP 200 `{"errcode":errcode,...}` without doing anything else.
+    pub fn fail_next(&self, errcode: i64, times: u32, path: Option<String>) {
+        self.shared
+            .add_fault(FaultKind::Errcode(errcode), times, path);
+    }
+
+    /// Like [`fail_next`](Self::fail_next) but answers HTTP `status` with a small HTML body.
+    pub fn fail_next_http(&self, status: u16, times: u32, path: Option<String>) {
+        self.shared.add_fault(FaultKind::Http(status), times, path);
+    }
+
+    /// The next `times` matching requests are read and recorded, then their connection is
+    /// closed without any response.
+    pub fn drop_next(&self, times: u32, path: Option<String>) {
+        self.shared.add_fault(FaultKind::Drop, times, path);
+    }
+
+    /// Delays every response by `latency` (zero turns it off).
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.set_latency(latency);
+    }
+
+    /// Forgets recorded requests, messages, recalls, the gettoken counter and the history used
+    /// for de-duplication and recall; keeps tokens, latency and pending faults.
+    pub fn clear(&self) {
+        self.shared.clear();
+    }
+
+    /// Stops listening, closes every connection and shuts the runtime down. Idempotent.
+    pub fn stop(&self) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(runtime) = runtime else { return };
+        // Waiting for the workers guarantees the listener and connections are dropped (the port
+        // is closed) when we return. tokio forbids that wait inside an async context, so there we
+        // wait on a helper thread instead.
+        let wait = Duration::from_secs(2);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let waiter = std::thread::spawn(move || runtime.shutdown_timeout(wait));
+            let _ = waiter.join();
+        } else {
+            runtime.shutdown_timeout(wait);
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulator_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Emulator>();
+    }
+
+    #[test]
+    fn default_config_matches_contract() {
+        let c = EmulatorConfig::default();
+        assert_eq!(c.corp_id, "corp");
+        assert_eq!(
+            c.apps,
+            vec![EmulatorApp {
+                secret: "secret".into(),
+                agent_id: 1000002
+            }]
+        );
+        assert_eq!(c.token_ttl, Duration::from_secs(7200));
+        assert!(c.users.is_none() && c.parties.is_none() && c.tags.is_none());
+        assert_eq!(c.port, 0);
+    }
+
+    #[test]
+    fn start_rejects_a_corp_without_apps() {
+        let config = EmulatorConfig {
+            apps: vec![],
+            ..EmulatorConfig::default()
+        };
+        assert!(Emulator::start(config).is_err());
+    }
+
+    #[test]
+    fn stop_is_idempotent_and_closes_the_port() {
+        let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+        let addr = ("127.0.0.1", emu.port());
+        assert!(std::net::TcpStream::connect(addr).is_ok());
+        emu.stop();
+        emu.stop();
+        assert!(std::net::TcpStream::connect(addr).is_err());
+    }
+
+    #[test]
+    fn stop_inside_an_async_context_does_not_panic() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+        let port = emu.port();
+        rt.block_on(async move { drop(emu) });
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+}

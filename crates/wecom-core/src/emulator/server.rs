@@ -1,0 +1,180 @@
+//! The hyper plumbing: accepting connections, reading requests, routing, faults and latency.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use super::reply::{Outcome, Reply};
+use super::state::{FaultKind, Shared};
+use super::{message, token, RecordedRequest};
+
+pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
+const SEND_PATH: &str = "/cgi-bin/message/send";
+const RECALL_PATH: &str = "/cgi-bin/message/recall";
+
+/// Bodies above this are refused with HTTP 413 (WeCom's largest upload is 20 MB).
+const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+const JSON: &str = "application/json; charset=UTF-8";
+const HTML: &str = "text/html; charset=UTF-8";
+
+/// Returned by the service to make hyper close the connection without writing a response.
+#[derive(Debug)]
+struct ConnectionDropped;
+
+impl std::fmt::Display for ConnectionDropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for ConnectionDropped {}
+
+/// Runs until the runtime shuts down, which drops this task, the listener and every connection.
+pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut builder = http1::Builder::new();
+    builder.keep_alive(true);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // E.g. out of file descriptors: back off rather than spin; the listener stays usable.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        // Small request/response pairs: don't let Nagle's algorithm add latency.
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let ip = peer.ip();
+            let service = service_fn(move |request| handle(Arc::clone(&shared), ip, request));
+            // Errors here are peers going away or deliberate drops; nothing to report.
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ConnectionDropped> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let (body, too_large) = match read_body(&parts.headers, body).await {
+        Ok(body) => (body, false),
+        Err(BodyError::TooLarge) => (Bytes::new(), true),
+        // The peer went away mid-request: there is nobody to answer.
+        Err(BodyError::Io) => return Err(ConnectionDropped),
+    };
+    shared.record_request(RecordedRequest {
+        method: parts.method.as_str().to_owned(),
+        path: path.to_owned(),
+        query: query.clone(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+
+    let outcome = if too_large {
+        Reply::http(413).into()
+    } else {
+        dispatch(&shared, &parts.method, path, &query, &body, ip)
+    };
+
+    // The work is done on arrival and only the answer is late, like a slow network: a client
+    // that times out may still have had its message delivered.
+    let latency = shared.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match outcome {
+        Outcome::Reply(reply) => Ok(into_response(reply)),
+        Outcome::Drop => Err(ConnectionDropped),
+    }
+}
+
+fn dispatch(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    body: &[u8],
+    ip: IpAddr,
+) -> Outcome {
+    if path == GETTOKEN_PATH {
+        shared.count_token_request();
+    }
+    match shared.take_fault(path) {
+        Some(FaultKind::Drop) => return Outcome::Drop,
+        Some(FaultKind::Http(status)) => return Reply::http(status).into(),
+        Some(FaultKind::Errcode(code)) => return Reply::error(code, ip).into(),
+        None => {}
+    }
+    let (allowed, reply) = match path {
+        GETTOKEN_PATH => (Method::GET, token::gettoken as Handler),
+        SEND_PATH => (Method::POST, message::send as Handler),
+        RECALL_PATH => (Method::POST, message::recall as Handler),
+        _ => return Reply::http(404).into(),
+    };
+    if *method != allowed {
+        return Reply::http(405).into();
+    }
+    reply(shared, query, body, ip).into()
+}
+
+type Handler = fn(&Shared, &[(String, String)], &[u8], IpAddr) -> Reply;
+
+enum BodyError {
+    TooLarge,
+    Io,
+}
+
+async fn read_body(headers: &HeaderMap, body: Incoming) -> Result<Bytes, BodyError> {
+    // Refuse a declared oversize body before reading any of it.
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Io),
+    }
+}
+
+fn into_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(reply.body));
+    *response.status_mut() = reply.status;
+    let content_type = if reply.html { HTML } else { JSON };
+    // from_static neither allocates nor validates at runtime beyond a cheap scan.
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

@@ -1,0 +1,372 @@
+//! The in-memory WeCom: configuration, tokens, what was received, and pending faults.
+//!
+//! Each concern has its own lock so that a request holds at most a short, uncontended critical
+//! section; no lock is ever held across an `.await`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
+
+/// Everything the request handlers share.
+pub(crate) struct Shared {
+    pub corp_id: String,
+    pub apps: Vec<EmulatorApp>,
+    pub token_ttl: Duration,
+    pub directory: Directory,
+    tokens: Mutex<Tokens>,
+    journal: Mutex<Journal>,
+    outbox: Mutex<Outbox>,
+    faults: Mutex<Faults>,
+    /// Lets the hot path skip the faults lock while none are pending.
+    faults_pending: AtomicBool,
+    token_requests: AtomicUsize,
+    latency_nanos: AtomicU64,
+    next_msg_seq: AtomicU64,
+}
+
+/// Who may receive messages; `None` means every id is valid.
+pub(crate) struct Directory {
+    pub users: Option<HashSet<String>>,
+    pub parties: Option<HashSet<String>>,
+    pub tags: Option<HashSet<String>>,
+}
+
+/// What the emulator received, exposed through the public accessors.
+#[derive(Default)]
+pub(crate) struct Journal {
+    pub requests: Vec<RecordedRequest>,
+    pub messages: Vec<serde_json::Value>,
+    pub recalled: Vec<String>,
+}
+
+/// Server-side memory of accepted messages.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    /// msgid → index of the app that sent it (recall is only allowed by the same app).
+    pub sent: HashMap<String, usize>,
+    /// Canonical JSON of a body sent with `enable_duplicate_check` → its answer.
+    pub recent: HashMap<String, Recent>,
+}
+
+pub(crate) struct Recent {
+    pub accepted_at: Instant,
+    pub interval: Duration,
+    /// The exact answer of the first send, replayed for duplicates (same msgid, same
+    /// response_code).
+    pub reply: Bytes,
+}
+
+impl Outbox {
+    /// Forgets de-duplication entries whose window has passed; called only when the map has
+    /// grown, so it costs nothing per request.
+    pub fn prune_recent(&mut self, now: Instant) {
+        if self.recent.len() >= 4096 {
+            self.recent
+                .retain(|_, r| now.duration_since(r.accepted_at) < r.interval);
+        }
+    }
+}
+
+/// Issued tokens. Expired and revoked tokens are kept so that they answer 42001, not 40014.
+struct Tokens {
+    by_token: HashMap<String, TokenEntry>,
+    /// Latest token per app index, reused by gettoken while still valid.
+    latest: Vec<Option<String>>,
+}
+
+struct TokenEntry {
+    app: usize,
+    expires_at: Instant,
+    revoked: bool,
+}
+
+impl TokenEntry {
+    fn is_valid(&self, now: Instant) -> bool {
+        !self.revoked && now < self.expires_at
+    }
+}
+
+/// Outcome of checking an `access_token`.
+pub(crate) enum TokenCheck {
+    Valid { app: usize },
+    Unknown,
+    Expired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FaultKind {
+    Errcode(i64),
+    Http(u16),
+    Drop,
+}
+
+struct Fault {
+    path: Option<String>,
+    remaining: u32,
+}
+
+impl Fault {
+    fn matches(&self, path: &str) -> bool {
+        match &self.path {
+            Some(p) => p == path,
+            // Without a path a fault spares gettoken, so tests can fail API calls without
+            // breaking the token fetch that precedes them.
+            None => path != super::server::GETTOKEN_PATH,
+        }
+    }
+}
+
+/// Three independent queues, each consumed in the order the faults were added.
+#[derive(Default)]
+struct Faults {
+    drop: VecDeque<((), Fault)>,
+    http: VecDeque<(u16, Fault)>,
+    errcode: VecDeque<(i64, Fault)>,
+}
+
+impl Faults {
+    fn is_empty(&self) -> bool {
+        self.drop.is_empty() && self.http.is_empty() && self.errcode.is_empty()
+    }
+
+    fn take(&mut self, path: &str) -> Option<FaultKind> {
+        if consume(&mut self.drop, path).is_some() {
+            return Some(FaultKind::Drop);
+        }
+        if let Some(status) = consume(&mut self.http, path) {
+            return Some(FaultKind::Http(status));
+        }
+        consume(&mut self.errcode, path).map(FaultKind::Errcode)
+    }
+}
+
+/// Uses up one count of the first fault in `queue` that matches `path`.
+fn consume<V: Copy>(queue: &mut VecDeque<(V, Fault)>, path: &str) -> Option<V> {
+    let i = queue.iter().position(|(_, f)| f.matches(path))?;
+    let (value, fault) = &mut queue[i];
+    let value = *value;
+    fault.remaining -= 1;
+    if fault.remaining == 0 {
+        queue.remove(i);
+    }
+    Some(value)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock cannot leave these structures inconsistent in a way that
+    // matters to a test double, so recover instead of cascading the panic.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Random string over the URL-safe alphabet real tokens and ids use.
+pub(crate) fn random_string(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    (0..len)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
+}
+
+impl Shared {
+    pub fn new(config: EmulatorConfig) -> Shared {
+        let app_count = config.apps.len();
+        Shared {
+            corp_id: config.corp_id,
+            apps: config.apps,
+            token_ttl: config.token_ttl,
+            directory: Directory {
+                users: config.users,
+                parties: config.parties,
+                tags: config.tags,
+            },
+            tokens: Mutex::new(Tokens {
+                by_token: HashMap::new(),
+                latest: vec![None; app_count],
+            }),
+            journal: Mutex::new(Journal::default()),
+            outbox: Mutex::new(Outbox::default()),
+            faults: Mutex::new(Faults::default()),
+            faults_pending: AtomicBool::new(false),
+            token_requests: AtomicUsize::new(0),
+            latency_nanos: AtomicU64::new(0),
+            next_msg_seq: AtomicU64::new(1),
+        }
+    }
+
+    // ---- journal ----
+
+    pub fn journal(&self) -> MutexGuard<'_, Journal> {
+        lock(&self.journal)
+    }
+
+    pub fn record_request(&self, request: RecordedRequest) {
+        lock(&self.journal).requests.push(request);
+    }
+
+    pub fn count_token_request(&self) {
+        self.token_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn token_requests(&self) -> usize {
+        self.token_requests.load(Ordering::Relaxed)
+    }
+
+    pub fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        lock(&self.outbox)
+    }
+
+    pub fn next_msg_seq(&self) -> u64 {
+        self.next_msg_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn clear(&self) {
+        *lock(&self.journal) = Journal::default();
+        *lock(&self.outbox) = Outbox::default();
+        self.token_requests.store(0, Ordering::Relaxed);
+    }
+
+    // ---- tokens ----
+
+    /// Returns the app's current token (issuing one if it has none valid) and its remaining
+    /// lifetime.
+    pub fn issue_token(&self, app: usize, now: Instant) -> (String, Duration) {
+        let mut tokens = lock(&self.tokens);
+        if let Some(current) = &tokens.latest[app] {
+            let entry = &tokens.by_token[current];
+            if entry.is_valid(now) {
+                return (current.clone(), entry.expires_at - now);
+            }
+        }
+        let token = loop {
+            let candidate = random_string(64);
+            if !tokens.by_token.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let expires_at = now + self.token_ttl;
+        tokens.by_token.insert(
+            token.clone(),
+            TokenEntry {
+                app,
+                expires_at,
+                revoked: false,
+            },
+        );
+        tokens.latest[app] = Some(token.clone());
+        (token, self.token_ttl)
+    }
+
+    pub fn check_token(&self, token: &str, now: Instant) -> TokenCheck {
+        match lock(&self.tokens).by_token.get(token) {
+            None => TokenCheck::Unknown,
+            Some(entry) if entry.is_valid(now) => TokenCheck::Valid { app: entry.app },
+            Some(_) => TokenCheck::Expired,
+        }
+    }
+
+    pub fn expire_tokens(&self) {
+        let mut tokens = lock(&self.tokens);
+        for entry in tokens.by_token.values_mut() {
+            entry.revoked = true;
+        }
+    }
+
+    // ---- faults and latency ----
+
+    pub fn add_fault(&self, kind: FaultKind, times: u32, path: Option<String>) {
+        if times == 0 {
+            return;
+        }
+        let fault = Fault {
+            path,
+            remaining: times,
+        };
+        let mut faults = lock(&self.faults);
+        match kind {
+            FaultKind::Drop => faults.drop.push_back(((), fault)),
+            FaultKind::Http(status) => faults.http.push_back((status, fault)),
+            FaultKind::Errcode(code) => faults.errcode.push_back((code, fault)),
+        }
+        self.faults_pending.store(true, Ordering::Release);
+    }
+
+    /// Consumes the fault (if any) that applies to a request to `path`: drop first, then HTTP,
+    /// then errcode.
+    pub fn take_fault(&self, path: &str) -> Option<FaultKind> {
+        if !self.faults_pending.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut faults = lock(&self.faults);
+        let taken = faults.take(path);
+        if faults.is_empty() {
+            self.faults_pending.store(false, Ordering::Release);
+        }
+        taken
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.latency_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        Shared::new(EmulatorConfig {
+            token_ttl: Duration::from_millis(100),
+            ..EmulatorConfig::default()
+        })
+    }
+
+    #[test]
+    fn emulator_faults_are_consumed_per_queue_in_order_with_path_filters() {
+        let s = shared();
+        s.add_fault(FaultKind::Errcode(-1), 1, Some("/cgi-bin/gettoken".into()));
+        s.add_fault(FaultKind::Errcode(45009), 2, None);
+        s.add_fault(FaultKind::Http(502), 1, None);
+        s.add_fault(FaultKind::Drop, 0, None); // no-op
+        assert_eq!(s.take_fault("/x"), Some(FaultKind::Http(502)));
+        assert_eq!(s.take_fault("/x"), Some(FaultKind::Errcode(45009)));
+        assert_eq!(
+            s.take_fault("/cgi-bin/gettoken"),
+            Some(FaultKind::Errcode(-1))
+        );
+        assert_eq!(s.take_fault("/cgi-bin/gettoken"), None);
+        assert_eq!(s.take_fault("/x"), Some(FaultKind::Errcode(45009)));
+        assert_eq!(s.take_fault("/x"), None);
+        assert!(!s.faults_pending.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn emulator_tokens_are_reused_then_expire() {
+        let s = shared();
+        let t0 = Instant::now();
+        let (a, ttl) = s.issue_token(0, t0);
+        assert_eq!(ttl, Duration::from_millis(100));
+        let (b, left) = s.issue_token(0, t0 + Duration::from_millis(40));
+        assert_eq!(a, b);
+        assert_eq!(left, Duration::from_millis(60));
+        assert!(matches!(
+            s.check_token(&a, t0 + Duration::from_millis(99)),
+            TokenCheck::Valid { app: 0 }
+        ));
+        let later = t0 + Duration::from_millis(100);
+        assert!(matches!(s.check_token(&a, later), TokenCheck::Expired));
+        let (c, _) = s.issue_token(0, later);
+        assert_ne!(a, c);
+        s.expire_tokens();
+        assert!(matches!(s.check_token(&c, later), TokenCheck::Expired));
+        assert!(matches!(s.check_token("nope", later), TokenCheck::Unknown));
+    }
+}

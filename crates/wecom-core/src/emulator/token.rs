@@ -1,0 +1,95 @@
+//! `GET /cgi-bin/gettoken` and the `access_token` check every other API starts with.
+//!
+//! - missing (or empty) `corpid` → 41002, missing `corpsecret` → 41004, wrong corpid → 40013,
+//!   a secret of no app of the corp → 40001.
+//! - While an app's latest token is valid, gettoken hands out that same token; `expires_in` is
+//!   its remaining lifetime rounded up to whole seconds (never 0), so a fresh token carries the
+//!   configured ttl. Fetching does not extend a token's life.
+//! - APIs: no `access_token` in the query → 41001, unknown → 40014, expired or revoked → 42001.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::reply::Reply;
+use super::state::{Shared, TokenCheck};
+
+/// First value of `name` in the query; an empty value counts as absent, like WeCom.
+pub(crate) fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+pub(crate) fn gettoken(
+    shared: &Shared,
+    query: &[(String, String)],
+    _body: &[u8],
+    ip: IpAddr,
+) -> Reply {
+    let Some(corp_id) = param(query, "corpid") else {
+        return Reply::error(41002, ip);
+    };
+    let Some(secret) = param(query, "corpsecret") else {
+        return Reply::error(41004, ip);
+    };
+    if corp_id != shared.corp_id {
+        return Reply::error(40013, ip);
+    }
+    let Some(app) = shared.apps.iter().position(|a| a.secret == secret) else {
+        return Reply::error(40001, ip);
+    };
+    let (token, remaining) = shared.issue_token(app, Instant::now());
+    // The token alphabet needs no JSON escaping.
+    Reply::json(format!(
+        r#"{{"errcode":0,"errmsg":"ok","access_token":"{token}","expires_in":{}}}"#,
+        whole_seconds(remaining)
+    ))
+}
+
+/// The app index owning the request's token, or the error answer.
+pub(crate) fn authenticate(
+    shared: &Shared,
+    query: &[(String, String)],
+    ip: IpAddr,
+) -> Result<usize, Reply> {
+    let Some(token) = param(query, "access_token") else {
+        return Err(Reply::error(41001, ip));
+    };
+    match shared.check_token(token, Instant::now()) {
+        TokenCheck::Valid { app } => Ok(app),
+        TokenCheck::Unknown => Err(Reply::error(40014, ip)),
+        TokenCheck::Expired => Err(Reply::error(42001, ip)),
+    }
+}
+
+/// Rounds up, and at least 1: a client told "0" would never cache the token.
+fn whole_seconds(d: Duration) -> u64 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulator_expires_in_rounds_up() {
+        assert_eq!(whole_seconds(Duration::from_millis(300)), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(7200)), 7200);
+        assert_eq!(whole_seconds(Duration::from_millis(7_199_001)), 7200);
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn emulator_param_treats_empty_as_missing() {
+        let q = vec![
+            ("a".to_owned(), String::new()),
+            ("b".to_owned(), "x".to_owned()),
+        ];
+        assert_eq!(param(&q, "a"), None);
+        assert_eq!(param(&q, "b"), Some("x"));
+        assert_eq!(param(&q, "c"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! The plain-Rust core of the wecom gem: configuration, the access-token cache, the WeCom API
+//! client with its retry policy, message bodies, and a local WeCom emulator.
+//!
+//! Nothing here knows about Ruby; the `wecom` extension crate binds it. Everything is covered
+//! by `cargo test -p wecom-core`.
+
+pub mod client;
+pub mod config;
+pub mod emulator;
+pub mod error;
+pub mod message;
+pub mod process;
+pub mod retry;
+pub mod token;
+
+pub use client::{Client, SendResult};
+pub use config::Config;
+pub use error::{Error, ErrorKind};
+pub use message::{Message, Recipients, SendOptions};

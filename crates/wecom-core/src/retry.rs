@@ -1,0 +1,125 @@
+//! Which failures are worth another attempt, and how long to wait before it.
+
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Longest single backoff: a job that waits longer should be rescheduled instead.
+const MAX_DELAY: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// Whether `error` on attempt number `attempt` (0-based) should be tried again.
+    /// `idempotent` says a repeat cannot deliver twice (a GET, or a send with duplicate check).
+    pub fn should_retry(&self, error: &Error, attempt: u32, idempotent: bool) -> bool {
+        if attempt >= self.max_retries {
+            return false;
+        }
+        match error {
+            Error::Api { errcode, .. } => matches!(errcode, -1 | 45033),
+            Error::Http {
+                status,
+                retry_after,
+                ..
+            } => {
+                (*status == 429 || *status >= 500)
+                    && retry_after.is_none_or(|wait| wait <= MAX_DELAY)
+            }
+            Error::Network {
+                delivery_unknown, ..
+            }
+            | Error::Timeout {
+                delivery_unknown, ..
+            } => !delivery_unknown || idempotent,
+            _ => false,
+        }
+    }
+
+    /// Exponential backoff with jitter (between half and all of the doubled delay), so that
+    /// many clients failing together do not retry together. A server's Retry-After wins.
+    pub fn delay(&self, error: &Error, attempt: u32) -> Duration {
+        if let Some(wait) = error.retry_after() {
+            return wait.min(MAX_DELAY);
+        }
+        let doubled = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(MAX_DELAY);
+        doubled.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        max_retries: 3,
+        base_delay: Duration::from_millis(100),
+    };
+
+    fn api(errcode: i64) -> Error {
+        Error::Api {
+            errcode,
+            errmsg: String::new(),
+            path: "/p".into(),
+        }
+    }
+
+    fn timeout(delivery_unknown: bool) -> Error {
+        Error::Timeout {
+            path: "/p".into(),
+            after: Duration::from_secs(1),
+            delivery_unknown,
+        }
+    }
+
+    #[test]
+    fn retries_busy_and_concurrency_errors_up_to_the_limit() {
+        assert!(POLICY.should_retry(&api(-1), 0, false));
+        assert!(POLICY.should_retry(&api(45033), 2, false));
+        assert!(!POLICY.should_retry(&api(-1), 3, false));
+    }
+
+    #[test]
+    fn never_retries_caller_mistakes_or_the_frequency_limit() {
+        for code in [40003, 40008, 44004, 45002, 81013, 301002, 45009] {
+            assert!(!POLICY.should_retry(&api(code), 0, true), "{code}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_failures_are_retried_only_when_idempotent() {
+        assert!(!POLICY.should_retry(&timeout(true), 0, false));
+        assert!(POLICY.should_retry(&timeout(true), 0, true));
+        assert!(POLICY.should_retry(&timeout(false), 0, false));
+    }
+
+    #[test]
+    fn gateway_errors_are_retried_unless_told_to_wait_long() {
+        let http = |status, retry_after| Error::Http {
+            status,
+            path: "/p".into(),
+            retry_after,
+        };
+        assert!(POLICY.should_retry(&http(502, None), 0, false));
+        assert!(POLICY.should_retry(&http(429, Some(Duration::from_secs(1))), 0, false));
+        assert!(!POLICY.should_retry(&http(429, Some(Duration::from_secs(120))), 0, false));
+        assert!(!POLICY.should_retry(&http(404, None), 0, false));
+    }
+
+    #[test]
+    fn delay_doubles_with_jitter_and_is_capped() {
+        for attempt in 0..4 {
+            let full = Duration::from_millis(100 * 2u64.pow(attempt));
+            let delay = POLICY.delay(&api(-1), attempt);
+            assert!(delay >= full / 2 && delay <= full, "{attempt}: {delay:?}");
+        }
+        assert!(POLICY.delay(&api(-1), 30) <= MAX_DELAY);
+    }
+}

@@ -1,0 +1,206 @@
+//! The in-process access-token cache: one slot per credentials, one refresh in flight per slot.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::config::CredentialsKey;
+use crate::error::Result;
+
+/// Refresh this long before WeCom's expiry at most (a fifth of short lifetimes).
+const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Debug)]
+struct Token {
+    value: Arc<str>,
+    /// From here on the next caller refreshes; others keep using the token meanwhile.
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+impl Token {
+    fn new(value: String, expires_in: Duration) -> Token {
+        let now = Instant::now();
+        let margin = MAX_REFRESH_MARGIN.min(expires_in / 5);
+        Token {
+            value: value.into(),
+            refresh_at: now + expires_in - margin,
+            expires_at: now + expires_in,
+        }
+    }
+}
+
+/// All token slots of a process, keyed by corp id and secret digest.
+#[derive(Default)]
+pub struct TokenCache {
+    slots: Mutex<HashMap<CredentialsKey, Arc<TokenSlot>>>,
+}
+
+impl TokenCache {
+    pub fn slot(&self, key: &CredentialsKey) -> Arc<TokenSlot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(key.clone()).or_default().clone()
+    }
+}
+
+/// The token of one set of credentials.
+#[derive(Default)]
+pub struct TokenSlot {
+    current: RwLock<Option<Token>>,
+    /// Held by the one caller that fetches; the others wait for it instead of fetching too.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl TokenSlot {
+    /// The cached token, or a fresh one from `fetch` (which returns the token and `expires_in`).
+    pub async fn get<F, Fut>(&self, fetch: F) -> Result<Arc<str>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(String, Duration)>>,
+    {
+        let now = Instant::now();
+        if let Some(token) = self.read() {
+            if now < token.refresh_at {
+                return Ok(token.value);
+            }
+        }
+        let _guard = match self.refreshing.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // Someone is refreshing: a token that has not expired yet is still good.
+                if let Some(token) = self.read().filter(|t| now < t.expires_at) {
+                    return Ok(token.value);
+                }
+                self.refreshing.lock().await
+            }
+        };
+        // The holder before us may have refreshed while we waited.
+        if let Some(token) = self.read() {
+            if Instant::now() < token.refresh_at {
+                return Ok(token.value);
+            }
+        }
+        let (value, expires_in) = fetch().await?;
+        let token = Token::new(value, expires_in);
+        let fresh = token.value.clone();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(token);
+        Ok(fresh)
+    }
+
+    /// Drops the cached token only if it is still `failed`, so a token another caller has just
+    /// fetched survives. Returns whether it dropped it.
+    pub fn invalidate(&self, failed: &str) -> bool {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|t| &*t.value == failed) {
+            *current = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The cached token's expiry, if there is one.
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.read().map(|t| t.expires_at)
+    }
+
+    fn read(&self) -> Option<Token> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    async fn fetch_counting(calls: &AtomicUsize, ttl: Duration) -> Result<(String, Duration)> {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok((format!("token-{n}"), ttl))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sixteen_cold_callers_cause_one_fetch() {
+        let slot = Arc::new(TokenSlot::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (slot, calls) = (slot.clone(), calls.clone());
+                tokio::spawn(async move {
+                    slot.get(|| fetch_counting(&calls, Duration::from_secs(7200)))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(&*task.await.unwrap(), "token-0");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn refreshes_a_margin_before_expiry() {
+        let slot = TokenSlot::default();
+        let calls = AtomicUsize::new(0);
+        let ttl = Duration::from_millis(500);
+        assert_eq!(
+            &*slot.get(|| fetch_counting(&calls, ttl)).await.unwrap(),
+            "token-0"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            &*slot.get(|| fetch_counting(&calls, ttl)).await.unwrap(),
+            "token-0"
+        );
+        // Past 400 ms (ttl minus a fifth) the next caller refreshes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            &*slot.get(|| fetch_counting(&calls, ttl)).await.unwrap(),
+            "token-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalidate_drops_only_the_token_that_failed() {
+        let slot = TokenSlot::default();
+        let calls = AtomicUsize::new(0);
+        let ttl = Duration::from_secs(60);
+        let first = slot.get(|| fetch_counting(&calls, ttl)).await.unwrap();
+        assert!(slot.invalidate(&first));
+        let second = slot.get(|| fetch_counting(&calls, ttl)).await.unwrap();
+        assert_eq!(&*second, "token-1");
+        // A late caller that failed with the old token must not drop the new one.
+        assert!(!slot.invalidate(&first));
+        assert_eq!(
+            &*slot.get(|| fetch_counting(&calls, ttl)).await.unwrap(),
+            "token-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_leaves_the_slot_empty_and_reports_the_error() {
+        let slot = TokenSlot::default();
+        let err = slot
+            .get(|| async { Err(crate::Error::Configuration("nope".into())) })
+            .await
+            .unwrap_err();
+        assert_eq!(err, crate::Error::Configuration("nope".into()));
+        assert!(slot.expires_at().is_none());
+    }
+
+    #[test]
+    fn cache_shares_a_slot_per_credentials() {
+        let cache = TokenCache::default();
+        let a = cache.slot(&CredentialsKey::new("corp", "a"));
+        let a2 = cache.slot(&CredentialsKey::new("corp", "a"));
+        let b = cache.slot(&CredentialsKey::new("corp", "b"));
+        assert!(Arc::ptr_eq(&a, &a2));
+        assert!(!Arc::ptr_eq(&a, &b));
+    }
+}

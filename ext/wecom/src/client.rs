@@ -1,0 +1,193 @@
+//! `WeCom::Native::Client`: the native half of `WeCom::Client` (lib/wecom/client.rb), which
+//! checks arguments and builds bodies before calling in here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
+use wecom_core::{Client, Config, Message, Recipients, SendOptions, SendResult};
+
+use crate::convert;
+use crate::errors::{self, guard};
+use crate::gvl;
+
+#[magnus::wrap(class = "WeCom::Native::Client", free_immediately, size)]
+struct NativeClient {
+    config: Arc<Config>,
+}
+
+fn seconds(ruby: &Ruby, name: &str, value: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        Error::new(
+            ruby.exception_arg_error(),
+            format!("{name} must be a positive number of seconds, got {value}"),
+        )
+    })
+}
+
+impl NativeClient {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        ruby: &Ruby,
+        corp_id: String,
+        secret: String,
+        agent_id: i64,
+        base_url: String,
+        timeout: f64,
+        open_timeout: f64,
+        max_retries: u32,
+        retry_base_delay: f64,
+    ) -> Result<Self, Error> {
+        guard(ruby, || {
+            let mut config = Config::new(corp_id, secret, agent_id);
+            config.base_url = base_url;
+            config.timeout = seconds(ruby, "timeout", timeout)?;
+            config.open_timeout = seconds(ruby, "open_timeout", open_timeout)?;
+            config.max_retries = max_retries;
+            config.retry_base_delay = seconds(ruby, "retry_base_delay", retry_base_delay)?;
+            let config = config.validate().map_err(|e| errors::to_ruby(ruby, e))?;
+            Ok(NativeClient {
+                config: Arc::new(config),
+            })
+        })
+    }
+
+    /// Runs `action` on a core client of this app, with the GVL released.
+    fn with_client<T, F>(
+        &self,
+        ruby: &Ruby,
+        action: impl FnOnce(Client) -> F + Send,
+    ) -> Result<T, Error>
+    where
+        F: std::future::Future<Output = wecom_core::error::Result<T>> + Send,
+        T: Send,
+    {
+        let config = self.config.clone();
+        gvl::run(ruby, move |context| async move {
+            let client = Client::new(config, &context)?;
+            action(client).await
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_message(
+        ruby: &Ruby,
+        rb_self: &Self,
+        msgtype: String,
+        body: RHash,
+        users: Vec<String>,
+        parties: Vec<String>,
+        tags: Vec<String>,
+        all: bool,
+        safe: bool,
+        id_trans: bool,
+        duplicate_check: Option<u32>,
+    ) -> Result<RHash, Error> {
+        guard(ruby, || {
+            let message = Message {
+                body: convert::to_json(ruby, body.as_value(), &msgtype)?,
+                msgtype,
+                recipients: Recipients {
+                    users,
+                    parties,
+                    tags,
+                    all,
+                },
+                options: SendOptions {
+                    safe,
+                    id_trans,
+                    duplicate_check,
+                },
+            };
+            let result =
+                rb_self.with_client(
+                    ruby,
+                    move |client| async move { client.send(&message).await },
+                )?;
+            result_hash(ruby, &result)
+        })
+    }
+
+    fn recall(ruby: &Ruby, rb_self: &Self, msgid: String) -> Result<bool, Error> {
+        guard(ruby, || {
+            rb_self.with_client(ruby, move |client| async move {
+                client.recall(&msgid).await.map(|()| true)
+            })
+        })
+    }
+
+    fn access_token(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
+        guard(ruby, || {
+            rb_self.with_client(ruby, |client| async move {
+                client.access_token().await.map(|t| t.to_string())
+            })
+        })
+    }
+
+    /// Seconds the cached token stays valid, or nil when none is cached in this process.
+    fn token_expires_in(ruby: &Ruby, rb_self: &Self) -> Result<Option<f64>, Error> {
+        guard(ruby, || {
+            let process = wecom_core::process::current().map_err(|e| errors::to_ruby(ruby, e))?;
+            let client = Client::new(rb_self.config.clone(), &process.context)
+                .map_err(|e| errors::to_ruby(ruby, e))?;
+            Ok(client.token_expires_in().map(|d| d.as_secs_f64()))
+        })
+    }
+
+    fn corp_id(&self) -> String {
+        self.config.corp_id.clone()
+    }
+
+    fn agent_id(&self) -> i64 {
+        self.config.agent_id
+    }
+
+    fn base_url(&self) -> String {
+        self.config.base_url.clone()
+    }
+}
+
+fn result_hash(ruby: &Ruby, result: &SendResult) -> Result<RHash, Error> {
+    let hash = ruby.hash_new();
+    hash.aset(
+        ruby.to_symbol("msgids"),
+        convert::strings(ruby, &result.msgids),
+    )?;
+    hash.aset(
+        ruby.to_symbol("invalid_users"),
+        convert::strings(ruby, &result.invalid_users),
+    )?;
+    hash.aset(
+        ruby.to_symbol("invalid_parties"),
+        convert::strings(ruby, &result.invalid_parties),
+    )?;
+    hash.aset(
+        ruby.to_symbol("invalid_tags"),
+        convert::strings(ruby, &result.invalid_tags),
+    )?;
+    hash.aset(
+        ruby.to_symbol("unlicensed_users"),
+        convert::strings(ruby, &result.unlicensed_users),
+    )?;
+    hash.aset(
+        ruby.to_symbol("response_code"),
+        result.response_code.clone(),
+    )?;
+    Ok(hash)
+}
+
+pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("Client", ruby.class_object())?;
+    class.define_singleton_method("new", function!(NativeClient::new, 8))?;
+    class.define_method("send_message", method!(NativeClient::send_message, 9))?;
+    class.define_method("recall", method!(NativeClient::recall, 1))?;
+    class.define_method("access_token", method!(NativeClient::access_token, 0))?;
+    class.define_method(
+        "token_expires_in",
+        method!(NativeClient::token_expires_in, 0),
+    )?;
+    class.define_method("corp_id", method!(NativeClient::corp_id, 0))?;
+    class.define_method("agent_id", method!(NativeClient::agent_id, 0))?;
+    class.define_method("base_url", method!(NativeClient::base_url, 0))?;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Ruby values <-> JSON values, for message bodies going out and emulator records coming back.
+
+use magnus::{
+    prelude::*, r_hash::ForEach, Error, Float, Integer, IntoValue, RArray, RHash, RString, Ruby,
+    Symbol, Value,
+};
+use serde_json::{Map, Number, Value as Json};
+
+/// Deep enough for any WeCom body; a cycle (a Hash containing itself) hits it.
+const MAX_DEPTH: usize = 32;
+
+/// Converts a message body (Hashes, Arrays, Strings, Symbols, numbers, booleans, nil) to JSON.
+/// `field` names the argument in error messages.
+pub fn to_json(ruby: &Ruby, value: Value, field: &str) -> Result<Json, Error> {
+    convert(ruby, value, field, 0)
+}
+
+fn convert(ruby: &Ruby, value: Value, field: &str, depth: usize) -> Result<Json, Error> {
+    let invalid = |what: String| Error::new(ruby.exception_arg_error(), what);
+    if depth > MAX_DEPTH {
+        return Err(invalid(format!(
+            "{field} is nested more than {MAX_DEPTH} levels deep (is it recursive?)"
+        )));
+    }
+    if value.is_nil() {
+        return Ok(Json::Null);
+    }
+    if value.is_kind_of(ruby.class_true_class()) {
+        return Ok(Json::Bool(true));
+    }
+    if value.is_kind_of(ruby.class_false_class()) {
+        return Ok(Json::Bool(false));
+    }
+    if let Some(string) = RString::from_value(value) {
+        return string
+            .to_string()
+            .map(Json::String)
+            .map_err(|_| invalid(format!("{field} must be valid UTF-8")));
+    }
+    if let Some(symbol) = Symbol::from_value(value) {
+        return Ok(Json::String(symbol.name()?.into_owned()));
+    }
+    if let Some(integer) = Integer::from_value(value) {
+        return integer
+            .to_i64()
+            .map(|i| Json::Number(i.into()))
+            .map_err(|_| invalid(format!("{field} is an integer too large for JSON")));
+    }
+    if let Some(float) = Float::from_value(value) {
+        return Number::from_f64(float.to_f64())
+            .map(Json::Number)
+            .ok_or_else(|| invalid(format!("{field} must be a finite number")));
+    }
+    if let Some(array) = RArray::from_value(value) {
+        let mut items = Vec::with_capacity(array.len());
+        for i in 0..array.len() {
+            let item: Value = array.entry(i as isize)?;
+            items.push(convert(ruby, item, &format!("{field}[{i}]"), depth + 1)?);
+        }
+        return Ok(Json::Array(items));
+    }
+    if let Some(hash) = RHash::from_value(value) {
+        let mut object = Map::new();
+        let mut failure = None;
+        hash.foreach(|key: Value, item: Value| {
+            let key = match (RString::from_value(key), Symbol::from_value(key)) {
+                (Some(s), _) => s.to_string(),
+                (_, Some(s)) => s.name().map(|n| n.into_owned()),
+                _ => Err(invalid(format!("{field} keys must be Strings or Symbols"))),
+            };
+            let converted = key.and_then(|key| {
+                let child = format!("{field}[{key:?}]");
+                convert(ruby, item, &child, depth + 1).map(|json| (key, json))
+            });
+            match converted {
+                Ok((key, json)) => {
+                    object.insert(key, json);
+                    Ok(ForEach::Continue)
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    Ok(ForEach::Stop)
+                }
+            }
+        })?;
+        return match failure {
+            Some(e) => Err(e),
+            None => Ok(Json::Object(object)),
+        };
+    }
+    Err(invalid(format!(
+        "{field} holds a {}, which has no JSON form (use String, Symbol, Integer, Float, true, false, nil, Array or Hash)",
+        unsafe { value.classname() }
+    )))
+}
+
+/// Converts JSON to Ruby: objects become Hashes with String keys.
+pub fn to_ruby(ruby: &Ruby, json: &Json) -> Result<Value, Error> {
+    Ok(match json {
+        Json::Null => ruby.qnil().as_value(),
+        Json::Bool(b) => b.into_value_with(ruby),
+        Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_value_with(ruby),
+            (_, Some(u)) => u.into_value_with(ruby),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_value_with(ruby),
+        },
+        Json::String(s) => ruby.str_new(s).as_value(),
+        Json::Array(items) => {
+            let array = ruby.ary_new_capa(items.len());
+            for item in items {
+                array.push(to_ruby(ruby, item)?)?;
+            }
+            array.as_value()
+        }
+        Json::Object(object) => {
+            let hash = ruby.hash_new();
+            for (key, item) in object {
+                hash.aset(ruby.str_new(key), to_ruby(ruby, item)?)?;
+            }
+            hash.as_value()
+        }
+    })
+}
+
+/// A list of ids as a Ruby Array of Strings.
+pub fn strings(ruby: &Ruby, items: &[String]) -> RArray {
+    let array = ruby.ary_new_capa(items.len());
+    for item in items {
+        array
+            .push(ruby.str_new(item))
+            .expect("pushing to a new Array cannot fail");
+    }
+    array
+}

@@ -1,0 +1,155 @@
+//! `WeCom::Native::Emulator`: the native half of `WeCom::Emulator` (lib/wecom/emulator.rb).
+//! The server runs on its own threads, so it answers while Ruby holds the GVL.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use magnus::{function, method, prelude::*, Error, RArray, RModule, Ruby};
+use wecom_core::emulator::{Emulator, EmulatorApp, EmulatorConfig};
+
+use crate::convert;
+use crate::errors::guard;
+
+#[magnus::wrap(class = "WeCom::Native::Emulator", free_immediately, size)]
+struct NativeEmulator(Emulator);
+
+type Directory = Option<Vec<String>>;
+
+impl NativeEmulator {
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        ruby: &Ruby,
+        corp_id: String,
+        apps: Vec<(String, i64)>,
+        token_ttl: f64,
+        users: Directory,
+        parties: Directory,
+        tags: Directory,
+        port: u16,
+    ) -> Result<Self, Error> {
+        guard(ruby, || {
+            let token_ttl = Duration::try_from_secs_f64(token_ttl).map_err(|_| {
+                Error::new(
+                    ruby.exception_arg_error(),
+                    format!("token_ttl must be a positive number of seconds, got {token_ttl}"),
+                )
+            })?;
+            let set = |ids: Directory| ids.map(|ids| ids.into_iter().collect::<HashSet<_>>());
+            let config = EmulatorConfig {
+                corp_id,
+                apps: apps
+                    .into_iter()
+                    .map(|(secret, agent_id)| EmulatorApp { secret, agent_id })
+                    .collect(),
+                token_ttl,
+                users: set(users),
+                parties: set(parties),
+                tags: set(tags),
+                port,
+            };
+            Emulator::start(config).map(NativeEmulator).map_err(|e| {
+                Error::new(
+                    ruby.exception_runtime_error(),
+                    format!("the WeCom emulator could not start: {e}"),
+                )
+            })
+        })
+    }
+
+    fn base_url(&self) -> String {
+        self.0.base_url()
+    }
+
+    fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    fn messages(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let messages = rb_self.0.messages();
+        let array = ruby.ary_new_capa(messages.len());
+        for message in &messages {
+            array.push(convert::to_ruby(ruby, message)?)?;
+        }
+        Ok(array)
+    }
+
+    fn requests(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let requests = rb_self.0.requests();
+        let array = ruby.ary_new_capa(requests.len());
+        for request in requests {
+            let hash = ruby.hash_new();
+            hash.aset(ruby.to_symbol("method"), request.method)?;
+            hash.aset(ruby.to_symbol("path"), request.path)?;
+            let query = ruby.hash_new();
+            for (key, value) in request.query {
+                query.aset(key, value)?;
+            }
+            hash.aset(ruby.to_symbol("query"), query)?;
+            hash.aset(ruby.to_symbol("body"), request.body)?;
+            array.push(hash)?;
+        }
+        Ok(array)
+    }
+
+    fn recalled(&self) -> Vec<String> {
+        self.0.recalled()
+    }
+
+    fn token_requests(&self) -> usize {
+        self.0.token_requests()
+    }
+
+    fn expire_tokens(&self) {
+        self.0.expire_tokens()
+    }
+
+    fn fail_next(&self, errcode: i64, times: u32, path: Option<String>) {
+        self.0.fail_next(errcode, times, path)
+    }
+
+    fn fail_next_http(&self, status: u16, times: u32, path: Option<String>) {
+        self.0.fail_next_http(status, times, path)
+    }
+
+    fn drop_next(&self, times: u32, path: Option<String>) {
+        self.0.drop_next(times, path)
+    }
+
+    fn set_latency(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<(), Error> {
+        let latency = Duration::try_from_secs_f64(seconds).map_err(|_| {
+            Error::new(
+                ruby.exception_arg_error(),
+                format!("latency must be zero or a positive number of seconds, got {seconds}"),
+            )
+        })?;
+        rb_self.0.set_latency(latency);
+        Ok(())
+    }
+
+    fn clear(&self) {
+        self.0.clear()
+    }
+
+    fn stop(&self) {
+        self.0.stop()
+    }
+}
+
+pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("Emulator", ruby.class_object())?;
+    class.define_singleton_method("start", function!(NativeEmulator::start, 7))?;
+    class.define_method("base_url", method!(NativeEmulator::base_url, 0))?;
+    class.define_method("port", method!(NativeEmulator::port, 0))?;
+    class.define_method("messages", method!(NativeEmulator::messages, 0))?;
+    class.define_method("requests", method!(NativeEmulator::requests, 0))?;
+    class.define_method("recalled", method!(NativeEmulator::recalled, 0))?;
+    class.define_method("token_requests", method!(NativeEmulator::token_requests, 0))?;
+    class.define_method("expire_tokens", method!(NativeEmulator::expire_tokens, 0))?;
+    class.define_method("fail_next", method!(NativeEmulator::fail_next, 3))?;
+    class.define_method("fail_next_http", method!(NativeEmulator::fail_next_http, 3))?;
+    class.define_method("drop_next", method!(NativeEmulator::drop_next, 2))?;
+    class.define_method("latency=", method!(NativeEmulator::set_latency, 1))?;
+    class.define_method("clear", method!(NativeEmulator::clear, 0))?;
+    class.define_method("stop", method!(NativeEmulator::stop, 0))?;
+    Ok(())
+}

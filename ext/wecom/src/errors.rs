@@ -1,0 +1,99 @@
+//! The one place where a core error becomes a Ruby exception. The classes themselves are
+//! defined in Ruby (`lib/wecom/errors.rb`) so they exist, documented, before this library loads.
+
+use std::any::Any;
+
+use magnus::{function, kwargs, prelude::*, value::Lazy, Error, ExceptionClass, RModule, Ruby};
+use wecom_core::{Error as CoreError, ErrorKind};
+
+fn wecom_class(ruby: &Ruby, name: &str) -> ExceptionClass {
+    let wecom: RModule = ruby
+        .class_object()
+        .const_get("WeCom")
+        .expect("WeCom is defined before the extension loads");
+    wecom
+        .const_get(name)
+        .expect("lib/wecom/errors.rb defines every WeCom error class")
+}
+
+static ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "Error"));
+static CONFIGURATION_ERROR: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "ConfigurationError"));
+static API_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "APIError"));
+static AUTHENTICATION_ERROR: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "AuthenticationError"));
+static RATE_LIMIT_ERROR: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "RateLimitError"));
+static NETWORK_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "NetworkError"));
+static TIMEOUT_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "TimeoutError"));
+
+/// Builds the Ruby exception for a core error, with its attributes as keyword arguments.
+pub fn to_ruby(ruby: &Ruby, error: CoreError) -> Error {
+    let class = match error.kind() {
+        ErrorKind::Argument => return Error::new(ruby.exception_arg_error(), error.to_string()),
+        ErrorKind::Configuration => ruby.get_inner(&CONFIGURATION_ERROR),
+        ErrorKind::Api => ruby.get_inner(&API_ERROR),
+        ErrorKind::Authentication => ruby.get_inner(&AUTHENTICATION_ERROR),
+        ErrorKind::RateLimit => ruby.get_inner(&RATE_LIMIT_ERROR),
+        ErrorKind::Network => ruby.get_inner(&NETWORK_ERROR),
+        ErrorKind::Timeout => ruby.get_inner(&TIMEOUT_ERROR),
+        ErrorKind::Internal => ruby.get_inner(&ERROR),
+    };
+    let (errmsg, status) = match &error {
+        CoreError::Api { errmsg, .. } => (Some(errmsg.clone()), None),
+        CoreError::Http { status, .. } => (None, Some(*status)),
+        _ => (None, None),
+    };
+    let attributes = kwargs!(
+        ruby,
+        "errcode" => error.errcode(),
+        "errmsg" => errmsg,
+        "path" => error.path().map(str::to_owned),
+        "status" => status,
+        "retry_after" => error.retry_after().map(|d| d.as_secs_f64()),
+        "retryable" => error.is_retryable(),
+        "delivery_unknown" => error.delivery_unknown()
+    );
+    match class.new_instance((error.to_string(), attributes)) {
+        Ok(exception) => Error::from(exception),
+        Err(e) => e,
+    }
+}
+
+/// A panic caught at the boundary: a `WeCom::Error` that names it as a wecom bug.
+pub fn from_panic(ruby: &Ruby, payload: Box<dyn Any + Send>) -> Error {
+    let detail = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    to_ruby(
+        ruby,
+        CoreError::Internal(format!(
+            "internal error in the wecom native extension (please report it): {detail}"
+        )),
+    )
+}
+
+/// Runs `f`, turning a panic into a `WeCom::Error` instead of letting it reach Ruby.
+pub fn guard<T>(ruby: &Ruby, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(from_panic(ruby, payload)))
+}
+
+/// `WeCom::Native.panic_for_test(where)`: panics on purpose, on the Ruby thread ("ruby") or
+/// while the GVL is released ("blocking"), so the specs can prove a panic never escapes.
+fn panic_for_test(ruby: &Ruby, place: String) -> Result<(), Error> {
+    guard(ruby, || match place.as_str() {
+        "ruby" => panic!("panic_for_test on the Ruby thread"),
+        _ => crate::gvl::run(ruby, |_| async {
+            panic!("panic_for_test while the GVL is released")
+        }),
+    })
+}
+
+pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let _ = ruby;
+    native.define_module_function("panic_for_test", function!(panic_for_test, 1))?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! The Ruby binding of wecom-core. `Init_wecom` registers the native classes under
+//! `WeCom::Native`; the public Ruby API in `lib/wecom/` wraps them.
+
+mod client;
+mod convert;
+mod emulator;
+mod errors;
+mod gvl;
+
+use magnus::{prelude::*, Error, Ruby};
+
+#[magnus::init(name = "wecom_native")]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    let wecom = ruby.define_module("WeCom")?;
+    let native = wecom.define_module("Native")?;
+    client::define(ruby, native)?;
+    emulator::define(ruby, native)?;
+    errors::define(ruby, native)?;
+    Ok(())
+}

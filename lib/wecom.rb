@@ -1,0 +1,20 @@
+# frozen_string_literal: true
+
+require "json"
+
+require_relative "wecom/version"
+require_relative "wecom/errors"
+# The native extension: compiled into lib/wecom/ by `rake compile`, or into the gem's
+# extension directory by `gem install`.
+require "wecom/wecom_native"
+require_relative "wecom/configuration"
+require_relative "wecom/messages"
+require_relative "wecom/recipients"
+require_relative "wecom/result"
+require_relative "wecom/client"
+
+# WeCom (企业微信 / WeChat Work) for Ruby: send app messages from Rails jobs through a Rust core
+# that caches access tokens and talks to WeCom with the GVL released.
+module WeCom
+  autoload :Emulator, "wecom/emulator"
+end

@@ -1,0 +1,193 @@
+# frozen_string_literal: true
+
+module WeCom
+  # Sends app messages as one WeCom app (corp id, secret, agent id).
+  #
+  #   client = WeCom::Client.new
+  #   result = client.send_text("Your interview starts at 15:00", to: "zhangsan")
+  #   result.msgid
+  #
+  # Every send takes recipients (to:, party:, tag:) and the options safe:, id_trans: and
+  # duplicate_check: (true, or seconds up to 14400: WeCom then drops an identical send within
+  # that window, which also lets wecom retry a send whose answer was lost).
+  #
+  # Settings come from the keyword arguments, else WeCom.configure, else WECOM_* variables.
+  # A client is cheap to build and safe to share between threads; all clients of a process
+  # share its connections and its token cache.
+  class Client
+    DEFAULT_DUPLICATE_CHECK = 1800
+    MAX_DUPLICATE_CHECK = 14_400
+
+    attr_reader :corp_id, :agent_id, :base_url
+
+    def initialize(corp_id: nil, secret: nil, agent_id: nil, base_url: nil, timeout: nil, open_timeout: nil,
+                   max_retries: nil, retry_base_delay: nil, configuration: WeCom.configuration)
+      given = { corp_id: corp_id, secret: secret, agent_id: agent_id, base_url: base_url, timeout: timeout,
+                open_timeout: open_timeout, max_retries: max_retries, retry_base_delay: retry_base_delay }
+      settings = Settings.new(given, configuration)
+      @native = Native::Client.new(
+        settings.string(:corp_id), settings.string(:secret), settings.integer(:agent_id, min: 1),
+        settings.string(:base_url), settings.seconds(:timeout), settings.seconds(:open_timeout),
+        settings.integer(:max_retries, min: 0), settings.seconds(:retry_base_delay)
+      )
+      @corp_id = @native.corp_id
+      @agent_id = @native.agent_id
+      @base_url = @native.base_url
+    end
+
+    def send_text(content, **recipients_and_options)
+      deliver(Messages.text(content), **recipients_and_options)
+    end
+
+    def send_markdown(content, **recipients_and_options)
+      deliver(Messages.markdown(content), **recipients_and_options)
+    end
+
+    def send_textcard(title:, description:, url:, button_text: nil, **recipients_and_options)
+      deliver(Messages.textcard(title: title, description: description, url: url, button_text: button_text),
+              **recipients_and_options)
+    end
+
+    # articles: 1 to 8 Hashes with title:, url:, and optional description:, picurl:.
+    def send_news(articles, **recipients_and_options)
+      deliver(Messages.news(articles), **recipients_and_options)
+    end
+
+    # articles: 1 to 8 Hashes with title:, thumb_media_id:, content:, and optional author:,
+    # content_source_url:, digest:.
+    def send_mpnews(articles, **recipients_and_options)
+      deliver(Messages.mpnews(articles), **recipients_and_options)
+    end
+
+    def send_image(media_id, **recipients_and_options)
+      deliver(Messages.image(media_id), **recipients_and_options)
+    end
+
+    def send_voice(media_id, **recipients_and_options)
+      deliver(Messages.voice(media_id), **recipients_and_options)
+    end
+
+    def send_file(media_id, **recipients_and_options)
+      deliver(Messages.file(media_id), **recipients_and_options)
+    end
+
+    def send_video(media_id, title: nil, description: nil, **recipients_and_options)
+      deliver(Messages.video(media_id, title: title, description: description), **recipients_and_options)
+    end
+
+    # appid:, title: (4 to 12 characters), and optional page:, description:,
+    # emphasis_first_item:, content_item: ({ "Time" => "15:00" }).
+    def send_miniprogram_notice(to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil,
+                                **notice)
+      deliver(Messages.miniprogram_notice(**notice),
+              to: to, party: party, tag: tag, safe: safe, id_trans: id_trans, duplicate_check: duplicate_check)
+    end
+
+    # card: a Hash in WeCom's template_card shape. Interactive cards answer a response_code.
+    def send_template_card(card, **recipients_and_options)
+      deliver(Messages.template_card(card), **recipients_and_options)
+    end
+
+    # Any msgtype, with its body in WeCom's shape: send_message(:text, { content: "hi" }, to: "u").
+    def send_message(msgtype, body, **recipients_and_options)
+      deliver(Messages.custom(msgtype, body), **recipients_and_options)
+    end
+
+    # Recalls a message sent within the last 24 hours. Returns true.
+    def recall(msgid)
+      @native.recall(Messages::Check.string(msgid, "msgid"))
+    end
+
+    # The cached access token, fetched if missing or about to expire. Treat it as a secret.
+    def access_token
+      @native.access_token
+    end
+
+    # Seconds until the cached token expires, or nil when this process has none cached.
+    def token_expires_in
+      @native.token_expires_in
+    end
+
+    def inspect
+      "#<#{self.class.name} corp_id=#{corp_id.inspect} agent_id=#{agent_id} base_url=#{base_url.inspect}>"
+    end
+    alias to_s inspect
+
+    private
+
+    def deliver(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
+      msgtype, body = message
+      recipients = Recipients.new(to: to, party: party, tag: tag)
+      raw = @native.send_message(msgtype, body, recipients.users, recipients.parties, recipients.tags,
+                                 recipients.all?, safe ? true : false, id_trans ? true : false,
+                                 duplicate_check_interval(duplicate_check))
+      Result.new(**raw)
+    end
+
+    def duplicate_check_interval(value)
+      case value
+      when nil, false then nil
+      when true then DEFAULT_DUPLICATE_CHECK
+      else
+        seconds = value.is_a?(Numeric) || value.respond_to?(:in_seconds) ? value.to_i : nil
+        return seconds if seconds&.between?(1, MAX_DUPLICATE_CHECK)
+
+        raise ArgumentError, "duplicate_check must be true or 1 to #{MAX_DUPLICATE_CHECK} seconds, got #{value.inspect}"
+      end
+    end
+
+    # Reads each setting from the arguments, else the configuration, else the environment, and
+    # checks it: a bad argument is an ArgumentError, a bad configured value a ConfigurationError.
+    class Settings
+      def initialize(given, configuration)
+        @given = given
+        @configuration = configuration
+        missing = %i[corp_id secret agent_id].select { |name| blank?(value(name)) }
+        return if missing.empty?
+
+        hints = missing.map { |name| "#{name} (#{Configuration::ENV_NAMES[name]})" }
+        raise ConfigurationError, "WeCom #{hints.join(', ')} not set: pass them to WeCom::Client.new, " \
+                                  "set them in WeCom.configure, or set the environment variables"
+      end
+
+      def string(name)
+        value = value(name)
+        invalid(name, "must be a String, got #{value.class}") unless value.is_a?(String) || value.is_a?(Symbol)
+        value.to_s
+      end
+
+      def integer(name, min:)
+        value = value(name)
+        integer = value.is_a?(Integer) ? value : Integer(value.to_s, 10, exception: false) if value.is_a?(String) || value.is_a?(Integer)
+        invalid(name, "must be an integer >= #{min}, got #{value.inspect}") unless integer && integer >= min
+        integer
+      end
+
+      def seconds(name)
+        value = value(name)
+        value = Float(value, exception: false) if value.is_a?(String)
+        unless value.is_a?(Numeric) && value.positive? && value.to_f.finite?
+          invalid(name, "must be a positive number of seconds, got #{value.inspect}")
+        end
+        value.to_f
+      end
+
+      private
+
+      def value(name)
+        @given[name].nil? ? @configuration.resolve(name) : @given[name]
+      end
+
+      def invalid(name, problem)
+        raise ArgumentError, "#{name} #{problem}" unless @given[name].nil?
+
+        raise ConfigurationError, "WeCom #{name} #{problem}"
+      end
+
+      def blank?(value)
+        value.nil? || (value.respond_to?(:empty?) && value.empty?)
+      end
+    end
+    private_constant :Settings
+  end
+end

@@ -1,0 +1,118 @@
+# frozen_string_literal: true
+
+module WeCom
+  # A local WeCom for tests, demos and benchmarks: a real HTTP server on 127.0.0.1, written in
+  # Rust and serving from its own threads, that answers like qyapi.weixin.qq.com.
+  #
+  #   emu = WeCom::Emulator.start
+  #   client = emu.client                       # or WeCom::Client.new(base_url: emu.base_url, ...)
+  #   client.send_text("hi", to: "zhangsan")
+  #   emu.messages.last["text"]["content"]     # => "hi"
+  #   emu.stop
+  #
+  # Or with a block, which stops it afterwards: WeCom::Emulator.run { |emu| ... }
+  class Emulator
+    attr_reader :corp_id, :secret, :agent_id
+
+    # users:, parties:, tags: make a directory: ids outside it are reported invalid (by default
+    # every id is valid). apps: adds more apps of the corp, as { secret:, agent_id: } Hashes.
+    def self.start(corp_id: "corp", secret: "secret", agent_id: 1_000_002, token_ttl: 7200, users: nil,
+                   parties: nil, tags: nil, apps: [], port: 0)
+      new(corp_id: corp_id, secret: secret, agent_id: agent_id, token_ttl: token_ttl, users: users,
+          parties: parties, tags: tags, apps: apps, port: port)
+    end
+
+    def self.run(**options)
+      emulator = start(**options)
+      yield emulator
+    ensure
+      emulator&.stop
+    end
+
+    def initialize(corp_id:, secret:, agent_id:, token_ttl:, users:, parties:, tags:, apps:, port:)
+      @corp_id = corp_id
+      @secret = secret
+      @agent_id = agent_id
+      app_list = [[secret, agent_id]] + apps.map { |app| [app.fetch(:secret), app.fetch(:agent_id)] }
+      directory = ->(ids) { ids&.map(&:to_s) }
+      @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, directory.call(users),
+                                       directory.call(parties), directory.call(tags), port)
+      @latency = 0
+    end
+
+    # "http://127.0.0.1:PORT": give it to a Client as base_url.
+    def base_url
+      @native.base_url
+    end
+
+    def port
+      @native.port
+    end
+
+    # A client of this emulator's (first) app; keyword arguments override its settings.
+    def client(**settings)
+      Client.new(corp_id: corp_id, secret: secret, agent_id: agent_id, base_url: base_url, **settings)
+    end
+
+    # Accepted message/send bodies, as Hashes with String keys, in arrival order.
+    def messages
+      @native.messages
+    end
+
+    # Every request received: Hashes with :method, :path, :query (a Hash) and :body.
+    def requests
+      @native.requests
+    end
+
+    # The number of gettoken calls received.
+    def token_requests
+      @native.token_requests
+    end
+
+    # Msgids recalled so far.
+    def recalled
+      @native.recalled
+    end
+
+    # Every token issued so far now answers 42001 (expired).
+    def expire_tokens!
+      @native.expire_tokens
+    end
+
+    # The next `times` API calls (to `path`, else any but gettoken) answer errcode.
+    def fail_next(errcode, times: 1, path: nil)
+      @native.fail_next(Integer(errcode), Integer(times), path)
+    end
+
+    # The next `times` calls answer this HTTP status with a non-JSON body, like a gateway.
+    def fail_next_http(status, times: 1, path: nil)
+      @native.fail_next_http(Integer(status), Integer(times), path)
+    end
+
+    # The next `times` calls are read, then their connection is closed without an answer.
+    def drop_next(times: 1, path: nil)
+      @native.drop_next(Integer(times), path)
+    end
+
+    attr_reader :latency
+
+    # Delay every answer by this many seconds.
+    def latency=(seconds)
+      @native.latency = seconds.to_f
+      @latency = seconds
+    end
+
+    # Forget recorded messages, requests and counters.
+    def clear!
+      @native.clear
+    end
+
+    def stop
+      @native.stop
+    end
+
+    def inspect
+      "#<#{self.class.name} #{base_url} corp_id=#{corp_id.inspect} agent_id=#{agent_id}>"
+    end
+  end
+end

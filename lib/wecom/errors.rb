@@ -1,0 +1,74 @@
+# frozen_string_literal: true
+
+module WeCom
+  # Base class of every error wecom raises (bad arguments raise Ruby's ArgumentError instead).
+  #
+  # Each error answers #retryable?, so a job can
+  #   retry_on WeCom::Error, ... if it checks error.retryable?, or more simply
+  #   retry_on WeCom::NetworkError, WeCom::RateLimitError
+  # Messages never contain the secret or an access token.
+  class Error < StandardError
+    # WeCom's errcode (APIError and its subclasses), else nil.
+    attr_reader :errcode
+    # WeCom's errmsg, as WeCom sent it.
+    attr_reader :errmsg
+    # The API path that failed, such as "/cgi-bin/message/send".
+    attr_reader :path
+    # The HTTP status, when a gateway answered with something other than 200.
+    attr_reader :status
+    # Seconds to wait before trying again, when known (45009 blocks for 60 s).
+    attr_reader :retry_after
+
+    def initialize(message = nil, errcode: nil, errmsg: nil, path: nil, status: nil,
+                   retry_after: nil, retryable: false, delivery_unknown: false)
+      super(message)
+      @errcode = errcode
+      @errmsg = errmsg
+      @path = path
+      @status = status
+      @retry_after = retry_after
+      @retryable = retryable
+      @delivery_unknown = delivery_unknown
+    end
+
+    # Whether the same call can succeed if tried again later.
+    def retryable?
+      @retryable
+    end
+
+    # True when the request may have reached WeCom before the connection failed or timed out,
+    # so the message may have been delivered.
+    def delivery_unknown?
+      @delivery_unknown
+    end
+  end
+
+  # Settings are missing or invalid (found before any request).
+  class ConfigurationError < Error; end
+
+  # WeCom answered with a non-zero errcode. The message shows errcode and errmsg.
+  class APIError < Error; end
+
+  # WeCom rejected the credentials or the token: a wrong corp_id or secret (40013, 40001),
+  # a token that stayed invalid after one refresh (40014, 42001), another app's token
+  # (301002), or a server IP missing from the app's trusted IPs (60020).
+  class AuthenticationError < APIError; end
+
+  # Slow down: WeCom's frequency limit (45009, #retry_after is 60) or an HTTP 429.
+  class RateLimitError < APIError
+    def initialize(message = nil, retryable: true, **attributes)
+      super
+    end
+  end
+
+  # The connection failed or was lost, or a gateway in front of WeCom answered 5xx.
+  # Check #delivery_unknown? before sending the same message again.
+  class NetworkError < Error
+    def initialize(message = nil, retryable: true, **attributes)
+      super
+    end
+  end
+
+  # No answer within the configured timeout.
+  class TimeoutError < NetworkError; end
+end

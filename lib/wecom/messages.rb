@@ -1,0 +1,224 @@
+# frozen_string_literal: true
+
+module WeCom
+  # Builders for WeCom message bodies. Each checks its arguments against WeCom's documented
+  # limits and returns [msgtype, body]; nothing is ever truncated. Client#send_* use them, and so
+  # can anything else that sends WeCom messages.
+  module Messages
+    TEXT_MAX_BYTES = 2048
+    MARKDOWN_MAX_BYTES = 2048
+    TITLE_MAX_BYTES = 128
+    DESCRIPTION_MAX_BYTES = 512
+    URL_MAX_BYTES = 2048
+    BUTTON_TEXT_MAX_CHARS = 4
+    MAX_ARTICLES = 8
+    MPNEWS_CONTENT_MAX_BYTES = 666 * 1024
+    MINIPROGRAM_TITLE_CHARS = (4..12)
+    MINIPROGRAM_MAX_ITEMS = 10
+    TEMPLATE_CARD_TYPES = %w[text_notice news_notice button_interaction vote_interaction
+                             multiple_interaction].freeze
+    INTERACTIVE_CARD_TYPES = %w[button_interaction vote_interaction multiple_interaction].freeze
+
+    module_function
+
+    def text(content)
+      ["text", { "content" => Check.string(content, "content", max_bytes: TEXT_MAX_BYTES) }]
+    end
+
+    def markdown(content)
+      ["markdown", { "content" => Check.string(content, "content", max_bytes: MARKDOWN_MAX_BYTES) }]
+    end
+
+    def textcard(title:, description:, url:, button_text: nil)
+      body = {
+        "title" => Check.string(title, "title", max_bytes: TITLE_MAX_BYTES),
+        "description" => Check.string(description, "description", max_bytes: DESCRIPTION_MAX_BYTES),
+        "url" => Check.url(url, "url")
+      }
+      unless button_text.nil?
+        body["btntxt"] = Check.string(button_text, "button_text", max_chars: BUTTON_TEXT_MAX_CHARS)
+      end
+      ["textcard", body]
+    end
+
+    # articles: Hashes with title:, url: (or appid: and pagepath:), and optional description:,
+    # picurl:.
+    def news(articles)
+      list = Check.articles(articles, "articles").each_with_index.map do |article, i|
+        field = "articles[#{i}]"
+        item = { "title" => Check.string(article[:title], "#{field}[:title]", max_bytes: TITLE_MAX_BYTES) }
+        Check.optional(item, "description", article[:description], "#{field}[:description]",
+                       max_bytes: DESCRIPTION_MAX_BYTES)
+        if article[:appid]
+          item["appid"] = Check.string(article[:appid], "#{field}[:appid]")
+          Check.optional(item, "pagepath", article[:pagepath], "#{field}[:pagepath]")
+          Check.optional(item, "url", article[:url], "#{field}[:url]", max_bytes: URL_MAX_BYTES)
+        else
+          item["url"] = Check.url(article[:url], "#{field}[:url]")
+        end
+        Check.optional(item, "picurl", article[:picurl], "#{field}[:picurl]", max_bytes: URL_MAX_BYTES)
+        item
+      end
+      ["news", { "articles" => list }]
+    end
+
+    # articles: Hashes with title:, thumb_media_id:, content:, and optional author:,
+    # content_source_url:, digest:.
+    def mpnews(articles)
+      list = Check.articles(articles, "articles").each_with_index.map do |article, i|
+        field = "articles[#{i}]"
+        item = {
+          "title" => Check.string(article[:title], "#{field}[:title]", max_bytes: TITLE_MAX_BYTES),
+          "thumb_media_id" => Check.string(article[:thumb_media_id], "#{field}[:thumb_media_id]"),
+          "content" => Check.string(article[:content], "#{field}[:content]", max_bytes: MPNEWS_CONTENT_MAX_BYTES)
+        }
+        Check.optional(item, "author", article[:author], "#{field}[:author]", max_bytes: 64)
+        Check.optional(item, "content_source_url", article[:content_source_url],
+                       "#{field}[:content_source_url]", max_bytes: URL_MAX_BYTES)
+        Check.optional(item, "digest", article[:digest], "#{field}[:digest]", max_bytes: DESCRIPTION_MAX_BYTES)
+        item
+      end
+      ["mpnews", { "articles" => list }]
+    end
+
+    %w[image voice file].each do |type|
+      define_method(type) do |media_id|
+        [type, { "media_id" => Check.string(media_id, "media_id") }]
+      end
+      module_function type
+    end
+
+    def video(media_id, title: nil, description: nil)
+      body = { "media_id" => Check.string(media_id, "media_id") }
+      Check.optional(body, "title", title, "title", max_bytes: TITLE_MAX_BYTES)
+      Check.optional(body, "description", description, "description", max_bytes: DESCRIPTION_MAX_BYTES)
+      ["video", body]
+    end
+
+    # content_item: a Hash ({ "Time" => "15:00" }) or an Array of { key:, value: } Hashes.
+    def miniprogram_notice(appid:, title:, page: nil, description: nil, emphasis_first_item: false,
+                           content_item: nil)
+      body = {
+        "appid" => Check.string(appid, "appid"),
+        "title" => Check.string(title, "title", chars: MINIPROGRAM_TITLE_CHARS)
+      }
+      Check.optional(body, "page", page, "page")
+      Check.optional(body, "description", description, "description")
+      body["emphasis_first_item"] = emphasis_first_item ? true : false
+      items = Check.content_items(content_item) if content_item
+      body["content_item"] = items if items
+      ["miniprogram_notice", body]
+    end
+
+    # card: a Hash in WeCom's template_card shape (see WeCom's documentation of message/send).
+    def template_card(card)
+      raise ArgumentError, "card must be a Hash in WeCom's template_card shape, got #{card.class}" unless card.is_a?(Hash)
+
+      card_type = (card[:card_type] || card["card_type"]).to_s
+      unless TEMPLATE_CARD_TYPES.include?(card_type)
+        raise ArgumentError, "card[:card_type] must be one of #{TEMPLATE_CARD_TYPES.join(', ')}, got #{card_type.inspect}"
+      end
+      if INTERACTIVE_CARD_TYPES.include?(card_type) && Check.blank?(card[:task_id] || card["task_id"])
+        raise ArgumentError, "card[:task_id] is required for #{card_type} cards (WeCom reports clicks by it)"
+      end
+
+      ["template_card", card]
+    end
+
+    # Any msgtype with a body in WeCom's shape, for what the other builders do not cover.
+    def custom(msgtype, body)
+      msgtype = msgtype.to_s if msgtype.is_a?(Symbol)
+      unless msgtype.is_a?(String) && msgtype.match?(/\A[a-z_]+\z/)
+        raise ArgumentError, "msgtype must be a WeCom message type such as :text, got #{msgtype.inspect}"
+      end
+      raise ArgumentError, "body must be a Hash, got #{body.class}" unless body.is_a?(Hash)
+
+      [msgtype, body]
+    end
+
+    # Argument checks shared by the builders. Errors name the field and the limit.
+    module Check
+      module_function
+
+      def blank?(value)
+        value.nil? || (value.respond_to?(:empty?) && value.empty?)
+      end
+
+      # A non-empty String (or Symbol) in valid UTF-8, within the limits given.
+      def string(value, field, max_bytes: nil, max_chars: nil, chars: nil)
+        value = value.to_s if value.is_a?(Symbol)
+        raise ArgumentError, "#{field} is required" if value.nil?
+        raise ArgumentError, "#{field} must be a String, got #{value.class}" unless value.is_a?(String)
+
+        value = utf8(value, field)
+        raise ArgumentError, "#{field} must not be empty" if value.strip.empty?
+        if max_bytes && value.bytesize > max_bytes
+          raise ArgumentError, "#{field} is #{value.bytesize} bytes; WeCom allows at most #{max_bytes} bytes " \
+                               "(nothing was sent; shorten it or split it into several messages)"
+        end
+        if max_chars && value.length > max_chars
+          raise ArgumentError, "#{field} is #{value.length} characters; WeCom allows at most #{max_chars}"
+        end
+        if chars && !chars.cover?(value.length)
+          raise ArgumentError, "#{field} is #{value.length} characters; WeCom wants #{chars.min} to #{chars.max}"
+        end
+        value
+      end
+
+      def url(value, field)
+        value = string(value, field, max_bytes: URL_MAX_BYTES)
+        raise ArgumentError, "#{field} must be an http(s) URL, got #{value.inspect}" unless value.match?(%r{\Ahttps?://\S+\z}i)
+
+        value
+      end
+
+      # Adds key => checked value to hash unless value is nil.
+      def optional(hash, key, value, field, **limits)
+        hash[key] = string(value, field, **limits) unless value.nil?
+      end
+
+      def articles(articles, field)
+        raise ArgumentError, "#{field} must be an Array of Hashes, got #{articles.class}" unless articles.is_a?(Array)
+        if articles.empty? || articles.size > MAX_ARTICLES
+          raise ArgumentError, "#{field} has #{articles.size} articles; WeCom wants 1 to #{MAX_ARTICLES}"
+        end
+
+        articles.each_with_index.map do |article, i|
+          raise ArgumentError, "#{field}[#{i}] must be a Hash, got #{article.class}" unless article.is_a?(Hash)
+
+          article.transform_keys(&:to_sym)
+        end
+      end
+
+      def content_items(items)
+        pairs = items.is_a?(Hash) ? items.map { |k, v| { key: k, value: v } } : items
+        raise ArgumentError, "content_item must be a Hash or an Array of { key:, value: }" unless pairs.is_a?(Array)
+        if pairs.size > MINIPROGRAM_MAX_ITEMS
+          raise ArgumentError, "content_item has #{pairs.size} items; WeCom allows at most #{MINIPROGRAM_MAX_ITEMS}"
+        end
+
+        pairs.each_with_index.map do |pair, i|
+          raise ArgumentError, "content_item[#{i}] must be a Hash with key: and value:" unless pair.is_a?(Hash)
+
+          pair = pair.transform_keys(&:to_sym)
+          { "key" => string(pair[:key].to_s, "content_item[#{i}][:key]", max_chars: 10),
+            "value" => string(pair[:value].to_s, "content_item[#{i}][:value]", max_chars: 30) }
+        end
+      end
+
+      # The string in UTF-8: other encodings are converted, invalid bytes are an error.
+      def utf8(value, field)
+        if value.encoding == Encoding::UTF_8 || value.encoding == Encoding::BINARY || value.encoding == Encoding::US_ASCII
+          value = value.dup.force_encoding(Encoding::UTF_8) unless value.encoding == Encoding::UTF_8
+          raise ArgumentError, "#{field} is not valid UTF-8" unless value.valid_encoding?
+
+          value
+        else
+          value.encode(Encoding::UTF_8)
+        end
+      rescue EncodingError
+        raise ArgumentError, "#{field} cannot be converted from #{value.encoding} to UTF-8"
+      end
+    end
+  end
+end

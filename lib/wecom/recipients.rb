@@ -1,0 +1,44 @@
+# frozen_string_literal: true
+
+module WeCom
+  # Who a message goes to: user ids (to:), department ids (party:) and tag ids (tag:).
+  # `to: :all` (or "@all") sends to everyone the app can see. Lists longer than WeCom's
+  # per-call limits (1000 users, 100 parties, 100 tags) are split into several calls.
+  class Recipients
+    attr_reader :users, :parties, :tags
+
+    def self.build(to: nil, party: nil, tag: nil)
+      new(to: to, party: party, tag: tag)
+    end
+
+    def initialize(to: nil, party: nil, tag: nil)
+      @all = to == :all || to == "@all" || (to.is_a?(Array) && to.any? { |id| id == :all || id == "@all" })
+      @users = @all ? [] : ids(to, "to")
+      @parties = ids(party, "party")
+      @tags = ids(tag, "tag")
+      if !@all && @users.empty? && @parties.empty? && @tags.empty?
+        raise ArgumentError, "no recipients: give to: (user ids or :all), party: or tag:"
+      end
+
+      freeze
+    end
+
+    def all?
+      @all
+    end
+
+    private
+
+    # One id, an Array of ids, or "a|b" as WeCom writes them; blanks dropped, duplicates removed.
+    def ids(value, field)
+      list = value.is_a?(Array) ? value.flatten : [value]
+      list.compact.flat_map do |id|
+        unless id.is_a?(String) || id.is_a?(Symbol) || id.is_a?(Integer)
+          raise ArgumentError, "#{field} must hold Strings, Symbols or Integers, got #{id.class}"
+        end
+
+        id.to_s.split("|").map(&:strip)
+      end.reject(&:empty?).uniq.freeze
+    end
+  end
+end

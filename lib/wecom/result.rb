@@ -1,0 +1,47 @@
+# frozen_string_literal: true
+
+module WeCom
+  # What WeCom answered to a send. Recipients WeCom could not reach do not fail the send;
+  # they are listed here.
+  class Result
+    # One msgid per message/send call (a send to more than 1000 users makes several).
+    attr_reader :msgids
+    attr_reader :invalid_users, :invalid_parties, :invalid_tags, :unlicensed_users
+    # Given for interactive template cards; needed to update the card later.
+    attr_reader :response_code
+
+    def initialize(msgids: [], invalid_users: [], invalid_parties: [], invalid_tags: [],
+                   unlicensed_users: [], response_code: nil)
+      @msgids = msgids.freeze
+      @invalid_users = invalid_users.freeze
+      @invalid_parties = invalid_parties.freeze
+      @invalid_tags = invalid_tags.freeze
+      @unlicensed_users = unlicensed_users.freeze
+      @response_code = response_code
+      freeze
+    end
+
+    # The msgid to recall the message by (the first, when the send was split).
+    def msgid
+      msgids.first
+    end
+
+    # True when WeCom reported no invalid or unlicensed recipient.
+    def all_delivered?
+      [invalid_users, invalid_parties, invalid_tags, unlicensed_users].all?(&:empty?)
+    end
+
+    def to_h
+      { msgid: msgid, msgids: msgids, invalid_users: invalid_users, invalid_parties: invalid_parties,
+        invalid_tags: invalid_tags, unlicensed_users: unlicensed_users, response_code: response_code }
+    end
+
+    def ==(other)
+      other.is_a?(Result) && other.to_h == to_h
+    end
+
+    def inspect
+      "#<#{self.class.name} msgid=#{msgid.inspect} invalid_users=#{invalid_users.inspect}>"
+    end
+  end
+end

@@ -1,0 +1,28 @@
+# frozen_string_literal: true
+
+require_relative "lib/wecom/version"
+
+Gem::Specification.new do |spec|
+  spec.name = "wecom"
+  spec.version = WeCom::VERSION
+  spec.authors = ["The wecom developers"]
+  spec.summary = "WeCom (企业微信 / WeChat Work) app messages for Rails, with a fast, thread-safe Rust core"
+  spec.description = <<~DESC
+    Send WeCom app messages from Ruby and Rails jobs. A Rust core caches access tokens (one
+    fetch in flight per app), pools connections, retries what is safe to retry, and waits on the
+    network with the GVL released and interruptibly. Ships a local WeCom emulator for tests.
+  DESC
+  spec.license = "MIT"
+  spec.required_ruby_version = ">= 3.1"
+  spec.metadata["rubygems_mfa_required"] = "true"
+
+  # Exactly what the build needs: Ruby sources, the Rust workspace's sources and Cargo.lock.
+  # Never target/ or a compiled library from a checkout.
+  spec.files = Dir.chdir(__dir__) do
+    Dir["lib/**/*.rb", "ext/wecom/extconf.rb", "ext/wecom/Cargo.toml", "ext/wecom/src/**/*.rs",
+        "crates/*/Cargo.toml", "crates/*/src/**/*.rs", "Cargo.toml", "Cargo.lock",
+        "README.md", "CHANGELOG.md", "LICENSE"]
+  end
+  spec.require_paths = ["lib"]
+  spec.extensions = ["ext/wecom/extconf.rb"]
+end
