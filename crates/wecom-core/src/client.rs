@@ -104,7 +104,7 @@ impl Client {
             ("corpsecret", self.config.secret.as_str()),
         ];
         let answer = self
-            .with_retries(GETTOKEN_PATH, Repeat::Safe, || {
+            .with_retries(Repeat::Safe, || {
                 self.request_once(GETTOKEN_PATH, &query, None)
             })
             .await
@@ -141,7 +141,7 @@ impl Client {
             let token = self.access_token().await?;
             let query = [("access_token", &*token)];
             let result = self
-                .with_retries(path, repeat, || {
+                .with_retries(repeat, || {
                     self.request_once(path, &query, Some(body.clone()))
                 })
                 .await;
@@ -181,12 +181,8 @@ impl Client {
         self.post(RECALL_PATH, body, true).await.map(|_| ())
     }
 
-    async fn with_retries<F, Fut>(
-        &self,
-        _path: &str,
-        repeat: Repeat,
-        mut attempt_once: F,
-    ) -> Result<Value>
+    /// Runs `attempt_once` until it succeeds, fails for good, or runs out of retries.
+    async fn with_retries<F, Fut>(&self, repeat: Repeat, mut attempt_once: F) -> Result<Value>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Value>>,

@@ -111,6 +111,10 @@ mod tests {
         assert!(POLICY.should_retry(&http(429, Some(Duration::from_secs(1))), 0, false));
         assert!(!POLICY.should_retry(&http(429, Some(Duration::from_secs(120))), 0, false));
         assert!(!POLICY.should_retry(&http(404, None), 0, false));
+        assert_eq!(
+            POLICY.delay(&http(429, Some(Duration::from_secs(2))), 0),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
