@@ -6,14 +6,20 @@
 //! waiting thread, which re-acquires the GVL and lets Ruby run its pending interrupts. If they
 //! raise, the future is dropped — which cancels the request — and the exception propagates; if
 //! they do not (a signal handler that only logs), the same future is resumed.
+//!
+//! Signals need one more step. Ruby runs trap handlers on the main thread, but it calls our
+//! unblocking function for a signal only from another Ruby thread that happens to be waiting for
+//! the GVL; in a process where none is, the handler would wait for the response. So on the main
+//! thread the wait also wakes every [`SIGNAL_POLL`] to let Ruby run pending trap handlers.
 
 use std::ffi::c_void;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use magnus::{Error, Ruby};
+use magnus::{prelude::*, Error, Ruby};
 use tokio::sync::Notify;
 use wecom_core::process::{self, Context};
 
@@ -22,10 +28,15 @@ use crate::errors;
 /// The future's output, or the payload of its panic.
 type Outcome<T> = std::thread::Result<T>;
 
+/// How often a wait on the main thread gives Ruby a chance to run trap handlers.
+const SIGNAL_POLL: Duration = Duration::from_millis(20);
+
 struct Call<'a, F: Future> {
     runtime: &'a tokio::runtime::Runtime,
     future: Pin<&'a mut F>,
     interrupt: &'a Notify,
+    /// Wake every SIGNAL_POLL (main thread only) so trap handlers run promptly.
+    poll_signals: bool,
     /// `None` when Ruby interrupted the wait (or had an interrupt pending and never started it).
     outcome: Option<Outcome<F::Output>>,
 }
@@ -41,11 +52,13 @@ where
     let future = std::pin::pin!(make(process.context.clone()));
     let mut future = future;
     let interrupt = Notify::new();
+    let poll_signals = ruby.thread_current().equal(ruby.thread_main())?;
     loop {
         let mut call = Call {
             runtime: &process.runtime,
             future: future.as_mut(),
             interrupt: &interrupt,
+            poll_signals,
             outcome: None,
         };
         // SAFETY: `call` and `interrupt` outlive the call, which returns only after `wait` and
@@ -76,6 +89,7 @@ where
     let call = &mut *(data as *mut Call<'_, F>);
     let runtime = call.runtime;
     let interrupt = call.interrupt;
+    let poll_signals = call.poll_signals;
     let future = &mut call.future;
     // A panic must not unwind through Ruby's C frames.
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -83,6 +97,7 @@ where
             tokio::select! {
                 biased;
                 () = interrupt.notified() => None,
+                () = tokio::time::sleep(SIGNAL_POLL), if poll_signals => None,
                 result = future => Some(result),
             }
         })
