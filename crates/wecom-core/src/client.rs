@@ -3,14 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use hyper::Method;
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::config::{Config, CredentialsKey};
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::process::Context;
 use crate::retry::RetryPolicy;
 use crate::token::TokenSlot;
+use crate::transport::{Endpoint, Failure};
 
 pub const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 pub const SEND_PATH: &str = "/cgi-bin/message/send";
@@ -53,11 +56,12 @@ impl SendResult {
     }
 }
 
-/// A client of one WeCom app, cheap to build: the connections and tokens live in [`Context`].
+/// A client of one WeCom app. It holds only settings: the connections and tokens it uses come
+/// from the [`Context`] each call is given (the calling thread's).
 pub struct Client {
     config: Arc<Config>,
-    http: reqwest::Client,
-    token: Arc<TokenSlot>,
+    key: CredentialsKey,
+    endpoint: Endpoint,
     policy: RetryPolicy,
 }
 
@@ -69,16 +73,20 @@ enum Repeat {
 }
 
 impl Client {
-    /// `config` must have passed [`Config::validate`].
-    pub fn new(config: Arc<Config>, context: &Context) -> Result<Client> {
+    /// Checks the settings (see [`Config::validate`]).
+    pub fn new(config: Config) -> Result<Client> {
+        let config = config.validate()?;
+        let endpoint = Endpoint::parse(&config.base_url).ok_or_else(|| {
+            Error::Configuration(format!("base_url {:?} is not usable", config.base_url))
+        })?;
         Ok(Client {
-            http: context.http(config.open_timeout)?,
-            token: context.tokens.slot(&config.credentials_key()),
+            key: config.credentials_key(),
+            endpoint,
             policy: RetryPolicy {
                 max_retries: config.max_retries,
                 base_delay: config.retry_base_delay,
             },
-            config,
+            config: Arc::new(config),
         })
     }
 
@@ -87,25 +95,31 @@ impl Client {
     }
 
     /// The cached access token, fetched when missing or about to expire.
-    pub async fn access_token(&self) -> Result<Arc<str>> {
-        self.token.get(|| self.fetch_token()).await
+    pub async fn access_token(&self, context: &Context) -> Result<Arc<str>> {
+        self.token_slot(context)
+            .get(|| self.fetch_token(context))
+            .await
     }
 
-    /// Seconds until the cached token expires (None when nothing is cached).
-    pub fn token_expires_in(&self) -> Option<Duration> {
-        self.token
+    /// How long the cached token stays valid (None when nothing is cached).
+    pub fn token_expires_in(&self, context: &Context) -> Option<Duration> {
+        self.token_slot(context)
             .expires_at()
             .map(|at| at.saturating_duration_since(std::time::Instant::now()))
     }
 
-    async fn fetch_token(&self) -> Result<(String, Duration)> {
+    fn token_slot(&self, context: &Context) -> Arc<TokenSlot> {
+        context.tokens.slot(&self.key)
+    }
+
+    async fn fetch_token(&self, context: &Context) -> Result<(String, Duration)> {
         let query = [
             ("corpid", self.config.corp_id.as_str()),
             ("corpsecret", self.config.secret.as_str()),
         ];
         let answer = self
             .with_retries(Repeat::Safe, || {
-                self.request_once(GETTOKEN_PATH, &query, None)
+                self.request_once(context, GETTOKEN_PATH, &query, None)
             })
             .await
             .map_err(|e| match e {
@@ -130,19 +144,27 @@ impl Client {
     }
 
     /// POSTs `body` to an API that takes the access token, with retries and one token refresh.
-    pub async fn post(&self, path: &str, body: Vec<u8>, idempotent: bool) -> Result<Value> {
+    pub async fn post(
+        &self,
+        context: &Context,
+        path: &str,
+        body: Vec<u8>,
+        idempotent: bool,
+    ) -> Result<Value> {
         let repeat = if idempotent {
             Repeat::Safe
         } else {
             Repeat::Unsafe
         };
+        let body = Bytes::from(body);
+        let slot = self.token_slot(context);
         let mut refreshed = false;
         loop {
-            let token = self.access_token().await?;
+            let token = slot.get(|| self.fetch_token(context)).await?;
             let query = [("access_token", &*token)];
             let result = self
                 .with_retries(repeat, || {
-                    self.request_once(path, &query, Some(body.clone()))
+                    self.request_once(context, path, &query, Some(body.clone()))
                 })
                 .await;
             match result {
@@ -150,7 +172,7 @@ impl Client {
                     if !refreshed && matches!(errcode, 40001 | 40014 | 42001) =>
                 {
                     // WeCom dropped the token early. Another caller may have replaced it already.
-                    self.token.invalidate(&token);
+                    slot.invalidate(&token);
                     refreshed = true;
                 }
                 other => return other,
@@ -159,26 +181,28 @@ impl Client {
     }
 
     /// Sends an app message; large recipient lists become several calls, merged in order.
-    pub async fn send(&self, message: &Message) -> Result<SendResult> {
+    pub async fn send(&self, context: &Context, message: &Message) -> Result<SendResult> {
         message.validate()?;
         let idempotent = message.options.duplicate_check.is_some();
         let mut result = SendResult::default();
         for recipients in message.recipients.chunks() {
             let body = message.to_json(self.config.agent_id, &recipients);
-            let answer = self.post(SEND_PATH, body, idempotent).await?;
+            let answer = self.post(context, SEND_PATH, body, idempotent).await?;
             result.merge(&answer);
         }
         Ok(result)
     }
 
     /// Recalls a message sent within the last 24 hours.
-    pub async fn recall(&self, msgid: &str) -> Result<()> {
+    pub async fn recall(&self, context: &Context, msgid: &str) -> Result<()> {
         if msgid.is_empty() {
             return Err(Error::InvalidArgument("msgid must not be empty".into()));
         }
         let body = serde_json::to_vec(&serde_json::json!({ "msgid": msgid }))
             .expect("a JSON value always serialises");
-        self.post(RECALL_PATH, body, true).await.map(|_| ())
+        self.post(context, RECALL_PATH, body, true)
+            .await
+            .map(|_| ())
     }
 
     /// Runs `attempt_once` until it succeeds, fails for good, or runs out of retries.
@@ -206,52 +230,46 @@ impl Client {
     /// One HTTP request; a non-zero errcode becomes [`Error::Api`].
     async fn request_once(
         &self,
+        context: &Context,
         path: &str,
         query: &[(&str, &str)],
-        body: Option<Vec<u8>>,
+        body: Option<Bytes>,
     ) -> Result<Value> {
-        let mut url = String::with_capacity(self.config.base_url.len() + path.len() + 600);
-        url.push_str(&self.config.base_url);
-        url.push_str(path);
+        let mut target = String::with_capacity(self.endpoint.prefix.len() + path.len() + 600);
+        target.push_str(&self.endpoint.prefix);
+        target.push_str(path);
         for (i, (key, value)) in query.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(key);
-            url.push('=');
-            url.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
+            target.push(if i == 0 { '?' } else { '&' });
+            target.push_str(key);
+            target.push('=');
+            target.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
         }
-        let request = match body {
-            Some(body) => self
-                .http
-                .post(url)
-                .header("content-type", "application/json; charset=utf-8")
-                .body(body),
-            None => self.http.get(url),
+        let method = if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
         };
-        let response = request
-            .timeout(self.config.timeout)
-            .send()
+        let response = context
+            .transport
+            .request(
+                &self.endpoint.origin,
+                method,
+                &target,
+                body,
+                self.config.open_timeout,
+                self.config.timeout,
+            )
             .await
-            .map_err(|e| self.transport_error(path, e))?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            .map_err(|failure| self.transport_error(path, failure))?;
+        if response.status != 200 {
             return Err(Error::Http {
-                status,
+                status: response.status,
                 path: path.to_owned(),
-                retry_after,
+                retry_after: response.retry_after,
             });
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(path, e))?;
-        let answer: Value = serde_json::from_slice(&bytes).map_err(|_| Error::Network {
-            message: format!("the answer was not JSON ({} bytes)", bytes.len()),
+        let answer: Value = serde_json::from_slice(&response.body).map_err(|_| Error::Network {
+            message: format!("the answer was not JSON ({} bytes)", response.body.len()),
             path: path.to_owned(),
             delivery_unknown: true,
         })?;
@@ -265,38 +283,31 @@ impl Client {
         }
     }
 
-    /// Classifies a reqwest failure. The URL (which carries the token or secret) is dropped.
-    fn transport_error(&self, path: &str, error: reqwest::Error) -> Error {
-        let before_sending = error.is_connect();
-        if error.is_timeout() {
-            return Error::Timeout {
-                path: path.to_owned(),
-                after: if before_sending {
-                    self.config.open_timeout
-                } else {
-                    self.config.timeout
-                },
-                delivery_unknown: !before_sending,
-            };
-        }
-        Error::Network {
-            message: describe(&error.without_url()),
-            path: path.to_owned(),
-            delivery_unknown: !before_sending,
+    /// Classifies a transport failure by whether the request can have reached WeCom. Transport
+    /// messages never hold the URL, so neither the token nor the secret can leak through them.
+    fn transport_error(&self, path: &str, failure: Failure) -> Error {
+        let path = path.to_owned();
+        match failure {
+            Failure::Connect(message) => Error::Network {
+                message,
+                path,
+                delivery_unknown: false,
+            },
+            Failure::ConnectTimeout => Error::Timeout {
+                path,
+                after: self.config.open_timeout,
+                delivery_unknown: false,
+            },
+            Failure::Lost(message) => Error::Network {
+                message,
+                path,
+                delivery_unknown: true,
+            },
+            Failure::Timeout => Error::Timeout {
+                path,
+                after: self.config.timeout,
+                delivery_unknown: true,
+            },
         }
     }
-}
-
-/// The innermost causes of an error, which say what really happened ("connection refused").
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }

@@ -12,8 +12,10 @@ pub mod message;
 pub mod process;
 pub mod retry;
 pub mod token;
+pub mod transport;
 
 pub use client::{Client, SendResult};
 pub use config::Config;
 pub use error::{Error, ErrorKind};
 pub use message::{Message, Recipients, SendOptions};
+pub use process::Context;

@@ -1,75 +1,95 @@
-//! What one OS process shares between all its clients: the tokio runtime, pooled HTTP
-//! connections and the token cache — rebuilt in a forked child.
+//! Where sends run: each calling thread has its own single-threaded tokio runtime and connection
+//! pool (an [`Engine`]); the token cache is shared by the whole process. All of it is rebuilt
+//! after a fork.
 //!
-//! Puma, Resque and Sidekiq fork after the gem is loaded. A child inherits the parent's memory
-//! but none of its threads, so the parent's runtime cannot run there and dropping it could hang.
-//! [`current`] notices the new process id, builds fresh state lazily (a preloading master that
-//! never sends starts no threads), and leaks the parent's copy instead of dropping it.
+//! Why a runtime per thread: the thread that waits on a send also drives its I/O, so a request
+//! costs no hand-off to a worker thread and back — on loopback that hand-off was most of the
+//! time of a send. Connections stay with the thread that opened them, like a keep-alive
+//! connection per thread in a careful Ruby client.
+//!
+//! Why the pid checks: Puma, Resque and Sidekiq fork after the gem is loaded. A child inherits
+//! the parent's memory but none of its other threads, so state built by the parent may hold
+//! locks or wait on threads that do not exist there; dropping it could hang. The child leaks the
+//! parent's copy and builds its own lazily, so a preloading master that never sends builds
+//! nothing.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::token::TokenCache;
+use crate::transport::Transport;
 
-/// Connections and tokens, shared by every client of the process.
-#[derive(Default)]
+/// What a client needs to send: the thread's connections and the process's token cache.
 pub struct Context {
-    /// reqwest sets the connect timeout per client, so there is one pool per open_timeout.
-    http: Mutex<HashMap<Duration, reqwest::Client>>,
-    pub tokens: TokenCache,
+    pub transport: Transport,
+    pub tokens: Arc<TokenCache>,
 }
 
 impl Context {
-    pub fn http(&self, open_timeout: Duration) -> Result<reqwest::Client> {
-        let mut clients = self.http.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(&open_timeout) {
-            return Ok(client.clone());
+    pub fn new(tokens: Arc<TokenCache>) -> Context {
+        Context {
+            transport: Transport::default(),
+            tokens,
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(open_timeout)
-            .pool_idle_timeout(Duration::from_secs(50))
-            .tcp_nodelay(true)
-            .user_agent(concat!("wecom-ruby/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Internal(format!("could not build the HTTP client: {e}")))?;
-        clients.insert(open_timeout, client.clone());
-        Ok(client)
     }
 }
 
-pub struct Process {
+impl Default for Context {
+    fn default() -> Self {
+        Context::new(Arc::default())
+    }
+}
+
+/// The calling thread's runtime and context.
+pub struct Engine {
     pub runtime: tokio::runtime::Runtime,
     pub context: Arc<Context>,
 }
 
-static CURRENT: Mutex<Option<(u32, Arc<Process>)>> = Mutex::new(None);
+static TOKENS: Mutex<Option<(u32, Arc<TokenCache>)>> = Mutex::new(None);
 
-/// The state of this process, built on first use and again after a fork.
-pub fn current() -> Result<Arc<Process>> {
+thread_local! {
+    static ENGINE: RefCell<Option<(u32, Rc<Engine>)>> = const { RefCell::new(None) };
+}
+
+/// The token cache of this process, shared by all its threads.
+pub fn tokens() -> Arc<TokenCache> {
     let pid = std::process::id();
-    let mut current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
-    match current.as_ref() {
-        Some((owner, process)) if *owner == pid => return Ok(process.clone()),
-        Some(_) => {
-            // Inherited through fork: its worker threads do not exist in this process.
-            std::mem::forget(current.take());
-        }
+    let mut tokens = TOKENS.lock().unwrap_or_else(|p| p.into_inner());
+    match tokens.as_ref() {
+        Some((owner, cache)) if *owner == pid => return cache.clone(),
+        // Inherited through fork: a refresh in flight in the parent would never finish here.
+        Some(_) => std::mem::forget(tokens.take()),
         None => {}
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("wecom-worker")
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("could not start the wecom runtime: {e}")))?;
-    let process = Arc::new(Process {
-        runtime,
-        context: Arc::new(Context::default()),
-    });
-    *current = Some((pid, process.clone()));
-    Ok(process)
+    let cache = Arc::new(TokenCache::default());
+    *tokens = Some((pid, cache.clone()));
+    cache
+}
+
+/// The calling thread's engine, built on first use and again after a fork.
+pub fn engine() -> Result<Rc<Engine>> {
+    let pid = std::process::id();
+    ENGINE.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        match slot.as_ref() {
+            Some((owner, engine)) if *owner == pid => return Ok(engine.clone()),
+            Some(_) => std::mem::forget(slot.take()),
+            None => {}
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("could not start the wecom runtime: {e}")))?;
+        let engine = Rc::new(Engine {
+            runtime,
+            context: Arc::new(Context::new(tokens())),
+        });
+        *slot = Some((pid, engine.clone()));
+        Ok(engine)
+    })
 }
 
 #[cfg(test)]
@@ -77,18 +97,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_state_per_process() {
-        let a = current().unwrap();
-        let b = current().unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
-    }
-
-    #[test]
-    fn one_http_pool_per_open_timeout() {
-        let context = Context::default();
-        context.http(Duration::from_secs(1)).unwrap();
-        context.http(Duration::from_secs(1)).unwrap();
-        context.http(Duration::from_secs(2)).unwrap();
-        assert_eq!(context.http.lock().unwrap().len(), 2);
+    fn one_engine_per_thread_and_one_token_cache_per_process() {
+        let here = engine().unwrap();
+        assert!(Rc::ptr_eq(&here, &engine().unwrap()));
+        let there_tokens = std::thread::spawn(|| {
+            let there = engine().unwrap();
+            there.context.tokens.clone()
+        })
+        .join()
+        .unwrap();
+        assert!(Arc::ptr_eq(&here.context.tokens, &there_tokens));
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
-use wecom_core::{Client, Config, Message, Recipients, SendOptions, SendResult};
+use wecom_core::{Client, Config, Context, Message, Recipients, SendOptions, SendResult};
 
 use crate::convert;
 use crate::errors::{self, guard};
@@ -13,7 +13,7 @@ use crate::gvl;
 
 #[magnus::wrap(class = "WeCom::Native::Client", free_immediately, size)]
 struct NativeClient {
-    config: Arc<Config>,
+    client: Arc<Client>,
 }
 
 fn seconds(ruby: &Ruby, name: &str, value: f64) -> Result<Duration, Error> {
@@ -45,28 +45,25 @@ impl NativeClient {
             config.open_timeout = seconds(ruby, "open_timeout", open_timeout)?;
             config.max_retries = max_retries;
             config.retry_base_delay = seconds(ruby, "retry_base_delay", retry_base_delay)?;
-            let config = config.validate().map_err(|e| errors::to_ruby(ruby, e))?;
+            let client = Client::new(config).map_err(|e| errors::to_ruby(ruby, e))?;
             Ok(NativeClient {
-                config: Arc::new(config),
+                client: Arc::new(client),
             })
         })
     }
 
-    /// Runs `action` on a core client of this app, with the GVL released.
+    /// Runs `action` with the core client and the thread's context, with the GVL released.
     fn with_client<T, F>(
         &self,
         ruby: &Ruby,
-        action: impl FnOnce(Client) -> F + Send,
+        action: impl FnOnce(Arc<Client>, Arc<Context>) -> F + Send,
     ) -> Result<T, Error>
     where
         F: std::future::Future<Output = wecom_core::error::Result<T>> + Send,
         T: Send,
     {
-        let config = self.config.clone();
-        gvl::run(ruby, move |context| async move {
-            let client = Client::new(config, &context)?;
-            action(client).await
-        })
+        let client = self.client.clone();
+        gvl::run(ruby, move |context| action(client, context))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -99,51 +96,47 @@ impl NativeClient {
                     duplicate_check,
                 },
             };
-            let result =
-                rb_self.with_client(
-                    ruby,
-                    move |client| async move { client.send(&message).await },
-                )?;
+            let result = rb_self.with_client(ruby, move |client, context| async move {
+                client.send(&context, &message).await
+            })?;
             result_hash(ruby, &result)
         })
     }
 
     fn recall(ruby: &Ruby, rb_self: &Self, msgid: String) -> Result<bool, Error> {
         guard(ruby, || {
-            rb_self.with_client(ruby, move |client| async move {
-                client.recall(&msgid).await.map(|()| true)
+            rb_self.with_client(ruby, move |client, context| async move {
+                client.recall(&context, &msgid).await.map(|()| true)
             })
         })
     }
 
     fn access_token(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
         guard(ruby, || {
-            rb_self.with_client(ruby, |client| async move {
-                client.access_token().await.map(|t| t.to_string())
+            rb_self.with_client(ruby, |client, context| async move {
+                client.access_token(&context).await.map(|t| t.to_string())
             })
         })
     }
 
     /// Seconds the cached token stays valid, or nil when none is cached in this process.
-    fn token_expires_in(ruby: &Ruby, rb_self: &Self) -> Result<Option<f64>, Error> {
-        guard(ruby, || {
-            let process = wecom_core::process::current().map_err(|e| errors::to_ruby(ruby, e))?;
-            let client = Client::new(rb_self.config.clone(), &process.context)
-                .map_err(|e| errors::to_ruby(ruby, e))?;
-            Ok(client.token_expires_in().map(|d| d.as_secs_f64()))
-        })
+    fn token_expires_in(&self) -> Option<f64> {
+        let context = wecom_core::Context::new(wecom_core::process::tokens());
+        self.client
+            .token_expires_in(&context)
+            .map(|d| d.as_secs_f64())
     }
 
     fn corp_id(&self) -> String {
-        self.config.corp_id.clone()
+        self.client.config().corp_id.clone()
     }
 
     fn agent_id(&self) -> i64 {
-        self.config.agent_id
+        self.client.config().agent_id
     }
 
     fn base_url(&self) -> String {
-        self.config.base_url.clone()
+        self.client.config().base_url.clone()
     }
 }
 

@@ -48,14 +48,14 @@ where
     F: Future<Output = wecom_core::error::Result<T>> + Send,
     T: Send,
 {
-    let process = process::current().map_err(|e| errors::to_ruby(ruby, e))?;
-    let future = std::pin::pin!(make(process.context.clone()));
+    let engine = process::engine().map_err(|e| errors::to_ruby(ruby, e))?;
+    let future = std::pin::pin!(make(engine.context.clone()));
     let mut future = future;
     let interrupt = Notify::new();
     let poll_signals = ruby.thread_current().equal(ruby.thread_main())?;
     loop {
         let mut call = Call {
-            runtime: &process.runtime,
+            runtime: &engine.runtime,
             future: future.as_mut(),
             interrupt: &interrupt,
             poll_signals,
@@ -81,7 +81,8 @@ where
     }
 }
 
-/// Runs without the GVL: drives the future until it finishes or Ruby asks us to stop.
+/// Runs without the GVL: drives the future (and, on this thread's runtime, its I/O) until it
+/// finishes or Ruby asks us to stop.
 unsafe extern "C" fn wait<F, T>(data: *mut c_void) -> *mut c_void
 where
     F: Future<Output = wecom_core::error::Result<T>>,
