@@ -17,6 +17,7 @@ module WeCom
   class Client
     DEFAULT_DUPLICATE_CHECK = 1800
     MAX_DUPLICATE_CHECK = 14_400
+    MAX_CONCURRENCY = 1000
 
     attr_reader :corp_id, :agent_id, :base_url
 
@@ -93,6 +94,37 @@ module WeCom
       deliver(Messages.custom(msgtype, body), **recipients_and_options)
     end
 
+    # Sends many messages concurrently inside the native core (the GVL released, at most
+    # `concurrency` requests in flight over pooled connections, one token fetch for all).
+    #
+    #   results = client.send_batch([
+    #     { type: :text, content: "Interview at 15:00", to: "zhangsan" },
+    #     { type: :markdown, content: "**3** interviews today", party: [2], duplicate_check: true },
+    #   ], concurrency: 16)
+    #
+    # Each message is a Hash: type: (text, markdown, textcard, news, mpnews, image, voice, file,
+    # video, miniprogram_notice, template_card, or message with msgtype: and body:), the
+    # builder's arguments by name, recipients and options as in the send_* methods.
+    # Every message is checked before anything is sent (an ArgumentError names its index).
+    #
+    # Returns an Array in input order: each a WeCom::Result, or the WeCom::Error that message
+    # met; one failure never stops the others. WeCom's frequency limit (45009) pauses the whole
+    # batch for rate_limit_pause seconds, then it goes on.
+    def send_batch(messages, concurrency: 16, rate_limit_pause: 60)
+      raise ArgumentError, "messages must be an Array of Hashes, got #{messages.class}" unless messages.is_a?(Array)
+      unless concurrency.is_a?(Integer) && concurrency.between?(1, MAX_CONCURRENCY)
+        raise ArgumentError, "concurrency must be an Integer from 1 to #{MAX_CONCURRENCY}, got #{concurrency.inspect}"
+      end
+      unless rate_limit_pause.is_a?(Numeric) && rate_limit_pause.positive?
+        raise ArgumentError, "rate_limit_pause must be a positive number of seconds, got #{rate_limit_pause.inspect}"
+      end
+
+      batch = messages.each_with_index.map { |message, index| batch_entry(message, index) }
+      @native.send_batch(batch, concurrency, rate_limit_pause.to_f).map do |outcome|
+        outcome.is_a?(Hash) ? Result.new(**outcome) : outcome
+      end
+    end
+
     # Recalls a message sent within the last 24 hours. Returns true.
     def recall(msgid)
       @native.recall(Messages::Check.string(msgid, "msgid"))
@@ -115,13 +147,30 @@ module WeCom
 
     private
 
-    def deliver(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
+    def deliver(message, **recipients_and_options)
+      Result.new(**@native.send_message(*native_arguments(message, **recipients_and_options)))
+    end
+
+    # What the native send takes: msgtype, body, users, parties, tags, all, safe, id_trans,
+    # duplicate_check interval.
+    def native_arguments(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
       msgtype, body = message
       recipients = Recipients.new(to: to, party: party, tag: tag)
-      raw = @native.send_message(msgtype, body, recipients.users, recipients.parties, recipients.tags,
-                                 recipients.all?, safe ? true : false, id_trans ? true : false,
-                                 duplicate_check_interval(duplicate_check))
-      Result.new(**raw)
+      [msgtype, body, recipients.users, recipients.parties, recipients.tags, recipients.all?, safe ? true : false,
+       id_trans ? true : false, duplicate_check_interval(duplicate_check)]
+    end
+
+    SENDING_KEYS = %i[to party tag safe id_trans duplicate_check].freeze
+
+    def batch_entry(message, index)
+      raise ArgumentError, "must be a Hash, got #{message.class}" unless message.is_a?(Hash)
+
+      fields = message.transform_keys(&:to_sym)
+      type = fields.delete(:type) { raise ArgumentError, "type is required (such as type: :text)" }
+      sending = fields.slice(*SENDING_KEYS)
+      native_arguments(Messages.build(type, fields.except(*SENDING_KEYS)), **sending)
+    rescue ArgumentError => e
+      raise ArgumentError, "messages[#{index}]: #{e.message}"
     end
 
     def duplicate_check_interval(value)

@@ -69,6 +69,11 @@ module WeCom
       @native.token_requests
     end
 
+    # The most requests it was handling at the same time (since start or clear!).
+    def max_in_flight
+      @native.max_in_flight
+    end
+
     # Msgids recalled so far.
     def recalled
       @native.recalled

@@ -136,6 +136,33 @@ module WeCom
       [msgtype, body]
     end
 
+    # The builder argument that each type takes first (the others take keywords only).
+    LEADING_ARGUMENT = { "text" => :content, "markdown" => :content, "news" => :articles, "mpnews" => :articles,
+                         "image" => :media_id, "voice" => :media_id, "file" => :media_id, "video" => :media_id,
+                         "template_card" => :card }.freeze
+    TYPES = (LEADING_ARGUMENT.keys + %w[textcard miniprogram_notice message]).freeze
+
+    # Builds a message described by a Hash, as Client#send_batch takes them: `type` plus the
+    # builder's arguments by name, e.g. build(:text, content: "hi"),
+    # build(:textcard, title: "...", description: "...", url: "..."), or
+    # build(:message, msgtype: "text", body: { content: "hi" }) for any msgtype.
+    def build(type, fields)
+      type = type.to_s
+      raise ArgumentError, "type must be one of #{TYPES.join(', ')}, got #{type.inspect}" unless TYPES.include?(type)
+
+      return custom(fields.fetch(:msgtype, nil), fields.fetch(:body, nil)) if type == "message"
+
+      leading = LEADING_ARGUMENT[type]
+      allowed = [leading, *method(type).parameters.select { |kind, _| %i[key keyreq].include?(kind) }.map(&:last)]
+      unknown = fields.keys - allowed
+      unless unknown.empty?
+        raise ArgumentError, "unknown #{unknown.map(&:inspect).join(', ')} for #{type} (it takes #{allowed.compact.join(', ')})"
+      end
+
+      keywords = fields.except(leading)
+      leading ? public_send(type, fields[leading], **keywords) : public_send(type, **keywords)
+    end
+
     # Argument checks shared by the builders. Errors name the field and the limit.
     module Check
       module_function

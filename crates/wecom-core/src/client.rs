@@ -7,6 +7,7 @@ use bytes::Bytes;
 use hyper::Method;
 use serde_json::Value;
 
+use crate::batch::Pause;
 use crate::config::{Config, CredentialsKey};
 use crate::error::{Error, Result};
 use crate::message::Message;
@@ -182,12 +183,44 @@ impl Client {
 
     /// Sends an app message; large recipient lists become several calls, merged in order.
     pub async fn send(&self, context: &Context, message: &Message) -> Result<SendResult> {
+        self.send_paced(context, message, None).await
+    }
+
+    /// [`Client::send`], waiting out a batch's 45009 pause before each call (see `batch`).
+    pub(crate) async fn send_paced(
+        &self,
+        context: &Context,
+        message: &Message,
+        pause: Option<&Pause>,
+    ) -> Result<SendResult> {
         message.validate()?;
         let idempotent = message.options.duplicate_check.is_some();
         let mut result = SendResult::default();
         for recipients in message.recipients.chunks() {
             let body = message.to_json(self.config.agent_id, &recipients);
-            let answer = self.post(context, SEND_PATH, body, idempotent).await?;
+            let answer = match pause {
+                None => self.post(context, SEND_PATH, body, idempotent).await?,
+                // Only the failing call is repeated, never the chunks already delivered.
+                Some(pause) => {
+                    let mut paused = 0;
+                    loop {
+                        pause.wait().await;
+                        match self
+                            .post(context, SEND_PATH, body.clone(), idempotent)
+                            .await
+                        {
+                            Err(e)
+                                if e.errcode() == Some(45009)
+                                    && paused < self.policy.max_retries =>
+                            {
+                                pause.start();
+                                paused += 1;
+                            }
+                            other => break other?,
+                        }
+                    }
+                }
+            };
             result.merge(&answer);
         }
         Ok(result)

@@ -4,6 +4,7 @@
 //! Nothing here knows about Ruby; the `wecom` extension crate binds it. Everything is covered
 //! by `cargo test -p wecom-core`.
 
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod emulator;
@@ -14,6 +15,7 @@ pub mod retry;
 pub mod token;
 pub mod transport;
 
+pub use batch::BatchOptions;
 pub use client::{Client, SendResult};
 pub use config::Config;
 pub use error::{Error, ErrorKind};

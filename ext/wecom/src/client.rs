@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby};
-use wecom_core::{Client, Config, Context, Message, Recipients, SendOptions, SendResult};
+use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby};
+use wecom_core::{
+    BatchOptions, Client, Config, Context, Message, Recipients, SendOptions, SendResult,
+};
 
 use crate::convert;
 use crate::errors::{self, guard};
@@ -103,6 +105,38 @@ impl NativeClient {
         })
     }
 
+    /// `messages`: Arrays of the nine arguments of `send_message`, checked by Ruby. Returns, in
+    /// order, a result Hash or the `WeCom::Error` each message met (not raised).
+    fn send_batch(
+        ruby: &Ruby,
+        rb_self: &Self,
+        messages: RArray,
+        concurrency: usize,
+        rate_limit_pause: f64,
+    ) -> Result<RArray, Error> {
+        guard(ruby, || {
+            let options = BatchOptions {
+                concurrency,
+                rate_limit_pause: seconds(ruby, "rate_limit_pause", rate_limit_pause)?,
+            };
+            let mut batch = Vec::with_capacity(messages.len());
+            for i in 0..messages.len() {
+                batch.push(batch_message(ruby, messages.entry(i as isize)?, i)?);
+            }
+            let results = rb_self.with_client(ruby, move |client, context| async move {
+                Ok(client.send_batch(&context, batch, options).await)
+            })?;
+            let array = ruby.ary_new_capa(results.len());
+            for result in results {
+                match result {
+                    Ok(result) => array.push(result_hash(ruby, &result)?)?,
+                    Err(error) => array.push(errors::exception(ruby, error))?,
+                }
+            }
+            Ok(array)
+        })
+    }
+
     fn recall(ruby: &Ruby, rb_self: &Self, msgid: String) -> Result<bool, Error> {
         guard(ruby, || {
             rb_self.with_client(ruby, move |client, context| async move {
@@ -140,6 +174,28 @@ impl NativeClient {
     }
 }
 
+/// One message of a batch: `[msgtype, body, users, parties, tags, all, safe, id_trans,
+/// duplicate_check]`, as `WeCom::Client#send_batch` builds it.
+fn batch_message(ruby: &Ruby, entry: RArray, index: usize) -> Result<Message, Error> {
+    let msgtype: String = entry.entry(0)?;
+    let body: RHash = entry.entry(1)?;
+    Ok(Message {
+        body: convert::to_json(ruby, body.as_value(), &format!("messages[{index}]"))?,
+        msgtype,
+        recipients: Recipients {
+            users: entry.entry(2)?,
+            parties: entry.entry(3)?,
+            tags: entry.entry(4)?,
+            all: entry.entry(5)?,
+        },
+        options: SendOptions {
+            safe: entry.entry(6)?,
+            id_trans: entry.entry(7)?,
+            duplicate_check: entry.entry(8)?,
+        },
+    })
+}
+
 fn result_hash(ruby: &Ruby, result: &SendResult) -> Result<RHash, Error> {
     let hash = ruby.hash_new();
     hash.aset(
@@ -173,6 +229,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeClient::new, 8))?;
     class.define_method("send_message", method!(NativeClient::send_message, 9))?;
+    class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;
     class.define_method("access_token", method!(NativeClient::access_token, 0))?;
     class.define_method(

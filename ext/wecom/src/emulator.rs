@@ -99,6 +99,10 @@ impl NativeEmulator {
         self.0.token_requests()
     }
 
+    fn max_in_flight(&self) -> usize {
+        self.0.max_in_flight()
+    }
+
     fn expire_tokens(&self) {
         self.0.expire_tokens()
     }
@@ -144,6 +148,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("requests", method!(NativeEmulator::requests, 0))?;
     class.define_method("recalled", method!(NativeEmulator::recalled, 0))?;
     class.define_method("token_requests", method!(NativeEmulator::token_requests, 0))?;
+    class.define_method("max_in_flight", method!(NativeEmulator::max_in_flight, 0))?;
     class.define_method("expire_tokens", method!(NativeEmulator::expire_tokens, 0))?;
     class.define_method("fail_next", method!(NativeEmulator::fail_next, 3))?;
     class.define_method("fail_next_http", method!(NativeEmulator::fail_next_http, 3))?;

@@ -3,7 +3,9 @@
 
 use std::any::Any;
 
-use magnus::{function, kwargs, prelude::*, value::Lazy, Error, ExceptionClass, RModule, Ruby};
+use magnus::{
+    function, kwargs, prelude::*, value::Lazy, Error, ExceptionClass, RModule, Ruby, Value,
+};
 use wecom_core::{Error as CoreError, ErrorKind};
 
 fn wecom_class(ruby: &Ruby, name: &str) -> ExceptionClass {
@@ -58,6 +60,12 @@ pub fn to_ruby(ruby: &Ruby, error: CoreError) -> Error {
         Ok(exception) => Error::from(exception),
         Err(e) => e,
     }
+}
+
+/// The Ruby exception object for a core error, to return rather than raise.
+pub fn exception(ruby: &Ruby, error: CoreError) -> Value {
+    let error = to_ruby(ruby, error);
+    error.value().unwrap_or_else(|| ruby.qnil().as_value())
 }
 
 /// A panic caught at the boundary: a `WeCom::Error` that names it as a wecom bug.

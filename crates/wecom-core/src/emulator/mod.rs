@@ -166,6 +166,11 @@ impl Emulator {
         self.shared.token_requests()
     }
 
+    /// The most requests it was handling at the same time (since start or `clear`).
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight()
+    }
+
     /// Every token issued so far now answers 42001; the next gettoken issues a new one.
     pub fn expire_tokens(&self) {
         self.shared.expire_tokens();

@@ -73,6 +73,7 @@ async fn handle(
     ip: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ConnectionDropped> {
+    let _in_flight = shared.enter();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let query: Vec<(String, String)> = parts

@@ -25,8 +25,21 @@ pub(crate) struct Shared {
     /// Lets the hot path skip the faults lock while none are pending.
     faults_pending: AtomicBool,
     token_requests: AtomicUsize,
+    /// Requests being handled now, and the most ever at once (what a client's concurrency
+    /// limit is checked against).
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     latency_nanos: AtomicU64,
     next_msg_seq: AtomicU64,
+}
+
+/// A request being handled; dropping it (also when the client goes away) ends it.
+pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Who may receive messages; `None` means every id is valid.
@@ -192,6 +205,8 @@ impl Shared {
             faults: Mutex::new(Faults::default()),
             faults_pending: AtomicBool::new(false),
             token_requests: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
             latency_nanos: AtomicU64::new(0),
             next_msg_seq: AtomicU64::new(1),
         }
@@ -215,6 +230,17 @@ impl Shared {
         self.token_requests.load(Ordering::Relaxed)
     }
 
+    /// Counts a request as in flight until the returned guard is dropped.
+    pub fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::Relaxed)
+    }
+
     pub fn outbox(&self) -> MutexGuard<'_, Outbox> {
         lock(&self.outbox)
     }
@@ -227,6 +253,7 @@ impl Shared {
         *lock(&self.journal) = Journal::default();
         *lock(&self.outbox) = Outbox::default();
         self.token_requests.store(0, Ordering::Relaxed);
+        self.max_in_flight.store(0, Ordering::Relaxed);
     }
 
     // ---- tokens ----
