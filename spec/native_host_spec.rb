@@ -203,6 +203,41 @@ RSpec.describe "WeCom native extension as a good Ruby citizen" do
       end
     end
 
+    # The same signal, sent by another process while the main thread is the only Ruby thread:
+    # Ruby then calls the extension's unblocking function straight from its signal handler.
+    describe "with a signal from another process to a single-threaded process" do
+      around do |example|
+        previous = Signal.trap("USR1", "DEFAULT")
+        example.run
+      ensure
+        Signal.trap("USR1", previous)
+      end
+
+      it "ends the send within 100 ms with the handler's exception" do
+        Signal.trap("USR1") { raise NativeHostSpec::Interrupt, "from the trap" }
+        expect(Thread.list).to eq([Thread.main])
+        reader, writer = IO.pipe
+        parent = Process.pid
+        killer = fork do
+          reader.close
+          sleep 0.3 # the parent is waiting on the emulator's 5 s latency by now
+          writer.puts(Process.clock_gettime(Process::CLOCK_MONOTONIC))
+          Process.kill("USR1", parent)
+          exit!(0)
+        end
+        writer.close
+
+        expect { client.send_text("doomed", to: "u") }.to raise_error(NativeHostSpec::Interrupt, "from the trap")
+        raised_at = now
+        signalled_at = Float(reader.gets)
+        wait_child(killer)
+        expect(raised_at - signalled_at).to be < 0.1
+        expect(emulator.messages.size).to eq(1)
+      ensure
+        reader&.close
+      end
+    end
+
     describe "with a signal handler that does not raise" do
       around do |example|
         previous = Signal.trap("USR1", "DEFAULT")

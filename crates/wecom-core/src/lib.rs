@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod emulator;
 pub mod error;
+pub mod interrupt;
 pub mod message;
 pub mod process;
 pub mod retry;

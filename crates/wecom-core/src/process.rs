@@ -18,6 +18,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::interrupt::Interrupt;
 use crate::token::TokenCache;
 use crate::transport::Transport;
 
@@ -46,6 +47,8 @@ impl Default for Context {
 pub struct Engine {
     pub runtime: tokio::runtime::Runtime,
     pub context: Arc<Context>,
+    /// Wakes this thread's wait early (Ruby's Thread#kill, Timeout, signals).
+    pub interrupt: Interrupt,
 }
 
 static TOKENS: Mutex<Option<(u32, Arc<TokenCache>)>> = Mutex::new(None);
@@ -83,9 +86,16 @@ pub fn engine() -> Result<Rc<Engine>> {
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("could not start the wecom runtime: {e}")))?;
+        let interrupt = {
+            let _inside = runtime.enter();
+            Interrupt::new().map_err(|e| {
+                Error::Internal(format!("could not create the interrupt socket: {e}"))
+            })?
+        };
         let engine = Rc::new(Engine {
             runtime,
             context: Arc::new(Context::new(tokens())),
+            interrupt,
         });
         *slot = Some((pid, engine.clone()));
         Ok(engine)

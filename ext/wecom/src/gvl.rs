@@ -1,16 +1,21 @@
 //! Running core futures with the GVL released, interruptibly.
 //!
-//! `run` drives a future on the process's tokio runtime inside `rb_thread_call_without_gvl2`,
-//! so other Ruby threads keep running while a request waits on the network. Ruby's unblocking
-//! function (called for `Thread#kill`, `Thread#raise`, `Timeout.timeout`, signals) wakes the
-//! waiting thread, which re-acquires the GVL and lets Ruby run its pending interrupts. If they
-//! raise, the future is dropped — which cancels the request — and the exception propagates; if
-//! they do not (a signal handler that only logs), the same future is resumed.
+//! `run` drives a future on the calling thread's runtime inside `rb_nogvl`, so other Ruby
+//! threads keep running while a request waits on the network. Ruby's unblocking function
+//! (called for `Thread#kill`, `Thread#raise`, `Timeout.timeout`, and straight from its signal
+//! handler for signals) wakes the wait, the thread re-acquires the GVL and lets Ruby run its
+//! pending interrupts. If they raise, the future is dropped — which cancels the request — and
+//! the exception propagates; if they do not (a trap handler that only logs), the same future is
+//! resumed.
 //!
-//! Signals need one more step. Ruby runs trap handlers on the main thread, but it calls our
-//! unblocking function for a signal only from another Ruby thread that happens to be waiting for
-//! the GVL; in a process where none is, the handler would wait for the response. So on the main
-//! thread the wait also wakes every [`SIGNAL_POLL`] to let Ruby run pending trap handlers.
+//! The unblocking function is declared async-signal-safe (`RB_NOGVL_UBF_ASYNC_SAFE`): without
+//! that flag Ruby starts and kills a helper thread around every blocking call on the main
+//! thread, which cost more than a whole send. See wecom_core::interrupt for why it is safe.
+//!
+//! Ruby calls an async-safe unblocking function from its signal handler only while the main
+//! thread is the process's only Ruby thread. With other threads alive, a trap handler would
+//! wait for the response (nothing calls us), so a wait on the main thread also wakes every
+//! [`SIGNAL_POLL`] to let Ruby run pending trap handlers.
 
 use std::ffi::c_void;
 use std::future::Future;
@@ -20,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use magnus::{prelude::*, Error, Ruby};
-use tokio::sync::Notify;
+use wecom_core::interrupt::Interrupt;
 use wecom_core::process::{self, Context};
 
 use crate::errors;
@@ -34,47 +39,50 @@ const SIGNAL_POLL: Duration = Duration::from_millis(20);
 struct Call<'a, F: Future> {
     runtime: &'a tokio::runtime::Runtime,
     future: Pin<&'a mut F>,
-    interrupt: &'a Notify,
+    interrupt: &'a Interrupt,
     /// Wake every SIGNAL_POLL (main thread only) so trap handlers run promptly.
     poll_signals: bool,
     /// `None` when Ruby interrupted the wait (or had an interrupt pending and never started it).
     outcome: Option<Outcome<F::Output>>,
 }
 
-/// Builds a future with the process's shared context and runs it without the GVL.
-/// Never nest: the future must not call back into Ruby.
+/// Builds a future with the thread's context and runs it without the GVL.
+/// Never nest: the future must not call back into Ruby (it is `Send`, so it holds no Ruby value).
 pub fn run<T, F>(ruby: &Ruby, make: impl FnOnce(Arc<Context>) -> F) -> Result<T, Error>
 where
     F: Future<Output = wecom_core::error::Result<T>> + Send,
     T: Send,
 {
     let engine = process::engine().map_err(|e| errors::to_ruby(ruby, e))?;
-    let future = std::pin::pin!(make(engine.context.clone()));
-    let mut future = future;
-    let interrupt = Notify::new();
+    let mut future = std::pin::pin!(make(engine.context.clone()));
+    engine.interrupt.reset();
+    let flags = (rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE) as i32;
     let poll_signals = ruby.thread_current().equal(ruby.thread_main())?;
     loop {
         let mut call = Call {
             runtime: &engine.runtime,
             future: future.as_mut(),
-            interrupt: &interrupt,
+            interrupt: &engine.interrupt,
             poll_signals,
             outcome: None,
         };
-        // SAFETY: `call` and `interrupt` outlive the call, which returns only after `wait` and
-        // `unblock` can no longer run; `wait` touches no Ruby object.
+        // SAFETY: `call` and the interrupt outlive the call, which returns only after `wait`
+        // and `unblock` can no longer run; `wait` touches no Ruby object. With INTR_FAIL Ruby
+        // neither runs `wait` when an interrupt is already pending nor raises on the way out:
+        // we check interrupts ourselves below, with no Rust frame to skip.
         unsafe {
-            rb_sys::rb_thread_call_without_gvl2(
+            rb_sys::rb_nogvl(
                 Some(wait::<F, T>),
                 &mut call as *mut Call<'_, F> as *mut c_void,
                 Some(unblock),
-                &interrupt as *const Notify as *mut c_void,
+                &engine.interrupt as *const Interrupt as *mut c_void,
+                flags,
             );
         }
         match call.outcome {
             Some(Ok(result)) => return result.map_err(|e| errors::to_ruby(ruby, e)),
             Some(Err(panic)) => return Err(errors::from_panic(ruby, panic)),
-            // Raises for Thread#kill, Thread#raise, Timeout and signal handlers that raise;
+            // Raises for Thread#kill, Thread#raise, Timeout and trap handlers that raise;
             // returning here drops the future and so cancels the request.
             None => ruby.thread_check_ints()?,
         }
@@ -97,7 +105,7 @@ where
         runtime.block_on(async {
             tokio::select! {
                 biased;
-                () = interrupt.notified() => None,
+                () = interrupt.raised() => None,
                 () = tokio::time::sleep(SIGNAL_POLL), if poll_signals => None,
                 result = future => Some(result),
             }
@@ -111,9 +119,8 @@ where
     std::ptr::null_mut()
 }
 
-/// Ruby's unblocking function: called from another thread to interrupt `wait`. A stored permit
-/// covers the race where it fires before `wait` starts listening.
+/// Ruby's unblocking function, called from another thread or from a signal handler: only
+/// async-signal-safe work (see `Interrupt::raise`).
 unsafe extern "C" fn unblock(data: *mut c_void) {
-    let interrupt = &*(data as *const Notify);
-    interrupt.notify_one();
+    (*(data as *const Interrupt)).raise();
 }
