@@ -196,6 +196,13 @@ RSpec.describe WeCom::Client do
       )
     end
 
+    it "converts Strings and Symbols in other encodings to UTF-8" do
+      latin1 = "café".encode("ISO-8859-1")
+      client.send_message(:text, { content: latin1, latin1.to_sym => "x".encode("UTF-16LE") }, to: "zhangsan")
+
+      expect(sent["text"]).to eq("content" => "café", "café" => "x")
+    end
+
     it "takes the msgtype as a String" do
       client.send_message("text", { "content" => "hi" }, to: "zhangsan")
 

@@ -25,6 +25,9 @@ const RECALL_PATH: &str = "/cgi-bin/message/recall";
 /// Bodies above this are refused with HTTP 413 (WeCom's largest upload is 20 MB).
 const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
+/// The resolution of tokio's timer.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 const JSON: &str = "application/json; charset=UTF-8";
 const HTML: &str = "text/html; charset=UTF-8";
 
@@ -74,6 +77,7 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ConnectionDropped> {
     let _in_flight = shared.enter();
+    let arrived = tokio::time::Instant::now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let query: Vec<(String, String)> = parts
@@ -109,7 +113,10 @@ async fn handle(
     // that times out may still have had its message delivered.
     let latency = shared.latency();
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        // Counted from arrival. tokio's timer fires on the first millisecond tick after the
+        // deadline, so aim one tick early: answers then take `latency`, not `latency` + ~1.5 ms.
+        let deadline = arrived + latency.saturating_sub(TIMER_TICK);
+        tokio::time::sleep_until(deadline.max(arrived)).await;
     }
     match outcome {
         Outcome::Reply(reply) => Ok(into_response(reply)),
