@@ -152,7 +152,7 @@ RSpec.describe "WeCom configuration" do
     context "with agent_id \"abc\"" do
       it "raises ArgumentError when it is a keyword argument" do
         expect { WeCom::Client.new(**credentials, agent_id: "abc") }
-          .to raise_error(ArgumentError, /agent_id must be an integer >= 1, got "abc"/)
+          .to raise_error(ArgumentError, /agent_id must be an integer from 1 to 2147483647, got "abc"/)
       end
 
       it "raises WeCom::ConfigurationError when it comes from WeCom.configure" do
@@ -161,19 +161,19 @@ RSpec.describe "WeCom configuration" do
           config.agent_id = "abc"
         end
 
-        expect { WeCom::Client.new }.to raise_error(WeCom::ConfigurationError, /agent_id must be an integer >= 1, got "abc"/)
+        expect { WeCom::Client.new }.to raise_error(WeCom::ConfigurationError, /agent_id must be an integer from 1 to 2147483647, got "abc"/)
       end
 
       it "raises WeCom::ConfigurationError when it comes from WECOM_AGENT_ID" do
         set_env_for(emulator)
         ENV["WECOM_AGENT_ID"] = "abc"
 
-        expect { WeCom::Client.new }.to raise_error(WeCom::ConfigurationError, /agent_id must be an integer >= 1, got "abc"/)
+        expect { WeCom::Client.new }.to raise_error(WeCom::ConfigurationError, /agent_id must be an integer from 1 to 2147483647, got "abc"/)
       end
     end
 
     it "rejects agent_id 0 as an argument" do
-      expect { WeCom::Client.new(**credentials, agent_id: 0) }.to raise_error(ArgumentError, /agent_id .*>= 1, got 0/)
+      expect { WeCom::Client.new(**credentials, agent_id: 0) }.to raise_error(ArgumentError, /agent_id must be an integer from 1 to 2147483647, got 0/)
     end
 
     it "rejects a corp_id that is not a String" do
@@ -194,10 +194,17 @@ RSpec.describe "WeCom configuration" do
     end
 
     [0, -1, "x"].each do |timeout|
-      it "rejects timeout: #{timeout.inspect} with ArgumentError" do
+      it "rejects timeout: #{timeout.inspect} with ArgumentError, showing the value given" do
         expect { WeCom::Client.new(**credentials, timeout: timeout) }
-          .to raise_error(ArgumentError, /timeout must be a positive number of seconds/)
+          .to raise_error(ArgumentError, /timeout must be a positive number of seconds, got #{Regexp.escape(timeout.inspect)}/)
       end
+    end
+
+    it "rejects integers too large for WeCom with ArgumentError naming the setting" do
+      expect { WeCom::Client.new(**credentials, agent_id: 2**63) }
+        .to raise_error(ArgumentError, /agent_id must be an integer from 1 to 2147483647, got #{2**63}/)
+      expect { WeCom::Client.new(**credentials, max_retries: 2**40) }
+        .to raise_error(ArgumentError, /max_retries must be an integer from 0 to 100/)
     end
 
     it "rejects timeout 0 from WeCom.configure with WeCom::ConfigurationError" do
@@ -209,7 +216,7 @@ RSpec.describe "WeCom configuration" do
 
     it "rejects a negative max_retries" do
       expect { WeCom::Client.new(**credentials, max_retries: -1) }
-        .to raise_error(ArgumentError, /max_retries must be an integer >= 0, got -1/)
+        .to raise_error(ArgumentError, /max_retries must be an integer from 0 to 100, got -1/)
     end
 
     it "accepts numeric Strings for seconds and keeps the client usable" do

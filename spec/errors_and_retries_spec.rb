@@ -155,6 +155,17 @@ RSpec.describe "Errors and retries" do
       expect(send_attempts).to eq(1)
     end
 
+    it "does not call a gettoken timeout a delivery problem" do
+      emu = start_emulator(**credentials, corp_id: "cold-#{credentials[:corp_id]}") # no cached token
+      emu.latency = 1.0
+      c = emu.client(timeout: 0.2, max_retries: 0)
+      expect { c.access_token }.to raise_error(WeCom::TimeoutError) { |e|
+        expect(e.delivery_unknown?).to be(false)
+        expect(e.message).not_to include("delivery")
+        expect(e.path).to eq("/cgi-bin/gettoken")
+      }
+    end
+
     it "retries a timeout when duplicate_check is on, and WeCom keeps one copy" do
       emulator.latency = 0.5
       c = emulator.client(timeout: 0.2, max_retries: 1, retry_base_delay: 0.01)

@@ -252,6 +252,10 @@ RSpec.describe WeCom::Client do
       end
     end
 
+    it "treats \"@all\" inside \"a|b\" like :all" do
+      expect(sent_to(to: "bob|@all")["touser"]).to eq("@all")
+    end
+
     it "treats \"@all\" inside an Array like :all" do
       expect(sent_to(to: ["zhangsan", "@all"])["touser"]).to eq("@all")
     end
@@ -388,6 +392,58 @@ RSpec.describe WeCom::Client do
         expect(emu.messages.size).to eq(3)
         expect(result.invalid_users).to eq(%w[u5 u1500 u2400])
       end
+    end
+
+    it "reports a call whose users are all invalid as invalid users, and goes on with the rest" do
+      valid = users.first(1000) + users.last(500)
+      emu = start_emulator(**credentials, users: valid)
+
+      result = emu.client(retry_base_delay: 0.01).send_text("hi", to: users)
+
+      aggregate_failures do
+        expect(result.msgids.size).to eq(2)
+        expect(result.invalid_users).to eq(users[1000, 1000])
+        expect(emu.messages.flat_map { |m| m["touser"].split("|") }).to eq(valid)
+      end
+    end
+
+    it "raises 81013 when every call's users are invalid" do
+      emu = start_emulator(**credentials, users: %w[someone-else])
+      expect { emu.client(retry_base_delay: 0.01).send_text("hi", to: users) }
+        .to raise_error(WeCom::APIError) { |error| expect(error.errcode).to eq(81_013) }
+    end
+
+    it "tells what was delivered when a later call fails, and that a retry would repeat it" do
+      client.access_token
+      emulator.fail_next(40_003, after: 1)
+      expect { client.send_text("hi", to: users) }.to raise_error(WeCom::APIError) { |error|
+        aggregate_failures do
+          expect(error.errcode).to eq(40_003)
+          expect(error.partial_result).to be_a(WeCom::Result)
+          expect(error.partial_result.msgids.size).to eq(1)
+          expect(error.message).to include("after 1 of 3 calls").and include("would deliver those again")
+          expect(error.retryable?).to be(false)
+        end
+      }
+      expect(emulator.messages.size).to eq(1) # the third call was not attempted
+    end
+
+    it "calls a partly delivered send retryable when duplicate_check makes repeating it safe" do
+      client.access_token
+      emulator.fail_next(-1, times: 4, after: 1) # the first try and its 3 retries
+      error = nil
+      begin
+        client.send_text("hi", to: users, duplicate_check: true)
+      rescue WeCom::APIError => e
+        error = e
+      end
+      expect(error.partial_result.msgids.size).to eq(1)
+      expect(error.retryable?).to be(true)
+      result = client.send_text("hi", to: users, duplicate_check: true)
+      # WeCom dropped the repeat of the delivered call: 1 + 2 messages, each user once.
+      expect(emulator.messages.flat_map { |m| m["touser"].split("|") }).to eq(users)
+      expect(result.msgids.size).to eq(3)
+      expect(result.msgid).to eq(error.partial_result.msgid)
     end
 
     it "sends 250 parties in three calls of 100, 100 and 50" do

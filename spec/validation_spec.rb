@@ -126,6 +126,12 @@ RSpec.describe WeCom::Client, "argument checks" do
       expect_rejected(/articles must be an Array of Hashes, got Hash/) { client.send_news(article, to: "u") }
     end
 
+    it "rejects a mini program article without its pagepath" do
+      expect_rejected(/articles\[0\]\[:pagepath\] is required/) do
+        client.send_news([{ title: "Welcome", appid: "wx123" }], to: "u")
+      end
+    end
+
     it "rejects an article without url or appid" do
       expect_rejected(/articles\[0\]\[:url\] is required/) { client.send_news([{ title: "Welcome" }], to: "u") }
     end
@@ -260,6 +266,18 @@ RSpec.describe WeCom::Client, "argument checks" do
       expect_rejected(/must be a finite number/) { client.send_message(:text, { content: Float::NAN }, to: "u") }
     end
 
+    it "rejects a Symbol key that is not valid UTF-8, as an ArgumentError" do
+      expect_rejected(/text keys must be Strings or Symbols in valid UTF-8/) do
+        client.send_message(:text, { "\xff".b.to_sym => "hi" }, to: "u")
+      end
+    end
+
+    it "rejects the same key given as a String and a Symbol instead of dropping one" do
+      expect_rejected(/text has the key "content" twice/) do
+        client.send_message(:text, { content: "a", "content" => "b" }, to: "u")
+      end
+    end
+
     it "rejects a String in the body that is not valid UTF-8" do
       expect_rejected(/text\["content"\] must be valid UTF-8/) do
         client.send_message(:text, { content: "\xff".b }, to: "u")
@@ -305,6 +323,14 @@ RSpec.describe WeCom::Client, "argument checks" do
     it "rejects a String" do
       expect_rejected(/duplicate_check must be true or 1 to 14400 seconds, got "x"/) do
         client.send_text("hi", to: "u", duplicate_check: "x")
+      end
+    end
+
+    [Float::INFINITY, Float::NAN].each do |value|
+      it "rejects #{value}" do
+        expect_rejected(/duplicate_check must be true or 1 to 14400 seconds, got #{value}/) do
+          client.send_text("hi", to: "u", duplicate_check: value)
+        end
       end
     end
   end

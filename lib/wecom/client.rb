@@ -18,6 +18,8 @@ module WeCom
     DEFAULT_DUPLICATE_CHECK = 1800
     MAX_DUPLICATE_CHECK = 14_400
     MAX_CONCURRENCY = 1000
+    AGENT_IDS = (1..(2**31) - 1)
+    RETRIES = (0..100)
 
     attr_reader :corp_id, :agent_id, :base_url
 
@@ -27,9 +29,9 @@ module WeCom
                 open_timeout: open_timeout, max_retries: max_retries, retry_base_delay: retry_base_delay }
       settings = Settings.new(given, configuration)
       @native = Native::Client.new(
-        settings.string(:corp_id), settings.string(:secret), settings.integer(:agent_id, min: 1),
+        settings.string(:corp_id), settings.string(:secret), settings.integer(:agent_id, AGENT_IDS),
         settings.string(:base_url), settings.seconds(:timeout), settings.seconds(:open_timeout),
-        settings.integer(:max_retries, min: 0), settings.seconds(:retry_base_delay)
+        settings.integer(:max_retries, RETRIES), settings.seconds(:retry_base_delay)
       )
       @corp_id = @native.corp_id
       @agent_id = @native.agent_id
@@ -178,7 +180,9 @@ module WeCom
       when nil, false then nil
       when true then DEFAULT_DUPLICATE_CHECK
       else
-        seconds = value.is_a?(Numeric) || value.respond_to?(:in_seconds) ? value.to_i : nil
+        # Numbers and ActiveSupport::Duration (30.minutes).
+        finite = value.is_a?(Numeric) ? value.finite? : value.respond_to?(:in_seconds)
+        seconds = value.to_i if finite
         return seconds if seconds&.between?(1, MAX_DUPLICATE_CHECK)
 
         raise ArgumentError, "duplicate_check must be true or 1 to #{MAX_DUPLICATE_CHECK} seconds, got #{value.inspect}"
@@ -205,20 +209,21 @@ module WeCom
         value.to_s
       end
 
-      def integer(name, min:)
+      def integer(name, range)
         value = value(name)
-        integer = value.is_a?(Integer) ? value : Integer(value.to_s, 10, exception: false) if value.is_a?(String) || value.is_a?(Integer)
-        invalid(name, "must be an integer >= #{min}, got #{value.inspect}") unless integer && integer >= min
+        integer = value if value.is_a?(Integer)
+        integer = Integer(value, 10, exception: false) if value.is_a?(String)
+        invalid(name, "must be an integer from #{range.min} to #{range.max}, got #{value.inspect}") unless range.cover?(integer)
         integer
       end
 
       def seconds(name)
         value = value(name)
-        value = Float(value, exception: false) if value.is_a?(String)
-        unless value.is_a?(Numeric) && value.positive? && value.to_f.finite?
+        seconds = value.is_a?(String) ? Float(value, exception: false) : value
+        unless seconds.is_a?(Numeric) && seconds.positive? && seconds.to_f.finite?
           invalid(name, "must be a positive number of seconds, got #{value.inspect}")
         end
-        value.to_f
+        seconds.to_f
       end
 
       private

@@ -84,9 +84,10 @@ module WeCom
       @native.expire_tokens
     end
 
-    # The next `times` API calls (to `path`, else any but gettoken) answer errcode.
-    def fail_next(errcode, times: 1, path: nil)
-      @native.fail_next(Integer(errcode), Integer(times), path)
+    # The next `times` API calls (to `path`, else any but gettoken) answer errcode; with
+    # `after:`, only once that many matching calls went through.
+    def fail_next(errcode, times: 1, path: nil, after: 0)
+      @native.fail_next(Integer(errcode), Integer(times), path, Integer(after))
     end
 
     # The next `times` calls answer this HTTP status with a non-JSON body, like a gateway.

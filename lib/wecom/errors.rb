@@ -18,10 +18,14 @@ module WeCom
     attr_reader :status
     # Seconds to wait before trying again, when known (45009 blocks for 60 s).
     attr_reader :retry_after
+    # For a send split into several calls (over 1000 users) that failed part-way: a
+    # WeCom::Result of the calls that were delivered, else nil.
+    attr_reader :partial_result
 
     def initialize(message = nil, errcode: nil, errmsg: nil, path: nil, status: nil,
-                   retry_after: nil, retryable: false, delivery_unknown: false)
+                   retry_after: nil, retryable: false, delivery_unknown: false, partial_result: nil)
       super(message)
+      @partial_result = partial_result.is_a?(Hash) ? Result.new(**partial_result) : partial_result
       @errcode = errcode
       @errmsg = errmsg
       @path = path

@@ -50,8 +50,9 @@ module WeCom
         Check.optional(item, "description", article[:description], "#{field}[:description]",
                        max_bytes: DESCRIPTION_MAX_BYTES)
         if article[:appid]
+          # A mini program article opens appid at pagepath; WeCom wants both.
           item["appid"] = Check.string(article[:appid], "#{field}[:appid]")
-          Check.optional(item, "pagepath", article[:pagepath], "#{field}[:pagepath]")
+          item["pagepath"] = Check.string(article[:pagepath], "#{field}[:pagepath]")
           Check.optional(item, "url", article[:url], "#{field}[:url]", max_bytes: URL_MAX_BYTES)
         else
           item["url"] = Check.url(article[:url], "#{field}[:url]")

@@ -12,8 +12,9 @@ module WeCom
     end
 
     def initialize(to: nil, party: nil, tag: nil)
-      @all = to == :all || to == "@all" || (to.is_a?(Array) && to.any? { |id| id == :all || id == "@all" })
-      @users = @all ? [] : ids(to, "to")
+      users = to == :all ? ["@all"] : ids(to, "to")
+      @all = users.include?("@all")
+      @users = @all ? [].freeze : users
       @parties = ids(party, "party")
       @tags = ids(tag, "tag")
       if !@all && @users.empty? && @parties.empty? && @tags.empty?
@@ -33,6 +34,8 @@ module WeCom
     def ids(value, field)
       list = value.is_a?(Array) ? value.flatten : [value]
       list.compact.flat_map do |id|
+        next "@all" if id == :all
+
         unless id.is_a?(String) || id.is_a?(Symbol) || id.is_a?(Integer)
           raise ArgumentError, "#{field} must hold Strings, Symbols or Integers, got #{id.class}"
         end

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::batch::Pause;
 use crate::config::{Config, CredentialsKey};
 use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::message::{Message, Recipients};
 use crate::process::Context;
 use crate::retry::RetryPolicy;
 use crate::token::TokenSlot;
@@ -54,6 +54,12 @@ impl SendResult {
         if self.response_code.is_none() {
             self.response_code = answer["response_code"].as_str().map(str::to_owned);
         }
+    }
+
+    fn add_invalid(&mut self, recipients: &Recipients) {
+        self.invalid_users.extend_from_slice(&recipients.users);
+        self.invalid_parties.extend_from_slice(&recipients.parties);
+        self.invalid_tags.extend_from_slice(&recipients.tags);
     }
 }
 
@@ -195,35 +201,61 @@ impl Client {
     ) -> Result<SendResult> {
         message.validate()?;
         let idempotent = message.options.duplicate_check.is_some();
+        let chunks = message.recipients.chunks();
         let mut result = SendResult::default();
-        for recipients in message.recipients.chunks() {
-            let body = message.to_json(self.config.agent_id, &recipients);
-            let answer = match pause {
-                None => self.post(context, SEND_PATH, body, idempotent).await?,
-                // Only the failing call is repeated, never the chunks already delivered.
-                Some(pause) => {
-                    let mut paused = 0;
-                    loop {
-                        pause.wait().await;
-                        match self
-                            .post(context, SEND_PATH, body.clone(), idempotent)
-                            .await
-                        {
-                            Err(e)
-                                if e.errcode() == Some(45009)
-                                    && paused < self.policy.max_retries =>
-                            {
-                                pause.start();
-                                paused += 1;
-                            }
-                            other => break other?,
-                        }
-                    }
+        let mut all_invalid = None;
+        for recipients in &chunks {
+            let body = message.to_json(self.config.agent_id, recipients);
+            match self.post_chunk(context, body, idempotent, pause).await {
+                Ok(answer) => result.merge(&answer),
+                // In a split send, one call whose recipients are all invalid is not a failure of
+                // the send: they are reported like WeCom reports invalid ids in a good call.
+                Err(error) if error.errcode() == Some(81013) && chunks.len() > 1 => {
+                    result.add_invalid(recipients);
+                    all_invalid = Some(error);
                 }
-            };
-            result.merge(&answer);
+                Err(cause) if result.msgids.is_empty() => return Err(cause),
+                Err(cause) => {
+                    return Err(Error::PartiallySent {
+                        cause: Box::new(cause),
+                        delivered: Box::new(result),
+                        calls: chunks.len(),
+                        idempotent,
+                    })
+                }
+            }
         }
-        Ok(result)
+        match all_invalid {
+            Some(error) if result.msgids.is_empty() => Err(error),
+            _ => Ok(result),
+        }
+    }
+
+    /// One `message/send` call; in a batch, waits out and repeats on WeCom's 45009.
+    async fn post_chunk(
+        &self,
+        context: &Context,
+        body: Vec<u8>,
+        idempotent: bool,
+        pause: Option<&Pause>,
+    ) -> Result<Value> {
+        let Some(pause) = pause else {
+            return self.post(context, SEND_PATH, body, idempotent).await;
+        };
+        let mut paused = 0;
+        loop {
+            pause.wait().await;
+            match self
+                .post(context, SEND_PATH, body.clone(), idempotent)
+                .await
+            {
+                Err(e) if e.errcode() == Some(45009) && paused < self.policy.max_retries => {
+                    pause.start();
+                    paused += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Recalls a message sent within the last 24 hours.
@@ -277,10 +309,11 @@ impl Client {
             target.push('=');
             target.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
         }
-        let method = if body.is_some() {
-            Method::POST
+        // Only a POST can make WeCom act; a lost GET (gettoken) is merely unanswered.
+        let (method, may_act) = if body.is_some() {
+            (Method::POST, true)
         } else {
-            Method::GET
+            (Method::GET, false)
         };
         let response = context
             .transport
@@ -293,7 +326,7 @@ impl Client {
                 self.config.timeout,
             )
             .await
-            .map_err(|failure| self.transport_error(path, failure))?;
+            .map_err(|failure| self.transport_error(path, failure, may_act))?;
         if response.status != 200 {
             return Err(Error::Http {
                 status: response.status,
@@ -316,9 +349,9 @@ impl Client {
         }
     }
 
-    /// Classifies a transport failure by whether the request can have reached WeCom. Transport
+    /// Classifies a transport failure by whether the request can have made WeCom act. Transport
     /// messages never hold the URL, so neither the token nor the secret can leak through them.
-    fn transport_error(&self, path: &str, failure: Failure) -> Error {
+    fn transport_error(&self, path: &str, failure: Failure, may_act: bool) -> Error {
         let path = path.to_owned();
         match failure {
             Failure::Connect(message) => Error::Network {
@@ -334,12 +367,12 @@ impl Client {
             Failure::Lost(message) => Error::Network {
                 message,
                 path,
-                delivery_unknown: true,
+                delivery_unknown: may_act,
             },
             Failure::Timeout => Error::Timeout {
                 path,
                 after: self.config.timeout,
-                delivery_unknown: true,
+                delivery_unknown: may_act,
             },
         }
     }

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::client::SendResult;
+
 /// What kind of failure an [`Error`] is, which decides the Ruby class it becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -54,6 +56,16 @@ pub enum Error {
         delivery_unknown: bool,
     },
     Internal(String),
+    /// A send split into several calls failed after some calls were delivered.
+    PartiallySent {
+        cause: Box<Error>,
+        /// What the delivered calls reported.
+        delivered: Box<SendResult>,
+        /// How many calls the send needed in all.
+        calls: usize,
+        /// Repeating the whole send is safe (duplicate_check was on).
+        idempotent: bool,
+    },
 }
 
 /// Error codes that mean "the credentials or the token are not accepted".
@@ -73,6 +85,7 @@ impl Error {
             Error::Http { .. } | Error::Network { .. } => ErrorKind::Network,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::PartiallySent { cause, .. } => cause.kind(),
         }
     }
 
@@ -83,6 +96,18 @@ impl Error {
             Error::Http { status, .. } => *status == 429 || *status >= 500,
             Error::Network { .. } | Error::Timeout { .. } => true,
             Error::InvalidArgument(_) | Error::Configuration(_) | Error::Internal(_) => false,
+            // Repeating the whole send would deliver the first calls twice.
+            Error::PartiallySent {
+                cause, idempotent, ..
+            } => *idempotent && cause.is_retryable(),
+        }
+    }
+
+    /// What WeCom reported for the calls delivered before a split send failed.
+    pub fn partial_result(&self) -> Option<&SendResult> {
+        match self {
+            Error::PartiallySent { delivered, .. } => Some(delivered),
+            _ => None,
         }
     }
 
@@ -92,6 +117,7 @@ impl Error {
             // A per-minute frequency limit blocks the caller for 60 s.
             Error::Api { errcode: 45009, .. } => Some(Duration::from_secs(60)),
             Error::Http { retry_after, .. } => *retry_after,
+            Error::PartiallySent { cause, .. } => cause.retry_after(),
             _ => None,
         }
     }
@@ -99,6 +125,7 @@ impl Error {
     pub fn errcode(&self) -> Option<i64> {
         match self {
             Error::Api { errcode, .. } => Some(*errcode),
+            Error::PartiallySent { cause, .. } => cause.errcode(),
             _ => None,
         }
     }
@@ -109,12 +136,16 @@ impl Error {
             | Error::Http { path, .. }
             | Error::Network { path, .. }
             | Error::Timeout { path, .. } => Some(path),
+            Error::PartiallySent { cause, .. } => cause.path(),
             Error::InvalidArgument(_) | Error::Configuration(_) | Error::Internal(_) => None,
         }
     }
 
     /// True when a send failed in a way that leaves it unknown whether WeCom delivered it.
     pub fn delivery_unknown(&self) -> bool {
+        if let Error::PartiallySent { cause, .. } = self {
+            return cause.delivery_unknown();
+        }
         matches!(
             self,
             Error::Network {
@@ -170,6 +201,24 @@ impl fmt::Display for Error {
                     f.write_str(UNKNOWN_DELIVERY)?;
                 }
                 Ok(())
+            }
+            Error::PartiallySent {
+                cause,
+                delivered,
+                calls,
+                idempotent,
+            } => {
+                write!(
+                    f,
+                    "{cause} (after {} of {calls} calls of this send were delivered, msgids {}",
+                    delivered.msgids.len(),
+                    delivered.msgids.join(", ")
+                )?;
+                f.write_str(if *idempotent {
+                    "; duplicate_check makes repeating the whole send safe)"
+                } else {
+                    "; repeating the whole send would deliver those again)"
+                })
             }
         }
     }
@@ -227,6 +276,26 @@ mod tests {
         assert!(e.to_string().contains("timed out after 1.500s"));
         assert!(e.to_string().contains("delivery is unknown"));
         assert!(e.delivery_unknown());
+    }
+
+    #[test]
+    fn a_partly_sent_split_send_is_retryable_only_with_duplicate_check() {
+        let partly = |idempotent| Error::PartiallySent {
+            cause: Box::new(api(-1)),
+            delivered: Box::new(SendResult {
+                msgids: vec!["m1".into()],
+                ..SendResult::default()
+            }),
+            calls: 3,
+            idempotent,
+        };
+        assert!(!partly(false).is_retryable());
+        assert!(partly(true).is_retryable());
+        assert_eq!(partly(false).errcode(), Some(-1));
+        assert_eq!(partly(false).partial_result().unwrap().msgids, ["m1"]);
+        assert!(partly(false)
+            .to_string()
+            .contains("after 1 of 3 calls of this send were delivered, msgids m1"));
     }
 
     #[test]

@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby};
-use wecom_core::{
-    BatchOptions, Client, Config, Context, Message, Recipients, SendOptions, SendResult,
-};
+use wecom_core::{BatchOptions, Client, Config, Context, Message, Recipients, SendOptions};
 
 use crate::convert;
 use crate::errors::{self, guard};
@@ -101,7 +99,7 @@ impl NativeClient {
             let result = rb_self.with_client(ruby, move |client, context| async move {
                 client.send(&context, &message).await
             })?;
-            result_hash(ruby, &result)
+            convert::send_result(ruby, &result)
         })
     }
 
@@ -129,7 +127,7 @@ impl NativeClient {
             let array = ruby.ary_new_capa(results.len());
             for result in results {
                 match result {
-                    Ok(result) => array.push(result_hash(ruby, &result)?)?,
+                    Ok(result) => array.push(convert::send_result(ruby, &result)?)?,
                     Err(error) => array.push(errors::exception(ruby, error))?,
                 }
             }
@@ -194,35 +192,6 @@ fn batch_message(ruby: &Ruby, entry: RArray, index: usize) -> Result<Message, Er
             duplicate_check: entry.entry(8)?,
         },
     })
-}
-
-fn result_hash(ruby: &Ruby, result: &SendResult) -> Result<RHash, Error> {
-    let hash = ruby.hash_new();
-    hash.aset(
-        ruby.to_symbol("msgids"),
-        convert::strings(ruby, &result.msgids),
-    )?;
-    hash.aset(
-        ruby.to_symbol("invalid_users"),
-        convert::strings(ruby, &result.invalid_users),
-    )?;
-    hash.aset(
-        ruby.to_symbol("invalid_parties"),
-        convert::strings(ruby, &result.invalid_parties),
-    )?;
-    hash.aset(
-        ruby.to_symbol("invalid_tags"),
-        convert::strings(ruby, &result.invalid_tags),
-    )?;
-    hash.aset(
-        ruby.to_symbol("unlicensed_users"),
-        convert::strings(ruby, &result.unlicensed_users),
-    )?;
-    hash.aset(
-        ruby.to_symbol("response_code"),
-        result.response_code.clone(),
-    )?;
-    Ok(hash)
 }
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {

@@ -5,6 +5,7 @@ use magnus::{
     Symbol, Value,
 };
 use serde_json::{Map, Number, Value as Json};
+use wecom_core::SendResult;
 
 /// Deep enough for any WeCom body; a cycle (a Hash containing itself) hits it.
 const MAX_DEPTH: usize = 32;
@@ -38,7 +39,10 @@ fn convert(ruby: &Ruby, value: Value, field: &str, depth: usize) -> Result<Json,
             .map_err(|_| invalid(format!("{field} must be valid UTF-8")));
     }
     if let Some(symbol) = Symbol::from_value(value) {
-        return Ok(Json::String(symbol.name()?.into_owned()));
+        return symbol
+            .name()
+            .map(|name| Json::String(name.into_owned()))
+            .map_err(|_| invalid(format!("{field} must be valid UTF-8")));
     }
     if let Some(integer) = Integer::from_value(value) {
         return integer
@@ -64,10 +68,25 @@ fn convert(ruby: &Ruby, value: Value, field: &str, depth: usize) -> Result<Json,
         let mut failure = None;
         hash.foreach(|key: Value, item: Value| {
             let key = match (RString::from_value(key), Symbol::from_value(key)) {
-                (Some(s), _) => s.to_string(),
-                (_, Some(s)) => s.name().map(|n| n.into_owned()),
-                _ => Err(invalid(format!("{field} keys must be Strings or Symbols"))),
-            };
+                (Some(s), _) => s.to_string().ok(),
+                (_, Some(s)) => s.name().ok().map(|n| n.into_owned()),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{field} keys must be Strings or Symbols in valid UTF-8"
+                ))
+            })
+            .and_then(|key| {
+                // { content: "a", "content" => "b" } would silently lose one of them.
+                if object.contains_key(&key) {
+                    Err(invalid(format!(
+                        "{field} has the key {key:?} twice (as a String and a Symbol)"
+                    )))
+                } else {
+                    Ok(key)
+                }
+            });
             let converted = key.and_then(|key| {
                 let child = format!("{field}[{key:?}]");
                 convert(ruby, item, &child, depth + 1).map(|json| (key, json))
@@ -131,4 +150,23 @@ pub fn strings(ruby: &Ruby, items: &[String]) -> RArray {
             .expect("pushing to a new Array cannot fail");
     }
     array
+}
+
+/// What WeCom reported for a send, as the keyword arguments of `WeCom::Result.new`.
+pub fn send_result(ruby: &Ruby, result: &SendResult) -> Result<RHash, Error> {
+    let hash = ruby.hash_new();
+    for (key, ids) in [
+        ("msgids", &result.msgids),
+        ("invalid_users", &result.invalid_users),
+        ("invalid_parties", &result.invalid_parties),
+        ("invalid_tags", &result.invalid_tags),
+        ("unlicensed_users", &result.unlicensed_users),
+    ] {
+        hash.aset(ruby.to_symbol(key), strings(ruby, ids))?;
+    }
+    hash.aset(
+        ruby.to_symbol("response_code"),
+        result.response_code.clone(),
+    )?;
+    Ok(hash)
 }

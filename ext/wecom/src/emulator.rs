@@ -107,8 +107,8 @@ impl NativeEmulator {
         self.0.expire_tokens()
     }
 
-    fn fail_next(&self, errcode: i64, times: u32, path: Option<String>) {
-        self.0.fail_next(errcode, times, path)
+    fn fail_next(&self, errcode: i64, times: u32, path: Option<String>, after: u32) {
+        self.0.fail_after(after, errcode, times, path)
     }
 
     fn fail_next_http(&self, status: u16, times: u32, path: Option<String>) {
@@ -150,7 +150,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("token_requests", method!(NativeEmulator::token_requests, 0))?;
     class.define_method("max_in_flight", method!(NativeEmulator::max_in_flight, 0))?;
     class.define_method("expire_tokens", method!(NativeEmulator::expire_tokens, 0))?;
-    class.define_method("fail_next", method!(NativeEmulator::fail_next, 3))?;
+    class.define_method("fail_next", method!(NativeEmulator::fail_next, 4))?;
     class.define_method("fail_next_http", method!(NativeEmulator::fail_next_http, 3))?;
     class.define_method("drop_next", method!(NativeEmulator::drop_next, 2))?;
     class.define_method("latency=", method!(NativeEmulator::set_latency, 1))?;

@@ -46,6 +46,13 @@ pub fn to_ruby(ruby: &Ruby, error: CoreError) -> Error {
         CoreError::Http { status, .. } => (None, Some(*status)),
         _ => (None, None),
     };
+    let partial_result = match error.partial_result() {
+        Some(delivered) => match crate::convert::send_result(ruby, delivered) {
+            Ok(hash) => Some(hash),
+            Err(e) => return e,
+        },
+        None => None,
+    };
     let attributes = kwargs!(
         ruby,
         "errcode" => error.errcode(),
@@ -54,7 +61,8 @@ pub fn to_ruby(ruby: &Ruby, error: CoreError) -> Error {
         "status" => status,
         "retry_after" => error.retry_after().map(|d| d.as_secs_f64()),
         "retryable" => error.is_retryable(),
-        "delivery_unknown" => error.delivery_unknown()
+        "delivery_unknown" => error.delivery_unknown(),
+        "partial_result" => partial_result
     );
     match class.new_instance((error.to_string(), attributes)) {
         Ok(exception) => Error::from(exception),

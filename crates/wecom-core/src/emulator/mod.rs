@@ -179,19 +179,26 @@ impl Emulator {
     /// The next `times` requests (to `path`, or to any path except gettoken when `None`) answer
     /// HTTP 200 `{"errcode":errcode,...}` without doing anything else.
     pub fn fail_next(&self, errcode: i64, times: u32, path: Option<String>) {
+        self.fail_after(0, errcode, times, path);
+    }
+
+    /// Like [`fail_next`](Self::fail_next), after letting `skip` matching requests through
+    /// (e.g. to fail the second call of a split send).
+    pub fn fail_after(&self, skip: u32, errcode: i64, times: u32, path: Option<String>) {
         self.shared
-            .add_fault(FaultKind::Errcode(errcode), times, path);
+            .add_fault(FaultKind::Errcode(errcode), times, path, skip);
     }
 
     /// Like [`fail_next`](Self::fail_next) but answers HTTP `status` with a small HTML body.
     pub fn fail_next_http(&self, status: u16, times: u32, path: Option<String>) {
-        self.shared.add_fault(FaultKind::Http(status), times, path);
+        self.shared
+            .add_fault(FaultKind::Http(status), times, path, 0);
     }
 
     /// The next `times` matching requests are read and recorded, then their connection is
     /// closed without any response.
     pub fn drop_next(&self, times: u32, path: Option<String>) {
-        self.shared.add_fault(FaultKind::Drop, times, path);
+        self.shared.add_fault(FaultKind::Drop, times, path, 0);
     }
 
     /// Delays every response by `latency` (zero turns it off).

@@ -120,6 +120,8 @@ pub(crate) enum FaultKind {
 
 struct Fault {
     path: Option<String>,
+    /// Matching requests to let through before the fault starts.
+    skip: u32,
     remaining: u32,
 }
 
@@ -162,6 +164,10 @@ impl Faults {
 fn consume<V: Copy>(queue: &mut VecDeque<(V, Fault)>, path: &str) -> Option<V> {
     let i = queue.iter().position(|(_, f)| f.matches(path))?;
     let (value, fault) = &mut queue[i];
+    if fault.skip > 0 {
+        fault.skip -= 1;
+        return None;
+    }
     let value = *value;
     fault.remaining -= 1;
     if fault.remaining == 0 {
@@ -304,12 +310,13 @@ impl Shared {
 
     // ---- faults and latency ----
 
-    pub fn add_fault(&self, kind: FaultKind, times: u32, path: Option<String>) {
+    pub fn add_fault(&self, kind: FaultKind, times: u32, path: Option<String>, skip: u32) {
         if times == 0 {
             return;
         }
         let fault = Fault {
             path,
+            skip,
             remaining: times,
         };
         let mut faults = lock(&self.faults);
@@ -359,10 +366,15 @@ mod tests {
     #[test]
     fn emulator_faults_are_consumed_per_queue_in_order_with_path_filters() {
         let s = shared();
-        s.add_fault(FaultKind::Errcode(-1), 1, Some("/cgi-bin/gettoken".into()));
-        s.add_fault(FaultKind::Errcode(45009), 2, None);
-        s.add_fault(FaultKind::Http(502), 1, None);
-        s.add_fault(FaultKind::Drop, 0, None); // no-op
+        s.add_fault(
+            FaultKind::Errcode(-1),
+            1,
+            Some("/cgi-bin/gettoken".into()),
+            0,
+        );
+        s.add_fault(FaultKind::Errcode(45009), 2, None, 0);
+        s.add_fault(FaultKind::Http(502), 1, None, 0);
+        s.add_fault(FaultKind::Drop, 0, None, 0); // no-op
         assert_eq!(s.take_fault("/x"), Some(FaultKind::Http(502)));
         assert_eq!(s.take_fault("/x"), Some(FaultKind::Errcode(45009)));
         assert_eq!(
