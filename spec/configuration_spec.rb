@@ -289,21 +289,32 @@ RSpec.describe "WeCom configuration" do
   end
 
   describe "WeCom.reset_configuration!" do
-    it "forgets every setting" do
-      WeCom.configure { |config| configure_emulator(config) }
+    it "forgets every setting and app" do
+      WeCom.configure do |config|
+        configure_emulator(config)
+        config.app :hr, secret: secret, agent_id: credentials[:agent_id]
+        config.default_app = :hr
+      end
 
       WeCom.reset_configuration!
 
-      expect(WeCom::Configuration::SETTINGS.map { |name| WeCom.configuration.public_send(name) }).to all(be_nil)
+      aggregate_failures do
+        expect(WeCom::Configuration::SETTINGS.map { |name| WeCom.configuration.public_send(name) }).to all(be_nil)
+        expect([WeCom.configuration.apps, WeCom.configuration.default_app]).to eq([[], nil])
+        expect(WeCom.configuration).to be_frozen
+      end
     end
 
     # spec_helper resets before each example: whichever of these two runs second proves that
     # the other one's settings did not leak into it.
     2.times do |i|
       it "leaves no settings from another example (#{i + 1} of 2)" do
-        expect([WeCom.configuration.corp_id, WeCom.configuration.secret]).to eq([nil, nil])
+        expect([WeCom.configuration.corp_id, WeCom.configuration.secret, WeCom.configuration.apps]).to eq([nil, nil, []])
 
-        WeCom.configure { |config| configure_emulator(config) }
+        WeCom.configure do |config|
+          configure_emulator(config)
+          config.app :hr, secret: secret, agent_id: credentials[:agent_id]
+        end
       end
     end
   end

@@ -37,11 +37,14 @@ RSpec.describe "Access tokens" do
   end
 
   it "refreshes a margin before expires_in, without a failed call" do
-    emu = start_emulator(**credentials, token_ttl: 1)
+    emu = start_emulator(**credentials, token_ttl: 3)
     c = emu.client
     c.send_text("first", to: "u")
-    sleep 0.85 # past the refresh point (ttl minus a fifth), before the expiry
+    first = c.access_token
+    # Due 0.15 s before expiry (a twentieth of the lifetime), minus up to half that again.
+    sleep 2.88
     c.send_text("second", to: "u")
+    expect(c.access_token).not_to eq(first)
     expect(emu.token_requests).to eq(2)
     expect(emu.requests.count { |r| r[:path] == "/cgi-bin/message/send" }).to eq(2)
   end

@@ -21,18 +21,24 @@ module WeCom
     AGENT_IDS = (1..(2**31) - 1)
     RETRIES = (0..100)
 
-    attr_reader :corp_id, :agent_id, :base_url
+    attr_reader :app, :corp_id, :agent_id, :base_url
 
-    def initialize(corp_id: nil, secret: nil, agent_id: nil, base_url: nil, timeout: nil, open_timeout: nil,
-                   max_retries: nil, retry_base_delay: nil, configuration: WeCom.configuration)
+    # Client.new(app = nil, **settings): the settings of the registered app `app` (a Symbol or
+    # String), else of WeCom.configure's default_app, else its top-level settings; each keyword
+    # argument overrides one. The client keeps these settings: reconfiguring never changes it.
+    def initialize(app = nil, corp_id: nil, secret: nil, agent_id: nil, base_url: nil, timeout: nil,
+                   open_timeout: nil, max_retries: nil, retry_base_delay: nil, token_store: nil,
+                   configuration: WeCom.configuration)
       given = { corp_id: corp_id, secret: secret, agent_id: agent_id, base_url: base_url, timeout: timeout,
-                open_timeout: open_timeout, max_retries: max_retries, retry_base_delay: retry_base_delay }
-      settings = Settings.new(given, configuration)
+                open_timeout: open_timeout, max_retries: max_retries, retry_base_delay: retry_base_delay,
+                token_store: token_store }
+      settings = Settings.new(given, configuration, configuration.app_for(app))
       @native = Native::Client.new(
         settings.string(:corp_id), settings.string(:secret), settings.integer(:agent_id, AGENT_IDS),
         settings.string(:base_url), settings.seconds(:timeout), settings.seconds(:open_timeout),
-        settings.integer(:max_retries, RETRIES), settings.seconds(:retry_base_delay)
+        settings.integer(:max_retries, RETRIES), settings.seconds(:retry_base_delay), settings.token_store
       )
+      @app = settings.app
       @corp_id = @native.corp_id
       @agent_id = @native.agent_id
       @base_url = @native.base_url
@@ -143,7 +149,8 @@ module WeCom
     end
 
     def inspect
-      "#<#{self.class.name} corp_id=#{corp_id.inspect} agent_id=#{agent_id} base_url=#{base_url.inspect}>"
+      "#<#{self.class.name} #{"app=#{app.inspect} " if app}corp_id=#{corp_id.inspect} agent_id=#{agent_id} " \
+        "base_url=#{base_url.inspect}>"
     end
     alias to_s inspect
 
@@ -189,18 +196,18 @@ module WeCom
       end
     end
 
-    # Reads each setting from the arguments, else the configuration, else the environment, and
-    # checks it: a bad argument is an ArgumentError, a bad configured value a ConfigurationError.
+    # Reads each setting from the arguments, else the configuration (the app's settings, then the
+    # top-level ones), else (unnamed app only) the environment, and checks it: a bad argument is an
+    # ArgumentError, a bad configured value a ConfigurationError.
     class Settings
-      def initialize(given, configuration)
+      attr_reader :app
+
+      def initialize(given, configuration, app)
         @given = given
         @configuration = configuration
+        @app = app
         missing = %i[corp_id secret agent_id].select { |name| blank?(value(name)) }
-        return if missing.empty?
-
-        hints = missing.map { |name| "#{name} (#{Configuration::ENV_NAMES[name]})" }
-        raise ConfigurationError, "WeCom #{hints.join(', ')} not set: pass them to WeCom::Client.new, " \
-                                  "set them in WeCom.configure, or set the environment variables"
+        raise ConfigurationError, not_set(missing) unless missing.empty?
       end
 
       def string(name)
@@ -217,6 +224,16 @@ module WeCom
         integer
       end
 
+      # The native description of the token store: nil for :memory.
+      def token_store
+        store = value(:token_store)
+        return nil if store == :memory || store == "memory"
+        return store.native_spec if store.respond_to?(:native_spec)
+
+        invalid(:token_store, "must be :memory, a WeCom::TokenStore::File or a WeCom::TokenStore::Redis, " \
+                              "got #{store.inspect}")
+      end
+
       def seconds(name)
         value = value(name)
         seconds = value.is_a?(String) ? Float(value, exception: false) : value
@@ -229,13 +246,29 @@ module WeCom
       private
 
       def value(name)
-        @given[name].nil? ? @configuration.resolve(name) : @given[name]
+        @given[name].nil? ? @configuration.resolve(name, app: app) : @given[name]
       end
 
       def invalid(name, problem)
         raise ArgumentError, "#{name} #{problem}" unless @given[name].nil?
 
-        raise ConfigurationError, "WeCom #{name} #{problem}"
+        raise ConfigurationError, "#{prefix}#{name} #{problem}"
+      end
+
+      # A named app never reads the environment: its settings come from WeCom.configure only.
+      def not_set(missing)
+        if app
+          return "#{prefix}#{missing.join(', ')} not set: give them to c.app #{app.inspect} in WeCom.configure " \
+                 "or pass them to WeCom::Client.new"
+        end
+
+        hints = missing.map { |name| "#{name} (#{Configuration::ENV_NAMES[name]})" }
+        "WeCom #{hints.join(', ')} not set: pass them to WeCom::Client.new, set them in WeCom.configure, " \
+          "or set the environment variables"
+      end
+
+      def prefix
+        app ? "WeCom app #{app.inspect}: " : "WeCom "
       end
 
       def blank?(value)

@@ -1,21 +1,30 @@
 # frozen_string_literal: true
 
 module WeCom
-  # Settings of the WeCom app a Client talks to. Set them once at boot:
+  # Settings of the WeCom apps that Clients talk to. Set them once at boot:
   #
   #   WeCom.configure do |c|
-  #     c.corp_id = "ww..."; c.secret = ENV["WECOM_SECRET"]; c.agent_id = 1000002
+  #     c.corp_id = "ww..."                 # top-level settings: the unnamed app, and shared by all apps
+  #     c.app :hr,     secret: ENV["WECOM_HR_SECRET"],     agent_id: 1000002
+  #     c.app :alerts, secret: ENV["WECOM_ALERTS_SECRET"], agent_id: 1000005, timeout: 3
+  #     c.default_app = :hr
   #   end
   #
-  # A Client takes each setting from its keyword arguments, else from here, else from the
-  # WECOM_CORP_ID, WECOM_SECRET, WECOM_AGENT_ID and WECOM_BASE_URL environment variables.
+  # A Client takes each setting from its keyword arguments, else from its app's settings, else
+  # from the top-level settings, else (for the unnamed app only) from the WECOM_CORP_ID,
+  # WECOM_SECRET, WECOM_AGENT_ID and WECOM_BASE_URL environment variables, else the default.
+  # A named app never takes secret or agent_id from the top level: they identify the app.
+  #
+  # WeCom.configure yields a copy and freezes it when the block returns; WeCom.configuration is
+  # that frozen object, so it never changes under a thread reading it.
   class Configuration
     DEFAULTS = {
       base_url: "https://qyapi.weixin.qq.com",
       timeout: 10,
       open_timeout: 5,
       max_retries: 3,
-      retry_base_delay: 0.2
+      retry_base_delay: 0.2,
+      token_store: :memory
     }.freeze
 
     ENV_NAMES = {
@@ -25,48 +34,136 @@ module WeCom
       base_url: "WECOM_BASE_URL"
     }.freeze
 
-    SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout max_retries retry_base_delay].freeze
+    SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout max_retries retry_base_delay
+                  token_store].freeze
 
-    attr_accessor(*SETTINGS)
+    # Settings a named app must give itself: a secret is valid only with its own agent id.
+    APP_OWN = %i[secret agent_id].freeze
 
-    # The value of one setting: this configuration's, else the environment's, else the default.
-    def resolve(name, env = ENV)
-      value = public_send(name)
-      value = env[ENV_NAMES[name]] if blank?(value) && ENV_NAMES.key?(name)
+    attr_reader(*SETTINGS, :default_app)
+
+    SETTINGS.each do |name|
+      define_method(:"#{name}=") do |value|
+        writable!
+        instance_variable_set(:"@#{name}", own(value))
+      end
+    end
+
+    def initialize
+      @apps = {}
+    end
+
+    # Registers (or replaces) the app `name` with any of SETTINGS.
+    def app(name, **settings)
+      writable!
+      unknown = settings.keys - SETTINGS
+      raise ArgumentError, "unknown WeCom app setting(s): #{unknown.join(', ')}" unless unknown.empty?
+
+      @apps[app_name(name)] = settings.transform_values { |value| own(value) }.freeze
+    end
+
+    # The names of the registered apps (Symbols).
+    def apps
+      @apps.keys
+    end
+
+    # The settings registered for app `name` (a frozen Hash), or nil.
+    def app_settings(name)
+      @apps[app_name(name)]
+    end
+
+    # The app a client asked for `name` uses: that app, else default_app, else nil (the unnamed,
+    # top-level app). Raises ConfigurationError for an app that is not registered.
+    def app_for(name)
+      app = name.nil? ? default_app : app_name(name)
+      return app if app.nil? || @apps.key?(app)
+
+      registered = apps.empty? ? "none" : apps.map(&:inspect).join(", ")
+      raise ConfigurationError, "WeCom #{'default_' if name.nil?}app #{app.inspect} is not registered " \
+                                "(registered apps: #{registered})"
+    end
+
+    def default_app=(name)
+      writable!
+      @default_app = name.nil? ? nil : app_name(name)
+    end
+
+    # The value of one setting for `app` (nil: the unnamed app): the app's, else this
+    # configuration's top-level one, else (unnamed app only) the environment's, else the default.
+    def resolve(name, env = ENV, app: nil)
+      value = app ? @apps.fetch(app)[name] : nil
+      value = public_send(name) if blank?(value) && !(app && APP_OWN.include?(name))
+      value = env[ENV_NAMES[name]] if blank?(value) && app.nil? && ENV_NAMES.key?(name)
       value = DEFAULTS[name] if blank?(value)
       value
     end
 
+    def freeze
+      @apps.freeze
+      super
+    end
+
     def inspect
-      shown = SETTINGS.map do |name|
-        value = public_send(name)
-        "#{name}=#{name == :secret && value ? '[REDACTED]' : value.inspect}"
-      end
-      "#<#{self.class.name} #{shown.join(', ')}>"
+      apps = @apps.map { |name, settings| "#{name}: {#{shown(settings)}}" }
+      "#<#{self.class.name} #{shown(SETTINGS.to_h { |name| [name, public_send(name)] })}, " \
+        "default_app=#{default_app.inspect}, apps={#{apps.join(', ')}}>"
     end
     alias to_s inspect
 
     private
+
+    def initialize_copy(source)
+      super
+      @apps = @apps.dup
+    end
+
+    def writable!
+      return unless frozen?
+
+      raise FrozenError.new("WeCom.configuration is frozen: use WeCom.configure { |c| ... } to change it", receiver: self)
+    end
+
+    # Our own frozen copy of a String, so that changing the caller's String changes nothing here.
+    def own(value)
+      value.is_a?(String) ? value.dup.freeze : value
+    end
+
+    def app_name(name)
+      return name.to_sym if (name.is_a?(Symbol) || name.is_a?(String)) && !name.empty?
+
+      raise ArgumentError, "a WeCom app name must be a non-empty Symbol or String, got #{name.inspect}"
+    end
+
+    def shown(settings)
+      settings.map { |name, value| "#{name}=#{name == :secret && value ? '[REDACTED]' : value.inspect}" }.join(", ")
+    end
 
     def blank?(value)
       value.nil? || (value.respond_to?(:empty?) && value.empty?)
     end
   end
 
+  @configuration = Configuration.new.freeze
+  @configure_lock = Mutex.new
+
   class << self
-    # The process-wide default settings.
-    def configuration
-      @configuration ||= Configuration.new
-    end
+    # The current settings: a frozen Configuration, replaced as a whole by WeCom.configure.
+    attr_reader :configuration
 
+    # Yields a copy of the current configuration; when the block returns, freezes the copy and
+    # makes it the current one (if the block raises, nothing changes). Clients already built keep
+    # their settings.
     def configure
-      yield configuration
-      configuration
+      @configure_lock.synchronize do
+        configuration = @configuration.dup
+        yield configuration
+        @configuration = configuration.freeze
+      end
     end
 
-    # Forget every setting (for tests).
+    # Forget every setting and app (for tests).
     def reset_configuration!
-      @configuration = Configuration.new
+      @configure_lock.synchronize { @configuration = Configuration.new.freeze }
     end
   end
 end

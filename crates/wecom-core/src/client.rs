@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::message::{Message, Recipients};
 use crate::process::Context;
 use crate::retry::RetryPolicy;
+use crate::store::{self, StoreConfig, StoredToken};
 use crate::token::TokenSlot;
 use crate::transport::{Endpoint, Failure};
 
@@ -68,6 +69,8 @@ impl SendResult {
 pub struct Client {
     config: Arc<Config>,
     key: CredentialsKey,
+    /// The token's name in a shared store.
+    store_key: String,
     endpoint: Endpoint,
     policy: RetryPolicy,
 }
@@ -86,8 +89,10 @@ impl Client {
         let endpoint = Endpoint::parse(&config.base_url).ok_or_else(|| {
             Error::Configuration(format!("base_url {:?} is not usable", config.base_url))
         })?;
+        let key = config.credentials_key();
         Ok(Client {
-            key: config.credentials_key(),
+            store_key: store::token_key(&key),
+            key,
             endpoint,
             policy: RetryPolicy {
                 max_retries: config.max_retries,
@@ -104,7 +109,7 @@ impl Client {
     /// The cached access token, fetched when missing or about to expire.
     pub async fn access_token(&self, context: &Context) -> Result<Arc<str>> {
         self.token_slot(context)
-            .get(|| self.fetch_token(context))
+            .get(|| self.shared_token(context, None))
             .await
     }
 
@@ -117,6 +122,60 @@ impl Client {
 
     fn token_slot(&self, context: &Context) -> Arc<TokenSlot> {
         context.tokens.slot(&self.key)
+    }
+
+    /// A token from the shared store, refreshed there under the store's lock when it is due:
+    /// one process fetches, the others wait for its token instead of fetching too. `failed` is
+    /// a token WeCom just rejected, never to be handed out again.
+    async fn shared_token(
+        &self,
+        context: &Context,
+        failed: Option<&str>,
+    ) -> Result<(String, Duration)> {
+        let store = &self.config.token_store;
+        if *store == StoreConfig::Memory {
+            return self.fetch_token(context).await;
+        }
+        let (redis, key) = (&context.redis, self.store_key.as_str());
+        let usable = |stored: &StoredToken| Some(stored.token.as_str()) != failed;
+        let fresh = |stored: &StoredToken| usable(stored) && !stored.due_for_refresh();
+        // A holder that died keeps a Redis lock until it expires; wait that long at most.
+        let lock_ttl = self.config.timeout.max(Duration::from_secs(1)) * 2;
+        let deadline = tokio::time::Instant::now() + lock_ttl + self.config.timeout;
+        loop {
+            let current = store.read(redis, key).await?;
+            if let Some(stored) = current.as_ref().filter(|s| fresh(s)) {
+                return Ok((stored.token.clone(), stored.remaining()));
+            }
+            if let Some(lock) = store.try_lock(redis, key, lock_ttl).await? {
+                let refreshed = async {
+                    // Another process may have refreshed between our read and our lock.
+                    if let Some(stored) = store.read(redis, key).await?.filter(|s| fresh(s)) {
+                        let remaining = stored.remaining();
+                        return Ok((stored.token, remaining));
+                    }
+                    let (token, expires_in) = self.fetch_token(context).await?;
+                    let stored = StoredToken::new(token.clone(), expires_in);
+                    store.write(redis, key, &stored).await?;
+                    Ok((token, expires_in))
+                }
+                .await;
+                store.unlock(redis, lock).await;
+                return refreshed;
+            }
+            // Someone else is refreshing: the current token is still good meanwhile.
+            if let Some(stored) = current.filter(|s| usable(s)) {
+                return Ok((stored.token.clone(), stored.remaining()));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    path: "token store".into(),
+                    after: lock_ttl + self.config.timeout,
+                    delivery_unknown: false,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn fetch_token(&self, context: &Context) -> Result<(String, Duration)> {
@@ -166,8 +225,11 @@ impl Client {
         let body = Bytes::from(body);
         let slot = self.token_slot(context);
         let mut refreshed = false;
+        let mut failed: Option<Arc<str>> = None;
         loop {
-            let token = slot.get(|| self.fetch_token(context)).await?;
+            let token = slot
+                .get(|| self.shared_token(context, failed.as_deref()))
+                .await?;
             let query = [("access_token", &*token)];
             let result = self
                 .with_retries(repeat, || {
@@ -178,8 +240,18 @@ impl Client {
                 Err(Error::Api { errcode, .. })
                     if !refreshed && matches!(errcode, 40001 | 40014 | 42001) =>
                 {
-                    // WeCom dropped the token early. Another caller may have replaced it already.
+                    // WeCom dropped the token early. Another caller (or process) may have
+                    // replaced it already, so drop it only where it is still the current one.
                     slot.invalidate(&token);
+                    if self.config.token_store != StoreConfig::Memory {
+                        // If the store cannot be reached, the refresh below still skips it.
+                        let _ = self
+                            .config
+                            .token_store
+                            .delete_if(&context.redis, &self.store_key, &token)
+                            .await;
+                    }
+                    failed = Some(token);
                     refreshed = true;
                 }
                 other => return other,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::store::StoreConfig;
 
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
 
@@ -24,6 +25,8 @@ pub struct Config {
     pub max_retries: u32,
     /// First backoff delay; each further retry doubles it (with jitter).
     pub retry_base_delay: Duration,
+    /// Where the access token is kept: this process, a directory, or Redis.
+    pub token_store: StoreConfig,
 }
 
 impl Config {
@@ -37,6 +40,7 @@ impl Config {
             open_timeout: Duration::from_secs(5),
             max_retries: 3,
             retry_base_delay: Duration::from_millis(200),
+            token_store: StoreConfig::Memory,
         }
     }
 
@@ -70,6 +74,29 @@ impl Config {
             }
         }
         self.base_url = trimmed.to_string();
+        match &self.token_store {
+            StoreConfig::Memory => {}
+            StoreConfig::File { dir } => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::Configuration(format!(
+                        "token store directory {} cannot be created: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+            StoreConfig::Redis { url, timeout, .. } => {
+                redis::parse_redis_url(url).ok_or_else(|| {
+                    Error::Configuration(
+                        "token store: the Redis URL must look like redis://host:6379/0".into(),
+                    )
+                })?;
+                if timeout.is_zero() {
+                    return Err(Error::Configuration(
+                        "token store: the Redis timeout must be greater than 0 seconds".into(),
+                    ));
+                }
+            }
+        }
         for (name, value) in [
             ("timeout", self.timeout),
             ("open_timeout", self.open_timeout),
@@ -100,6 +127,7 @@ impl fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("open_timeout", &self.open_timeout)
             .field("max_retries", &self.max_retries)
+            .field("token_store", &self.token_store)
             .finish()
     }
 }

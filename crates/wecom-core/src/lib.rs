@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod message;
 pub mod process;
 pub mod retry;
+pub mod store;
 pub mod token;
 pub mod transport;
 
@@ -22,3 +23,4 @@ pub use config::Config;
 pub use error::{Error, ErrorKind};
 pub use message::{Message, Recipients, SendOptions};
 pub use process::Context;
+pub use store::StoreConfig;

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
+use crate::store::RedisConnections;
 use crate::token::TokenCache;
 use crate::transport::Transport;
 
@@ -26,6 +27,8 @@ use crate::transport::Transport;
 pub struct Context {
     pub transport: Transport,
     pub tokens: Arc<TokenCache>,
+    /// This thread's connections to shared token stores.
+    pub redis: RedisConnections,
 }
 
 impl Context {
@@ -33,6 +36,7 @@ impl Context {
         Context {
             transport: Transport::default(),
             tokens,
+            redis: RedisConnections::default(),
         }
     }
 }

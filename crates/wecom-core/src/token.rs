@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use crate::config::CredentialsKey;
 use crate::error::Result;
 
-/// Refresh this long before WeCom's expiry at most (a fifth of short lifetimes).
+/// Refresh this long before WeCom's expiry at most (a twentieth of short lifetimes), plus up to
+/// half as much again at random, so the processes of a fleet do not all refresh at once.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Debug)]
@@ -22,10 +23,11 @@ struct Token {
 impl Token {
     fn new(value: String, expires_in: Duration) -> Token {
         let now = Instant::now();
-        let margin = MAX_REFRESH_MARGIN.min(expires_in / 5);
+        let margin = MAX_REFRESH_MARGIN.min(expires_in / 20);
+        let jitter = margin.mul_f64(fastrand::f64() / 2.0);
         Token {
             value: value.into(),
-            refresh_at: now + expires_in - margin,
+            refresh_at: now + expires_in.saturating_sub(margin + jitter),
             expires_at: now + expires_in,
         }
     }
@@ -81,8 +83,13 @@ impl TokenSlot {
                 return Ok(token.value);
             }
         }
+        let previous = self.read();
         let (value, expires_in) = fetch().await?;
-        let token = Token::new(value, expires_in);
+        let mut token = Token::new(value, expires_in);
+        if previous.is_some_and(|p| p.value == token.value) {
+            // WeCom handed out the same token again: asking before it expires is pointless.
+            token.refresh_at = token.expires_at;
+        }
         let fresh = token.value.clone();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(token);
         Ok(fresh)
@@ -148,18 +155,19 @@ mod tests {
     async fn refreshes_a_margin_before_expiry() {
         let slot = TokenSlot::default();
         let calls = AtomicUsize::new(0);
-        let ttl = Duration::from_millis(500);
+        let ttl = Duration::from_millis(1000);
         assert_eq!(
             &*slot.get(|| fetch_counting(&calls, ttl)).await.unwrap(),
             "token-0"
         );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
         assert_eq!(
             &*slot.get(|| fetch_counting(&calls, ttl)).await.unwrap(),
             "token-0"
         );
-        // Past 400 ms (ttl minus a fifth) the next caller refreshes.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The token came 50 ms after the first call, so it is due between 975 and 1000 ms
+        // (ttl minus a twentieth, minus up to half that again) and expires at 1050 ms.
+        tokio::time::sleep(Duration::from_millis(170)).await;
         assert_eq!(
             &*slot.get(|| fetch_counting(&calls, ttl)).await.unwrap(),
             "token-1"

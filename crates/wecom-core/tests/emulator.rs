@@ -175,6 +175,23 @@ async fn emulator_gettoken_returns_the_same_token_while_valid() {
 }
 
 #[tokio::test]
+async fn emulator_renews_a_token_past_half_its_life_and_keeps_the_old_one_valid() {
+    let h = Harness::new(EmulatorConfig {
+        token_ttl: Duration::from_millis(600),
+        ..EmulatorConfig::default()
+    });
+    let old = h.token().await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let new = h.token().await;
+    assert_ne!(old, new, "an early refresh gets a new token");
+    assert_eq!(h.send(&old, &text("hi")).await.errcode(), 0);
+    assert_eq!(h.send(&new, &text("hi")).await.errcode(), 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.send(&old, &text("hi")).await.errcode(), 42001);
+    assert_eq!(h.send(&new, &text("hi")).await.errcode(), 0);
+}
+
+#[tokio::test]
 async fn emulator_tokens_expire_after_the_ttl() {
     let h = Harness::new(EmulatorConfig {
         token_ttl: Duration::from_millis(300),

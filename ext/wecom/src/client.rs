@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby};
-use wecom_core::{BatchOptions, Client, Config, Context, Message, Recipients, SendOptions};
+use wecom_core::{
+    BatchOptions, Client, Config, Context, Message, Recipients, SendOptions, StoreConfig,
+};
 
 use crate::convert;
 use crate::errors::{self, guard};
@@ -37,9 +39,13 @@ impl NativeClient {
         open_timeout: f64,
         max_retries: u32,
         retry_base_delay: f64,
+        token_store: Option<RArray>,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let mut config = Config::new(corp_id, secret, agent_id);
+            if let Some(spec) = token_store {
+                config.token_store = store_config(ruby, spec)?;
+            }
             config.base_url = base_url;
             config.timeout = seconds(ruby, "timeout", timeout)?;
             config.open_timeout = seconds(ruby, "open_timeout", open_timeout)?;
@@ -172,6 +178,26 @@ impl NativeClient {
     }
 }
 
+/// A token store as `WeCom::TokenStore::*#native_spec` describes it: `["file", dir]` or
+/// `["redis", url, namespace, timeout]`.
+fn store_config(ruby: &Ruby, spec: RArray) -> Result<StoreConfig, Error> {
+    let kind: String = spec.entry(0)?;
+    match kind.as_str() {
+        "file" => Ok(StoreConfig::File {
+            dir: spec.entry::<String>(1)?.into(),
+        }),
+        "redis" => Ok(StoreConfig::Redis {
+            url: spec.entry(1)?,
+            namespace: spec.entry(2)?,
+            timeout: seconds(ruby, "timeout", spec.entry(3)?)?,
+        }),
+        other => Err(Error::new(
+            ruby.exception_arg_error(),
+            format!("unknown token store kind {other:?}"),
+        )),
+    }
+}
+
 /// One message of a batch: `[msgtype, body, users, parties, tags, all, safe, id_trans,
 /// duplicate_check]`, as `WeCom::Client#send_batch` builds it.
 fn batch_message(ruby: &Ruby, entry: RArray, index: usize) -> Result<Message, Error> {
@@ -196,7 +222,7 @@ fn batch_message(ruby: &Ruby, entry: RArray, index: usize) -> Result<Message, Er
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeClient::new, 8))?;
+    class.define_singleton_method("new", function!(NativeClient::new, 9))?;
     class.define_method("send_message", method!(NativeClient::send_message, 9))?;
     class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;

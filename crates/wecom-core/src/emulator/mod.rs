@@ -11,7 +11,9 @@
 //! Choices where real WeCom is unspecified (see also the module docs of `token` and `message`):
 //! - `gettoken`: missing `corpid` → 41002, missing `corpsecret` → 41004 (an empty value counts as
 //!   missing); `expires_in` is the token's remaining lifetime rounded up to whole seconds, which
-//!   is the configured ttl for a fresh token. A token is NOT renewed by fetching it again.
+//!   is the configured ttl for a fresh token. Past half its life a token is replaced by a new
+//!   one on the next gettoken (the old one stays valid until it expires); fetching never extends
+//!   a token.
 //! - Too many recipients (over 1000 users, 100 parties or 100 tags) → 40058.
 //! - An empty `message/send` body → 44002 ("empty post data"); any other non-object → 47001.
 //! - Unknown path → HTTP 404, wrong method on a known path → HTTP 405, body over 25 MB → HTTP 413;

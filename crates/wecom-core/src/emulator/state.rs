@@ -270,7 +270,9 @@ impl Shared {
         let mut tokens = lock(&self.tokens);
         if let Some(current) = &tokens.latest[app] {
             let entry = &tokens.by_token[current];
-            if entry.is_valid(now) {
+            // In the second half of its life a token is renewed: the client that refreshes
+            // early gets a new one, and the old one stays valid until it expires.
+            if entry.is_valid(now) && entry.expires_at - now > self.token_ttl / 2 {
                 return (current.clone(), entry.expires_at - now);
             }
         }

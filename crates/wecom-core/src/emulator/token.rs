@@ -2,9 +2,11 @@
 //!
 //! - missing (or empty) `corpid` → 41002, missing `corpsecret` → 41004, wrong corpid → 40013,
 //!   a secret of no app of the corp → 40001.
-//! - While an app's latest token is valid, gettoken hands out that same token; `expires_in` is
-//!   its remaining lifetime rounded up to whole seconds (never 0), so a fresh token carries the
-//!   configured ttl. Fetching does not extend a token's life.
+//! - In the first half of its life, gettoken hands out an app's latest token again; `expires_in`
+//!   is its remaining lifetime rounded up to whole seconds (never 0), so a fresh token carries
+//!   the configured ttl. In the second half it issues a new token and the old one stays valid
+//!   until it expires ("old and new tokens are both accepted for a short while"), so a client
+//!   that refreshes early gets a new token. Fetching never extends a token's life.
 //! - APIs: no `access_token` in the query → 41001, unknown → 40014, expired or revoked → 42001.
 
 use std::net::IpAddr;

@@ -1,0 +1,111 @@
+//! The shared-store refresh protocol against a real emulator and real stores (a directory, and
+//! the Redis on 127.0.0.1:6379). Separate `Context`s stand in for separate processes: each has
+//! its own in-process token cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wecom_core::emulator::{Emulator, EmulatorConfig};
+use wecom_core::{Client, Config, Context, StoreConfig};
+
+fn client(emulator: &Emulator, store: StoreConfig) -> Client {
+    let mut config = Config::new("corp", "secret", 1000002);
+    config.base_url = emulator.base_url();
+    config.retry_base_delay = Duration::from_millis(1);
+    config.token_store = store;
+    Client::new(config).unwrap()
+}
+
+fn stores() -> Vec<StoreConfig> {
+    let dir = std::env::temp_dir().join(format!("wecom-fleet-{}", fastrand::u64(..)));
+    vec![
+        StoreConfig::File { dir },
+        StoreConfig::Redis {
+            url: "redis://127.0.0.1:6379/0".into(),
+            namespace: format!("wecom-test-{}", fastrand::u64(..)),
+            timeout: Duration::from_secs(1),
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_sharing_a_store_fetch_one_token() {
+    for store in stores() {
+        let emulator = Emulator::start(EmulatorConfig::default()).unwrap();
+        emulator.set_latency(Duration::from_millis(100));
+        let client = Arc::new(client(&emulator, store.clone()));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let client = client.clone();
+                // Each task is a separate "process": its own in-process cache.
+                tokio::spawn(async move {
+                    let context = Context::new(Arc::default());
+                    client.access_token(&context).await.unwrap().to_string()
+                })
+            })
+            .collect();
+        let mut tokens = Vec::new();
+        for task in tasks {
+            tokens.push(task.await.unwrap());
+        }
+        tokens.dedup();
+        assert_eq!(tokens.len(), 1, "{store:?}");
+        assert_eq!(emulator.token_requests(), 1, "{store:?}");
+        emulator.stop();
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_replaced_in_the_store_once() {
+    for store in stores() {
+        let emulator = Emulator::start(EmulatorConfig::default()).unwrap();
+        let client = client(&emulator, store.clone());
+        let (a, b) = (Context::new(Arc::default()), Context::new(Arc::default()));
+        let first = client.access_token(&a).await.unwrap();
+        assert_eq!(client.access_token(&b).await.unwrap(), first);
+        emulator.expire_tokens();
+        // Process a meets 42001, drops the token from the store and fetches a new one; process
+        // b then finds the new one in the store instead of fetching again.
+        let body = br#"{"touser":"u","msgtype":"text","agentid":1000002,"text":{"content":"x"}}"#;
+        client
+            .post(&a, "/cgi-bin/message/send", body.to_vec(), false)
+            .await
+            .unwrap();
+        let refreshed = client.access_token(&a).await.unwrap();
+        assert_ne!(refreshed, first, "{store:?}");
+        client
+            .post(&b, "/cgi-bin/message/send", body.to_vec(), false)
+            .await
+            .unwrap();
+        assert_eq!(client.access_token(&b).await.unwrap(), refreshed);
+        assert_eq!(emulator.token_requests(), 2, "{store:?}");
+        emulator.stop();
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_a_clear_error_not_a_hang() {
+    let emulator = Emulator::start(EmulatorConfig::default()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = client(
+        &emulator,
+        StoreConfig::Redis {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            namespace: "wecom".into(),
+            timeout: Duration::from_millis(300),
+        },
+    );
+    let started = std::time::Instant::now();
+    let error = client
+        .access_token(&Context::new(Arc::default()))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(error.to_string().contains("token store"), "{error}");
+    assert_eq!(emulator.token_requests(), 0);
+    emulator.stop();
+}
