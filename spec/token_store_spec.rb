@@ -215,6 +215,101 @@ RSpec.describe "Shared token stores" do
     end
   end
 
+  describe "a store of your own" do
+    # A custom store as an app might write one: files with an flock, shared across processes.
+    class SpecFileStore # rubocop:disable Lint/ConstantDefinitionInBlock
+      attr_reader :calls
+
+      def initialize(dir)
+        @dir = dir
+        @calls = Hash.new(0)
+        @locks = {}
+      end
+
+      def read(key)
+        @calls[:read] += 1
+        path = File.join(@dir, key)
+        File.exist?(path) ? File.read(path) : nil
+      end
+
+      def write(key, value, ttl)
+        @calls[:write] += 1
+        raise "ttl must be positive" unless ttl.positive?
+
+        File.write(File.join(@dir, "#{key}.tmp"), value)
+        File.rename(File.join(@dir, "#{key}.tmp"), File.join(@dir, key))
+      end
+
+      def delete(key, value)
+        @calls[:delete] += 1
+        read(key) == value && File.delete(File.join(@dir, key)) == 1
+      end
+
+      def lock(key, owner, _ttl)
+        file = File.open(File.join(@dir, "#{key}.lock"), File::CREAT | File::RDWR)
+        return file.close && false unless file.flock(File::LOCK_EX | File::LOCK_NB)
+
+        @locks[[key, owner]] = file
+        true
+      end
+
+      def unlock(key, owner)
+        @locks.delete([key, owner])&.close
+      end
+    end
+
+    let(:dir) { Dir.mktmpdir("wecom-custom").tap { |d| (@dirs ||= []) << d } }
+
+    it "shares one token between processes through the object's methods" do
+      emu = start_emulator(**credentials)
+      creds = credentials
+      directory = dir
+      settings = { **creds, base_url: emu.base_url }
+      children = Array.new(3) do
+        in_child { WeCom::Client.new(**settings, token_store: SpecFileStore.new(directory)).access_token }
+      end
+      tokens = children.map { |_, wait| wait.call }
+      expect(tokens.uniq.size).to eq(1)
+      expect(emu.token_requests).to eq(1)
+      expect(File.read(Dir[File.join(dir, "*")].reject { |f| f.end_with?(".lock") }.first)).to include(tokens.first)
+    end
+
+    it "replaces a rejected token through compare-and-delete", gc_stress: true do
+      store = SpecFileStore.new(dir)
+      client = emulator.client(token_store: store)
+      client.send_text("warm", to: "u")
+      emulator.expire_tokens!
+      expect(client.send_text("again", to: "u").msgid).to be_a(String)
+      expect(store.calls[:delete]).to eq(1)
+      expect(emulator.token_requests).to eq(2)
+    end
+
+    it "turns an exception from the store into WeCom::NetworkError" do
+      failing = Class.new(SpecFileStore) { def read(_key) = raise(IOError, "disk gone") }.new(dir)
+      expect { emulator.client(token_store: failing).send_text("x", to: "u") }
+        .to raise_error(WeCom::NetworkError, /token store failed: read raised IOError: disk gone/)
+      expect(emulator.messages).to eq([])
+    end
+
+    it "lets Thread#kill end a send waiting in a slow store call" do
+      slow = Class.new(SpecFileStore) { def read(_key) = sleep(5) }.new(dir)
+      client = emulator.client(token_store: slow)
+      thread = Thread.new { client.send_text("x", to: "u") }
+      sleep 0.01 until thread.status == "sleep"
+      took = elapsed do
+        thread.kill
+        thread.join(3)
+      end
+      expect(thread).not_to be_alive
+      expect(took).to be < 0.1
+    end
+
+    it "must have the whole interface" do
+      expect { emulator.client(token_store: Object.new) }
+        .to raise_error(ArgumentError, /read, write, delete, lock, unlock/)
+    end
+  end
+
   describe "configuration" do
     it "is taken from WeCom.configure, per app too" do
       store = file_store

@@ -224,14 +224,16 @@ module WeCom
         integer
       end
 
-      # The native description of the token store: nil for :memory.
+      # The native description of the token store: nil for :memory, a spec for the built-in
+      # stores, the object itself for a custom store.
       def token_store
         store = value(:token_store)
         return nil if store == :memory || store == "memory"
         return store.native_spec if store.respond_to?(:native_spec)
+        return store if TokenStore.custom?(store)
 
-        invalid(:token_store, "must be :memory, a WeCom::TokenStore::File or a WeCom::TokenStore::Redis, " \
-                              "got #{store.inspect}")
+        invalid(:token_store, "must be :memory, a WeCom::TokenStore::File, a WeCom::TokenStore::Redis or an " \
+                              "object with #{TokenStore::INTERFACE.join(', ')}, got #{store.inspect}")
       end
 
       def seconds(name)

@@ -14,7 +14,24 @@ module WeCom
   # others read it instead of fetching. Both stores live in the native core, so a refresh never
   # needs the GVL. Keys are the namespace, the corp id and a digest of the secret, never the
   # secret itself.
+  #
+  # Or your own store: any object with these methods (see README, "A store of your own"):
+  #
+  #   read(key)                   # => the String last written under key, or nil
+  #   write(key, value, ttl)      # keep value under key for ttl seconds (a Float)
+  #   delete(key, value)          # delete key only if it still holds value; true if it did
+  #   lock(key, owner, ttl)       # take key's lock for owner if free, for ttl seconds; true if taken
+  #   unlock(key, owner)          # release key's lock if owner still holds it
+  #
+  # wecom calls them with the GVL, between the network waits of a send; a StandardError they
+  # raise becomes a WeCom::NetworkError.
   module TokenStore
+    INTERFACE = %i[read write delete lock unlock].freeze
+
+    # Whether `store` has the interface of a custom token store.
+    def self.custom?(store)
+      INTERFACE.all? { |method| store.respond_to?(method) }
+    end
     # Files in a directory: every process of one host. Tokens are written to a temporary file
     # and renamed (a reader never sees half a file), with mode 0600; the refresh lock is an
     # flock, which the kernel releases when its holder dies, even by SIGKILL.

@@ -75,7 +75,7 @@ impl Config {
         }
         self.base_url = trimmed.to_string();
         match &self.token_store {
-            StoreConfig::Memory => {}
+            StoreConfig::Memory | StoreConfig::External(_) => {}
             StoreConfig::File { dir } => {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     Error::Configuration(format!(

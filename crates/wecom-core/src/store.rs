@@ -18,8 +18,22 @@ use serde::{Deserialize, Serialize};
 use crate::config::CredentialsKey;
 use crate::error::{Error, Result};
 
+/// What an [`ExternalStore`] call returns.
+pub type StoreFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>>;
+
+/// A store implemented by the host program (the Ruby binding calls a Ruby object).
+pub trait ExternalStore: Send + Sync {
+    fn read(&self, key: &str) -> StoreFuture<Option<String>>;
+    fn write(&self, key: &str, value: &str, expires_in: Duration) -> StoreFuture<()>;
+    /// Deletes the key only if it still holds `value`; true when it did.
+    fn delete(&self, key: &str, value: &str) -> StoreFuture<bool>;
+    /// Takes the lock of `key` for `owner` if it is free; true when it did.
+    fn lock(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<bool>;
+    fn unlock(&self, key: &str, owner: &str) -> StoreFuture<()>;
+}
+
 /// Where tokens live.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 pub enum StoreConfig {
     /// This process only (the default).
     #[default]
@@ -32,6 +46,43 @@ pub enum StoreConfig {
         namespace: String,
         timeout: Duration,
     },
+    /// Anything else, through the host's [`ExternalStore`].
+    External(std::sync::Arc<dyn ExternalStore>),
+}
+
+impl PartialEq for StoreConfig {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StoreConfig::Memory, StoreConfig::Memory) => true,
+            (StoreConfig::File { dir: a }, StoreConfig::File { dir: b }) => a == b,
+            (
+                StoreConfig::Redis {
+                    url: a,
+                    namespace: b,
+                    timeout: c,
+                },
+                StoreConfig::Redis {
+                    url: x,
+                    namespace: y,
+                    timeout: z,
+                },
+            ) => (a, b, c) == (x, y, z),
+            (StoreConfig::External(a), StoreConfig::External(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    /// Never shows a Redis URL, which may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreConfig::Memory => f.write_str("Memory"),
+            StoreConfig::File { dir } => write!(f, "File({})", dir.display()),
+            StoreConfig::Redis { namespace, .. } => write!(f, "Redis(namespace {namespace:?})"),
+            StoreConfig::External(_) => f.write_str("External"),
+        }
+    }
 }
 
 /// A token as stored: the value and when it expires (Unix milliseconds, comparable across
@@ -98,6 +149,11 @@ pub fn token_key(key: &CredentialsKey) -> String {
 pub enum Lock {
     File(File),
     Redis { key: String, owner: String },
+    External { key: String, owner: String },
+}
+
+fn new_owner() -> String {
+    format!("{}-{:016x}", std::process::id(), fastrand::u64(..))
 }
 
 /// Redis connections of one thread (see `process.rs`: connections belong to the thread whose
@@ -109,7 +165,7 @@ pub struct RedisConnections {
 
 fn store_error(what: &str, error: impl std::fmt::Display) -> Error {
     Error::Network {
-        message: format!("token store: {what}: {error}"),
+        message: format!("{what}: {error}"),
         path: "token store".into(),
         delivery_unknown: false,
     }
@@ -143,6 +199,7 @@ impl StoreConfig {
                     .await?;
                 value
             }
+            StoreConfig::External(store) => store.read(key).await?.map(String::into_bytes),
         };
         // A torn or foreign value reads as "no token": the caller fetches a fresh one.
         Ok(raw
@@ -191,6 +248,10 @@ impl StoreConfig {
                 )
                 .await
             }
+            StoreConfig::External(store) => {
+                let json = String::from_utf8(json).expect("JSON is UTF-8");
+                store.write(key, &json, stored.remaining()).await
+            }
         }
     }
 
@@ -234,6 +295,15 @@ impl StoreConfig {
                     .await?;
                 Ok(deleted == 1)
             }
+            StoreConfig::External(store) => match store.read(key).await? {
+                Some(raw)
+                    if serde_json::from_str::<StoredToken>(&raw)
+                        .is_ok_and(|s| s.token == failed) =>
+                {
+                    store.delete(key, &raw).await
+                }
+                _ => Ok(false),
+            },
         }
     }
 
@@ -264,15 +334,14 @@ impl StoreConfig {
                 }
             }
             StoreConfig::Redis { .. } => {
-                let owner = format!("{}-{:016x}", std::process::id(), fastrand::u64(..));
-                let lock_key = format!("{key}:lock");
-                let (k, o) = (lock_key.clone(), owner.clone());
+                let owner = new_owner();
+                let o = owner.clone();
                 let taken: Option<String> = self
                     .redis(
                         redis,
-                        |mut c, _| async move {
+                        |mut c, k| async move {
                             redis::cmd("SET")
-                                .arg(k)
+                                .arg(format!("{k}:lock"))
                                 .arg(o)
                                 .arg("NX")
                                 .arg("PX")
@@ -284,7 +353,14 @@ impl StoreConfig {
                     )
                     .await?;
                 Ok(taken.map(|_| Lock::Redis {
-                    key: lock_key,
+                    key: key.to_owned(),
+                    owner,
+                }))
+            }
+            StoreConfig::External(store) => {
+                let owner = new_owner();
+                Ok(store.lock(key, &owner, ttl).await?.then(|| Lock::External {
+                    key: key.to_owned(),
                     owner,
                 }))
             }
@@ -301,16 +377,21 @@ impl StoreConfig {
                 let _: Result<i64> = self
                     .redis(
                         redis,
-                        |mut c, _| async move {
+                        |mut c, k| async move {
                             redis::Script::new(RELEASE)
-                                .key(key)
+                                .key(format!("{k}:lock"))
                                 .arg(owner)
                                 .invoke_async(&mut c)
                                 .await
                         },
-                        "",
+                        &key,
                     )
                     .await;
+            }
+            Lock::External { key, owner } => {
+                if let StoreConfig::External(store) = self {
+                    let _ = store.unlock(&key, &owner).await;
+                }
             }
         }
     }

@@ -5,8 +5,70 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use wecom_core::emulator::{Emulator, EmulatorConfig};
+use wecom_core::store::{ExternalStore, StoreFuture};
 use wecom_core::{Client, Config, Context, StoreConfig};
+
+/// A host-implemented store, as the Ruby binding provides (expiry is not needed here).
+#[derive(Default)]
+struct MapStore {
+    values: Mutex<HashMap<String, String>>,
+    locks: Mutex<HashMap<String, String>>,
+}
+
+impl MapStore {
+    fn delete_now(&self, key: &str, value: &str) -> bool {
+        let mut values = self.values.lock().unwrap();
+        let matches = values.get(key).is_some_and(|v| v == value);
+        if matches {
+            values.remove(key);
+        }
+        matches
+    }
+
+    fn lock_now(&self, key: &str, owner: &str) -> bool {
+        let mut locks = self.locks.lock().unwrap();
+        if locks.contains_key(key) {
+            return false;
+        }
+        locks.insert(key.into(), owner.into());
+        true
+    }
+
+    fn unlock_now(&self, key: &str, owner: &str) {
+        let mut locks = self.locks.lock().unwrap();
+        if locks.get(key).is_some_and(|o| o == owner) {
+            locks.remove(key);
+        }
+    }
+}
+
+fn ready<T: Send + 'static>(value: T) -> StoreFuture<T> {
+    Box::pin(std::future::ready(Ok(value)))
+}
+
+impl ExternalStore for MapStore {
+    fn read(&self, key: &str) -> StoreFuture<Option<String>> {
+        ready(self.values.lock().unwrap().get(key).cloned())
+    }
+    fn write(&self, key: &str, value: &str, _expires_in: Duration) -> StoreFuture<()> {
+        self.values.lock().unwrap().insert(key.into(), value.into());
+        ready(())
+    }
+    fn delete(&self, key: &str, value: &str) -> StoreFuture<bool> {
+        ready(self.delete_now(key, value))
+    }
+    fn lock(&self, key: &str, owner: &str, _ttl: Duration) -> StoreFuture<bool> {
+        ready(self.lock_now(key, owner))
+    }
+    fn unlock(&self, key: &str, owner: &str) -> StoreFuture<()> {
+        self.unlock_now(key, owner);
+        ready(())
+    }
+}
 
 fn client(emulator: &Emulator, store: StoreConfig) -> Client {
     let mut config = Config::new("corp", "secret", 1000002);
@@ -25,6 +87,7 @@ fn stores() -> Vec<StoreConfig> {
             namespace: format!("wecom-test-{}", fastrand::u64(..)),
             timeout: Duration::from_secs(1),
         },
+        StoreConfig::External(Arc::new(MapStore::default())),
     ]
 }
 

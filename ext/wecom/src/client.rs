@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby};
+use magnus::{
+    function, gc, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, RModule, Ruby, Value,
+};
 use wecom_core::{
     BatchOptions, Client, Config, Context, Message, Recipients, SendOptions, StoreConfig,
 };
@@ -12,10 +14,22 @@ use wecom_core::{
 use crate::convert;
 use crate::errors::{self, guard};
 use crate::gvl;
+use crate::token_store::RubyStore;
 
-#[magnus::wrap(class = "WeCom::Native::Client", free_immediately, size)]
+#[derive(magnus::TypedData)]
+#[magnus(class = "WeCom::Native::Client", free_immediately, size, mark)]
 struct NativeClient {
     client: Arc<Client>,
+    /// A token store written in Ruby, kept alive (and in place) by `mark`.
+    ruby_store: Option<Arc<RubyStore>>,
+}
+
+impl DataTypeFunctions for NativeClient {
+    fn mark(&self, marker: &gc::Marker) {
+        if let Some(store) = &self.ruby_store {
+            marker.mark(store.object());
+        }
+    }
 }
 
 fn seconds(ruby: &Ruby, name: &str, value: f64) -> Result<Duration, Error> {
@@ -39,12 +53,19 @@ impl NativeClient {
         open_timeout: f64,
         max_retries: u32,
         retry_base_delay: f64,
-        token_store: Option<RArray>,
+        token_store: Option<Value>,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let mut config = Config::new(corp_id, secret, agent_id);
-            if let Some(spec) = token_store {
-                config.token_store = store_config(ruby, spec)?;
+            let mut ruby_store = None;
+            match token_store.map(|store| (RArray::from_value(store), store)) {
+                None => {}
+                Some((Some(spec), _)) => config.token_store = store_config(ruby, spec)?,
+                Some((None, object)) => {
+                    let store = Arc::new(RubyStore::new(object));
+                    config.token_store = StoreConfig::External(store.clone());
+                    ruby_store = Some(store);
+                }
             }
             config.base_url = base_url;
             config.timeout = seconds(ruby, "timeout", timeout)?;
@@ -54,6 +75,7 @@ impl NativeClient {
             let client = Client::new(config).map_err(|e| errors::to_ruby(ruby, e))?;
             Ok(NativeClient {
                 client: Arc::new(client),
+                ruby_store,
             })
         })
     }

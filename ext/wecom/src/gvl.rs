@@ -17,6 +17,7 @@
 //! wait for the response (nothing calls us), so a wait on the main thread also wakes every
 //! [`SIGNAL_POLL`] to let Ruby run pending trap handlers.
 
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -29,6 +30,33 @@ use wecom_core::interrupt::Interrupt;
 use wecom_core::process::{self, Context};
 
 use crate::errors;
+
+/// Ruby work a running future needs (a token store written in Ruby): queued without the GVL,
+/// run by `run` with it.
+pub type RubyJob = Box<dyn FnOnce(&Ruby) -> Result<(), Error>>;
+
+thread_local! {
+    static JOBS: RefCell<Vec<RubyJob>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Queues `job` and wakes this thread's wait so `run` runs it. Called from inside a future
+/// that `run` drives on this thread.
+pub fn queue_ruby_job(job: RubyJob) {
+    JOBS.with(|jobs| jobs.borrow_mut().push(job));
+    if let Ok(engine) = process::engine() {
+        engine.interrupt.raise();
+    }
+}
+
+/// Runs the queued jobs with the GVL. A job's error (an interrupt) ends the send.
+fn run_jobs(ruby: &Ruby) -> Result<(), Error> {
+    loop {
+        let Some(job) = JOBS.with(|jobs| jobs.borrow_mut().pop()) else {
+            return Ok(());
+        };
+        job(ruby)?;
+    }
+}
 
 /// The future's output, or the payload of its panic.
 type Outcome<T> = std::thread::Result<T>;
@@ -82,9 +110,16 @@ where
         match call.outcome {
             Some(Ok(result)) => return result.map_err(|e| errors::to_ruby(ruby, e)),
             Some(Err(panic)) => return Err(errors::from_panic(ruby, panic)),
-            // Raises for Thread#kill, Thread#raise, Timeout and trap handlers that raise;
-            // returning here drops the future and so cancels the request.
-            None => ruby.thread_check_ints()?,
+            // Woken for Ruby work, or by Ruby. Interrupts raise for Thread#kill, Thread#raise,
+            // Timeout and trap handlers that raise; returning drops the future, which cancels
+            // the request.
+            None => {
+                let ran = run_jobs(ruby).and_then(|()| ruby.thread_check_ints());
+                if let Err(error) = ran {
+                    JOBS.with(|jobs| jobs.borrow_mut().clear());
+                    return Err(error);
+                }
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ mod convert;
 mod emulator;
 mod errors;
 mod gvl;
+mod token_store;
 
 use magnus::{prelude::*, Error, Ruby};
 

@@ -1,0 +1,145 @@
+//! A token store written in Ruby — any object with `read`, `write`, `delete`, `lock` and
+//! `unlock` — as a core `ExternalStore`.
+//!
+//! The core calls a store while a send runs without the GVL. Rather than re-acquiring the GVL
+//! from inside (where a pending interrupt could unwind through Rust frames), each call is queued
+//! as a job for `gvl::run`, which wakes, runs it with the GVL in ordinary Ruby context, hands the
+//! result back and resumes the send. A StandardError from the store becomes a
+//! `WeCom::NetworkError`; anything else (Thread#kill, Interrupt, Timeout) ends the send and
+//! reaches Ruby as it was.
+
+use std::time::Duration;
+
+use magnus::rb_sys::{AsRawValue, FromRawValue};
+use magnus::{prelude::*, Error, IntoValue, RArray, Ruby, Value};
+use rb_sys::VALUE;
+use tokio::sync::oneshot;
+use wecom_core::error::Error as CoreError;
+use wecom_core::store::{ExternalStore, StoreFuture};
+
+use crate::gvl;
+
+/// The Ruby store object, kept alive and in place by the `WeCom::Native::Client` holding this
+/// (its GC mark function marks it), and only touched with the GVL held.
+pub struct RubyStore {
+    object: VALUE,
+}
+
+// SAFETY: `object` is only turned back into a Value inside jobs, which run with the GVL.
+unsafe impl Send for RubyStore {}
+unsafe impl Sync for RubyStore {}
+
+impl RubyStore {
+    pub fn new(object: Value) -> RubyStore {
+        RubyStore {
+            object: object.as_raw(),
+        }
+    }
+
+    /// For the owning client's mark function (called by the GC, with the GVL).
+    pub fn object(&self) -> Value {
+        // SAFETY: alive while its client is, see above.
+        unsafe { Value::from_raw(self.object) }
+    }
+
+    /// Calls `method` with `args` in Ruby and converts its answer with `convert`.
+    fn call<T, F>(&self, method: &'static str, args: Vec<Arg>, convert: F) -> StoreFuture<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Value) -> T + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let object = self.object;
+        gvl::queue_ruby_job(Box::new(move |ruby: &Ruby| {
+            // SAFETY: we hold the GVL; the store is alive (see `RubyStore`).
+            let store = unsafe { Value::from_raw(object) };
+            let args = RArray::from_iter(args.into_iter().map(|arg| arg.into_value_with(ruby)));
+            match store.funcall::<_, _, Value>(method, unsafe { args.as_slice() }) {
+                Ok(value) => {
+                    let _ = answer.send(Ok(convert(value)));
+                    Ok(())
+                }
+                Err(error) if error.is_kind_of(ruby.exception_standard_error()) => {
+                    let _ = answer.send(Err(store_failure(method, &error)));
+                    Ok(())
+                }
+                // Ruby is interrupting the thread: end the send and let that propagate.
+                Err(interrupt) => Err(interrupt),
+            }
+        }));
+        Box::pin(async move {
+            answered.await.unwrap_or_else(|_| {
+                Err(CoreError::Internal(format!(
+                    "token store {method}: interrupted"
+                )))
+            })
+        })
+    }
+}
+
+/// An argument of a store method.
+enum Arg {
+    Text(String),
+    Seconds(f64),
+}
+
+impl IntoValue for Arg {
+    fn into_value_with(self, ruby: &Ruby) -> Value {
+        match self {
+            Arg::Text(text) => ruby.str_new(&text).as_value(),
+            Arg::Seconds(seconds) => seconds.into_value_with(ruby),
+        }
+    }
+}
+
+fn text(value: &str) -> Arg {
+    Arg::Text(value.to_owned())
+}
+
+fn store_failure(method: &str, error: &Error) -> CoreError {
+    let (class, message) = match error.value() {
+        // SAFETY: the class name is copied at once.
+        Some(exception) => (
+            unsafe { exception.classname() }.into_owned(),
+            exception
+                .funcall::<_, _, String>("message", ())
+                .unwrap_or_default(),
+        ),
+        None => (String::new(), error.to_string()),
+    };
+    CoreError::Network {
+        message: format!("{method} raised {class}: {message}"),
+        path: "token store".into(),
+        delivery_unknown: false,
+    }
+}
+
+impl ExternalStore for RubyStore {
+    fn read(&self, key: &str) -> StoreFuture<Option<String>> {
+        self.call("read", vec![text(key)], |value| {
+            magnus::RString::from_value(value).and_then(|s| s.to_string().ok())
+        })
+    }
+
+    fn write(&self, key: &str, value: &str, expires_in: Duration) -> StoreFuture<()> {
+        let args = vec![
+            text(key),
+            text(value),
+            Arg::Seconds(expires_in.as_secs_f64()),
+        ];
+        self.call("write", args, |_| ())
+    }
+
+    fn delete(&self, key: &str, value: &str) -> StoreFuture<bool> {
+        self.call("delete", vec![text(key), text(value)], |v| v.to_bool())
+    }
+
+    fn lock(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<bool> {
+        let args = vec![text(key), text(owner), Arg::Seconds(ttl.as_secs_f64())];
+        self.call("lock", args, |v| v.to_bool())
+    }
+
+    fn unlock(&self, key: &str, owner: &str) -> StoreFuture<()> {
+        self.call("unlock", vec![text(key), text(owner)], |_| ())
+    }
+}
