@@ -203,6 +203,49 @@ mod tests {
     }
 
     #[test]
+    fn refresh_points_are_jittered_within_one_and_a_half_margins() {
+        let ttl = Duration::from_secs(2000); // margin: a twentieth, 100 s
+        let offsets: Vec<Duration> = (0..200)
+            .map(|_| {
+                let token = Token::new("t".into(), ttl);
+                token.expires_at - token.refresh_at
+            })
+            .collect();
+        assert!(offsets
+            .iter()
+            .all(|o| *o >= Duration::from_secs(100) && *o <= Duration::from_secs(150)));
+        let spread = offsets
+            .iter()
+            .max()
+            .unwrap()
+            .saturating_sub(*offsets.iter().min().unwrap());
+        assert!(
+            spread > Duration::from_secs(20),
+            "a fleet must not refresh together"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_token_again_is_not_refreshed_before_it_expires() {
+        let slot = TokenSlot::default();
+        let ttl = Duration::from_millis(1000);
+        slot.get(|| async { Ok(("same".to_owned(), ttl)) })
+            .await
+            .unwrap();
+        slot.invalidate("other"); // no effect
+                                  // Force a refresh, as if it were due, by dropping and re-reading the same value.
+        *slot.current.write().unwrap() = slot.read().map(|mut t| {
+            t.refresh_at = Instant::now();
+            t
+        });
+        slot.get(|| async { Ok(("same".to_owned(), ttl)) })
+            .await
+            .unwrap();
+        let token = slot.read().unwrap();
+        assert_eq!(token.refresh_at, token.expires_at);
+    }
+
+    #[test]
     fn cache_shares_a_slot_per_credentials() {
         let cache = TokenCache::default();
         let a = cache.slot(&CredentialsKey::new("corp", "a"));
