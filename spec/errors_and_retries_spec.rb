@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "socket"
-
 RSpec.describe "Errors and retries" do
   def send_attempts(emu = emulator)
     emu.requests.count { |r| r[:path] == "/cgi-bin/message/send" }
@@ -73,14 +71,11 @@ RSpec.describe "Errors and retries" do
     end
 
     it "retries a connection that cannot have reached WeCom (refused)" do
-      port = TCPServer.open("127.0.0.1", 0).then { |s| s.addr[1].tap { s.close } }
+      port = free_port
       c = WeCom::Client.new(**credentials, base_url: "http://127.0.0.1:#{port}", retry_base_delay: 0.05,
                                            max_retries: 2)
-      error = nil
-      took = elapsed do
+      error, took = raised_and_seconds(WeCom::NetworkError) do
         c.send_text("x", to: "u")
-      rescue WeCom::NetworkError => e
-        error = e
       end
       expect(error).to be_a(WeCom::NetworkError)
       expect(error.delivery_unknown?).to be(false)
@@ -92,11 +87,8 @@ RSpec.describe "Errors and retries" do
   describe "the frequency limit (45009)" do
     it "raises RateLimitError at once with retry_after instead of blocking" do
       emulator.fail_next(45_009, times: 5)
-      error = nil
-      took = elapsed do
+      error, took = raised_and_seconds(WeCom::RateLimitError) do
         client.send_text("x", to: "u")
-      rescue WeCom::RateLimitError => e
-        error = e
       end
       expect(error.retry_after).to eq(60)
       expect(error.errcode).to eq(45_009)
@@ -142,11 +134,8 @@ RSpec.describe "Errors and retries" do
     it "raises TimeoutError after timeout seconds, without retrying" do
       emulator.latency = 1.0
       c = emulator.client(timeout: 0.3, retry_base_delay: 0.01)
-      error = nil
-      took = elapsed do
+      error, took = raised_and_seconds(WeCom::TimeoutError) do
         c.send_text("x", to: "u")
-      rescue WeCom::TimeoutError => e
-        error = e
       end
       expect(error).to be_a(WeCom::TimeoutError)
       expect(error.delivery_unknown?).to be(true)

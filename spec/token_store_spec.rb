@@ -149,14 +149,11 @@ RSpec.describe "Shared token stores" do
     end
 
     it "is a clear WeCom::NetworkError, never a hang, when Redis is unreachable" do
-      port = TCPServer.open("127.0.0.1", 0).then { |s| s.addr[1].tap { s.close } }
+      port = free_port
       store = WeCom::TokenStore::Redis.new(url: "redis://127.0.0.1:#{port}/0", timeout: 0.3)
       client = emulator.client(token_store: store)
-      error = nil
-      took = elapsed do
+      error, took = raised_and_seconds(WeCom::NetworkError) do
         client.send_text("x", to: "u")
-      rescue WeCom::NetworkError => e
-        error = e
       end
       expect(error.message).to include("token store")
       expect(took).to be < 2
@@ -164,7 +161,7 @@ RSpec.describe "Shared token stores" do
     end
 
     it "keeps sending with the token the process has when Redis stops mid-run" do
-      port = TCPServer.open("127.0.0.1", 0).then { |s| s.addr[1].tap { s.close } }
+      port = free_port
       redis = spawn("redis-server", "--port", port.to_s, "--save", "", "--appendonly", "no",
                     out: File::NULL, err: File::NULL)
       Timeout.timeout(5) { sleep 0.02 until system("redis-cli", "-p", port.to_s, "ping", out: File::NULL) }

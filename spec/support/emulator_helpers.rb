@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "socket"
+
 # Every example gets its own emulator (each on a free port, so examples cannot see each
 # other's traffic) and its own credentials (so examples do not share cached tokens).
 module EmulatorHelpers
@@ -17,6 +19,23 @@ module EmulatorHelpers
   def start_emulator(**options)
     (@emulators ||= []) << WeCom::Emulator.start(**options)
     @emulators.last
+  end
+
+  # A port on 127.0.0.1 that nothing listens on.
+  def free_port
+    TCPServer.open("127.0.0.1", 0).then { |server| server.addr[1].tap { server.close } }
+  end
+
+  # Runs the block, which should raise `error_class`; returns that error (nil if none was
+  # raised) and the seconds the block took.
+  def raised_and_seconds(error_class)
+    error = nil
+    seconds = elapsed do
+      yield
+    rescue error_class => e
+      error = e
+    end
+    [error, seconds]
   end
 
   # Seconds taken by the block.
