@@ -13,6 +13,7 @@ require_relative "wecom/messages"
 require_relative "wecom/recipients"
 require_relative "wecom/result"
 require_relative "wecom/client"
+require_relative "wecom/testing"
 
 # WeCom (企业微信 / WeChat Work) for Ruby: send app messages from Rails jobs through a Rust core
 # that caches access tokens and talks to WeCom with the GVL released.

@@ -307,6 +307,52 @@ RSpec.describe "Shared token stores" do
     end
   end
 
+  describe WeCom::TokenStore::RailsCache do
+    before(:all) do
+      require "active_support"
+      require "active_support/cache"
+    end
+
+    it "shares one token between processes through a Redis cache, as Rails.cache on Redis does" do
+      require "active_support/cache/redis_cache_store"
+      emu = start_emulator(**credentials)
+      settings = { **credentials, base_url: emu.base_url }
+      namespace = "wecom-cache-#{SecureRandom.hex(6)}"
+      tokens = Array.new(3) do
+        in_child do
+          cache = ActiveSupport::Cache::RedisCacheStore.new(url: "redis://127.0.0.1:6379/0")
+          store = WeCom::TokenStore::RailsCache.new(cache, namespace: namespace)
+          WeCom::Client.new(**settings, token_store: store).access_token
+        end
+      end.map { |_, wait| wait.call }
+      expect(tokens.uniq.size).to eq(1)
+      expect(emu.token_requests).to eq(1)
+    end
+
+    it "keeps the token under the namespace, locks once, and compares before deleting" do
+      cache = ActiveSupport::Cache::MemoryStore.new
+      store = WeCom::TokenStore::RailsCache.new(cache, namespace: "myapp-wecom")
+      token = emulator.client(token_store: store).access_token
+      key = cache.instance_variable_get(:@data).keys.grep(/\Amyapp-wecom:#{credentials[:corp_id]}-/).first
+      expect(cache.read(key)).to include(token)
+      expect(store.lock("k", "a", 1.0)).to be(true)
+      expect(store.lock("k", "b", 1.0)).to be(false)
+      store.unlock("k", "b") # not the owner: no effect
+      expect(store.lock("k", "c", 1.0)).to be(false)
+      store.unlock("k", "a")
+      expect(store.lock("k", "c", 1.0)).to be(true)
+      store.write("t", "v1", 60.0)
+      expect(store.delete("t", "v2")).to be(false)
+      expect(store.delete("t", "v1")).to be(true)
+      expect(store.read("t")).to be_nil
+    end
+
+    it "needs a cache" do
+      expect { WeCom::TokenStore::RailsCache.new }.to raise_error(ArgumentError, /Rails.cache/)
+      expect { WeCom::TokenStore::RailsCache.new(Object.new) }.to raise_error(ArgumentError, /ActiveSupport::Cache::Store/)
+    end
+  end
+
   describe "configuration" do
     it "is taken from WeCom.configure, per app too" do
       store = file_store

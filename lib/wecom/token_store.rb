@@ -28,6 +28,8 @@ module WeCom
   module TokenStore
     INTERFACE = %i[read write delete lock unlock].freeze
 
+    autoload :RailsCache, "wecom/token_store/rails_cache"
+
     # Whether `store` has the interface of a custom token store.
     def self.custom?(store)
       INTERFACE.all? { |method| store.respond_to?(method) }

@@ -1,0 +1,97 @@
+# frozen_string_literal: true
+
+module WeCom
+  DELIVERY_METHODS = %i[live test].freeze
+
+  class << self
+    # :live (the default) sends; :test records every send in WeCom::Testing.deliveries instead,
+    # as ActionMailer's :test delivery method does. wecom/testing/rspec and
+    # wecom/testing/minitest switch to :test and clear the record before each test.
+    def delivery_method
+      @delivery_method || :live
+    end
+
+    def delivery_method=(method)
+      method = method.to_sym if method.is_a?(String)
+      unless DELIVERY_METHODS.include?(method)
+        raise ArgumentError, "delivery_method must be one of #{DELIVERY_METHODS.join(', ')}, got #{method.inspect}"
+      end
+
+      @delivery_method = method
+    end
+  end
+
+  # What the :test delivery method records, and how tests look at it.
+  module Testing
+    # One recorded send. `body` is the message body in WeCom's shape (String keys), as it would
+    # have been sent under `msgtype`.
+    Delivery = Struct.new(:app, :msgtype, :body, :users, :parties, :tags, :all, :safe, :id_trans,
+                          :duplicate_check, :msgid, keyword_init: true) do
+      def type
+        msgtype.to_sym
+      end
+
+      # The user ids it went to ("@all" for to: :all).
+      def to
+        all ? ["@all"] : users
+      end
+
+      # The text a person reads: content for text and markdown, else title and description,
+      # else the body as JSON.
+      def text
+        fetch = ->(key) { body[key] || body[key.to_sym] }
+        [fetch.call("content")].compact.first ||
+          [fetch.call("title"), fetch.call("description")].compact.join("\n").then { |t| t.empty? ? nil : t } ||
+          JSON.generate(body)
+      end
+    end
+
+    @deliveries = []
+    @lock = Mutex.new
+    @sequence = 0
+
+    class << self
+      # The recorded sends, oldest first (a copy).
+      def deliveries
+        @lock.synchronize { @deliveries.dup }
+      end
+
+      def clear!
+        @lock.synchronize { @deliveries.clear }
+      end
+
+      # Records one send and returns the Result a real send would have.
+      def record(**attributes)
+        msgid = @lock.synchronize do
+          @sequence += 1
+          "test-msgid-#{@sequence}"
+        end
+        delivery = Delivery.new(**attributes, msgid: msgid)
+        @lock.synchronize { @deliveries << delivery }
+        Result.new(msgids: [msgid])
+      end
+
+      # The deliveries that match every criterion given: type (:text, "markdown", ...), to (a
+      # user id or several, all of which it must have gone to), content (a String it must
+      # contain, or a Regexp it must match), app (the app name).
+      def matching(deliveries = self.deliveries, type: nil, to: nil, content: nil, app: nil)
+        deliveries.select do |delivery|
+          (type.nil? || delivery.type == type.to_sym) &&
+            (to.nil? || (Array(to).map(&:to_s) - delivery.to).empty?) &&
+            (content.nil? || content === delivery.text || (content.is_a?(String) && delivery.text.include?(content))) &&
+            (app.nil? || delivery.app == app.to_sym)
+        end
+      end
+
+      # "text to zhangsan: Interview at 15:00", for failure messages.
+      def describe(deliveries)
+        return "no WeCom message was sent" if deliveries.empty?
+
+        deliveries.map do |d|
+          recipients = [*d.to, *d.parties.map { |p| "party #{p}" }, *d.tags.map { |t| "tag #{t}" }].join(", ")
+          "#{d.msgtype}#{" from #{d.app.inspect}" if d.app} to #{recipients}: #{d.text.inspect}"
+        end.join("\n")
+      end
+    end
+  end
+end

@@ -1,0 +1,105 @@
+# frozen_string_literal: true
+
+require "wecom"
+
+module WeCom
+  module Testing
+    # expect { ... }.to have_sent_wecom_message(:text).to("zhangsan").with_content(/15:00/)
+    #
+    # Passes when the block sent (recorded, under WeCom.delivery_method = :test) a message
+    # matching every criterion: the type, `to` (user ids it went to), `with_content` (a String it
+    # contains or a Regexp it matches), `from_app`; `exactly(n)` checks how many matched
+    # (default: at least one).
+    class SentMessageMatcher
+      def initialize(type)
+        @criteria = { type: type }
+        @count = nil
+      end
+
+      def to(*users)
+        @criteria[:to] = users.flatten
+        self
+      end
+
+      def with_content(content)
+        @criteria[:content] = content
+        self
+      end
+
+      def from_app(app)
+        @criteria[:app] = app
+        self
+      end
+
+      def exactly(count)
+        @count = count
+        self
+      end
+
+      def once
+        exactly(1)
+      end
+
+      def times
+        self
+      end
+
+      def supports_block_expectations?
+        true
+      end
+
+      def matches?(block)
+        raise ArgumentError, "have_sent_wecom_message takes a block: expect { ... }.to have_sent_wecom_message" unless block.respond_to?(:call)
+
+        before = WeCom::Testing.deliveries.size
+        block.call
+        @sent = WeCom::Testing.deliveries.drop(before)
+        @matched = WeCom::Testing.matching(@sent, **@criteria.compact)
+        @count ? @matched.size == @count : @matched.any?
+      end
+
+      def does_not_match?(block)
+        !matches?(block)
+      end
+
+      def failure_message
+        "expected the block to send #{expected}, but it sent:\n#{WeCom::Testing.describe(@sent)}"
+      end
+
+      def failure_message_when_negated
+        "expected the block not to send #{expected}, but it sent:\n#{WeCom::Testing.describe(@matched)}"
+      end
+
+      def description
+        "send #{expected}"
+      end
+
+      private
+
+      def expected
+        parts = [@count ? "exactly #{@count}" : "a", "WeCom", @criteria[:type], "message"].compact
+        parts << "from app #{@criteria[:app].inspect}" if @criteria[:app]
+        parts << "to #{@criteria[:to].join(', ')}" if @criteria[:to]
+        parts << "with content #{@criteria[:content].inspect}" if @criteria[:content]
+        parts.join(" ")
+      end
+    end
+
+    module Matchers
+      def have_sent_wecom_message(type = nil) # rubocop:disable Naming/PredicateName
+        SentMessageMatcher.new(type)
+      end
+    end
+  end
+end
+
+if defined?(RSpec) && RSpec.respond_to?(:configure)
+  RSpec.configure do |config|
+    config.include WeCom::Testing::Matchers
+    # Record instead of send, and start every example with an empty record.
+    config.before do
+      WeCom.delivery_method = :test
+      WeCom::Testing.clear!
+    end
+  end
+end

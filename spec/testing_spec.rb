@@ -1,0 +1,65 @@
+# frozen_string_literal: true
+
+require "open3"
+
+# The test helpers an app's own suite uses, run the way the app runs them: in a separate
+# process (they configure RSpec and Minitest globally).
+RSpec.describe "Testing helpers" do
+  root = File.expand_path("..", __dir__)
+  env = { "RUBYLIB" => File.join(root, "lib") }
+
+  describe "WeCom.delivery_method = :test" do
+    around do |example|
+      WeCom.delivery_method = :test
+      WeCom::Testing.clear!
+      example.run
+    ensure
+      WeCom.delivery_method = :live
+      WeCom::Testing.clear!
+    end
+
+    it "records sends instead of making them, still checking their input", gc_stress: true do
+      result = client.send_text("Interview at 15:00", to: %w[zhangsan lisi], duplicate_check: true)
+      results = client.send_batch([{ type: :markdown, content: "**x**", party: 2 }])
+      expect(result.msgid).to start_with("test-msgid-")
+      expect(results.first.msgid).to start_with("test-msgid-")
+      expect(emulator.requests).to eq([]) # nothing went out
+      text, markdown = WeCom::Testing.deliveries
+      expect(text).to have_attributes(type: :text, to: %w[zhangsan lisi], duplicate_check: 1800,
+                                      text: "Interview at 15:00", body: { "content" => "Interview at 15:00" })
+      expect(markdown).to have_attributes(type: :markdown, parties: ["2"])
+      expect { client.send_text("x" * 2049, to: "u") }.to raise_error(ArgumentError, /2049 bytes/)
+      expect(WeCom::Testing.deliveries.size).to eq(2)
+    end
+
+    it "needs no credentials until a live send" do
+      client = WeCom::Client.new
+      expect(client.send_text("hi", to: "u").msgid).to start_with("test-msgid-")
+      WeCom.delivery_method = :live
+      expect { client.send_text("hi", to: "u") }.to raise_error(WeCom::ConfigurationError, /corp_id/)
+    end
+
+    it "rejects an unknown delivery method" do
+      expect { WeCom.delivery_method = :smtp }.to raise_error(ArgumentError, /live, test/)
+    end
+  end
+
+  it "gives an app's RSpec suite have_sent_wecom_message, cleared between examples" do
+    out, = Open3.capture2e(env, "rspec", "--format", "json", "--order", "defined",
+                           File.join(__dir__, "fixtures", "testing", "app_suite.rb"), chdir: root)
+    examples = JSON.parse(out[out.index("{")..])["examples"].to_h { |e| [e["description"], e] }
+    statuses = examples.transform_values { |e| e["status"] }
+    expect(statuses.select { |name, _| name.start_with?("passes") }.values).to all(eq("passed"))
+    expect(statuses.select { |name, _| name.start_with?("fails") }.values).to all(eq("failed"))
+    expect(statuses.size).to eq(8)
+    expect(examples["fails: sent to someone else"]["exception"]["message"])
+      .to include("expected the block to send a WeCom text message to zhangsan, but it sent:\ntext to lisi: \"Interview at 15:00\"")
+    expect(examples["fails: bad input still raises"]["exception"]["class"]).to eq("ArgumentError")
+  end
+
+  it "gives an app's Minitest suite assert_wecom_sent" do
+    out, = Open3.capture2e(env, RbConfig.ruby, File.join(__dir__, "fixtures", "testing", "app_test.rb"), chdir: root)
+    expect(out).to include("4 runs").and include("1 failures")
+    expect(out).to include("Expected a WeCom text message to zhangsan, but it sent:\ntext to lisi: \"hi\"")
+  end
+end
