@@ -11,9 +11,10 @@ module WeCom
   # duplicate_check: (true, or seconds up to 14400: WeCom then drops an identical send within
   # that window, which also lets wecom retry a send whose answer was lost).
   #
-  # Settings come from the keyword arguments, else WeCom.configure, else WECOM_* variables.
-  # A client is cheap to build and safe to share between threads; all clients of a process
-  # share its connections and its token cache.
+  # Settings come from the keyword arguments, else the app's settings in WeCom.configure
+  # (WeCom::Client.new(:hr)), else its top-level settings, else WECOM_* variables.
+  # A client is cheap to build and safe to share between threads; the clients of a thread share
+  # its connections, and those of a process (or a fleet, with a shared token store) one token.
   class Client
     DEFAULT_DUPLICATE_CHECK = 1800
     MAX_DUPLICATE_CHECK = 14_400
