@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "securerandom"
 
 require_relative "wecom/version"
 require_relative "wecom/errors"
@@ -12,6 +13,7 @@ require_relative "wecom/token_store"
 require_relative "wecom/messages"
 require_relative "wecom/recipients"
 require_relative "wecom/result"
+require_relative "wecom/instrumentation"
 require_relative "wecom/client"
 require_relative "wecom/testing"
 

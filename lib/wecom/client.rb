@@ -140,8 +140,12 @@ module WeCom
       batch = messages.each_with_index.map { |message, index| batch_entry(message, index) }
       return batch.map { |arguments| record(*arguments) } if WeCom.delivery_method == :test
 
-      native.send_batch(batch, concurrency, rate_limit_pause.to_f).map do |outcome|
-        outcome.is_a?(Hash) ? Result.new(**outcome) : outcome
+      Instrumentation.instrument("deliver_batch.wecom", app: app, messages: batch.size) do |payload|
+        results = native.send_batch(batch, concurrency, rate_limit_pause.to_f).map do |outcome|
+          outcome.is_a?(Hash) ? Result.new(**outcome) : outcome
+        end
+        payload[:failed] = results.count { |outcome| outcome.is_a?(Error) } if payload
+        results
       end
     end
 
@@ -150,12 +154,12 @@ module WeCom
       msgid = Messages::Check.string(msgid, "msgid")
       return true if WeCom.delivery_method == :test
 
-      native.recall(msgid)
+      Instrumentation.instrument("recall.wecom", app: app) { native.recall(msgid) }
     end
 
     # The cached access token, fetched if missing or about to expire. Treat it as a secret.
     def access_token
-      native.access_token
+      Instrumentation.instrument("access_token.wecom", app: app) { native.access_token }
     end
 
     # Seconds until the cached token expires, or nil when this process has none cached.
@@ -175,7 +179,11 @@ module WeCom
       arguments = native_arguments(message, **recipients_and_options)
       return record(*arguments) if WeCom.delivery_method == :test
 
-      Result.new(**native.send_message(*arguments))
+      msgtype, _body, users, parties, tags, all = arguments
+      payload = { app: app, msgtype: msgtype, users: users.size, parties: parties.size, tags: tags.size, all: all }
+      Instrumentation.instrument("deliver.wecom", payload) do |event|
+        Result.new(**native.send_message(*arguments)).tap { |result| event[:msgid] = result.msgid if event }
+      end
     end
 
     def native

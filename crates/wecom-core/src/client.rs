@@ -11,7 +11,7 @@ use crate::batch::Pause;
 use crate::config::{Config, CredentialsKey};
 use crate::error::{Error, Result};
 use crate::message::{Message, Recipients};
-use crate::process::Context;
+use crate::process::{Context, RequestEvent};
 use crate::retry::RetryPolicy;
 use crate::store::{self, StoreConfig, StoredToken};
 use crate::token::TokenSlot;
@@ -184,8 +184,8 @@ impl Client {
             ("corpsecret", self.config.secret.as_str()),
         ];
         let answer = self
-            .with_retries(Repeat::Safe, || {
-                self.request_once(context, GETTOKEN_PATH, &query, None)
+            .with_retries(Repeat::Safe, |attempt| {
+                self.request_once(context, GETTOKEN_PATH, &query, None, attempt)
             })
             .await
             .map_err(|e| match e {
@@ -232,8 +232,8 @@ impl Client {
                 .await?;
             let query = [("access_token", &*token)];
             let result = self
-                .with_retries(repeat, || {
-                    self.request_once(context, path, &query, Some(body.clone()))
+                .with_retries(repeat, |attempt| {
+                    self.request_once(context, path, &query, Some(body.clone()), attempt)
                 })
                 .await;
             match result {
@@ -345,12 +345,12 @@ impl Client {
     /// Runs `attempt_once` until it succeeds, fails for good, or runs out of retries.
     async fn with_retries<F, Fut>(&self, repeat: Repeat, mut attempt_once: F) -> Result<Value>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(u32) -> Fut,
         Fut: std::future::Future<Output = Result<Value>>,
     {
         let mut attempt = 0;
         loop {
-            match attempt_once().await {
+            match attempt_once(attempt).await {
                 Err(error)
                     if self
                         .policy
@@ -364,8 +364,23 @@ impl Client {
         }
     }
 
-    /// One HTTP request; a non-zero errcode becomes [`Error::Api`].
+    /// One HTTP request, recorded in the context's request events (for instrumentation).
     async fn request_once(
+        &self,
+        context: &Context,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Bytes>,
+        attempt: u32,
+    ) -> Result<Value> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(context, path, query, body).await;
+        context.record(RequestEvent::new(path, attempt, started.elapsed(), &result));
+        result
+    }
+
+    /// One HTTP request; a non-zero errcode becomes [`Error::Api`].
+    async fn exchange(
         &self,
         context: &Context,
         path: &str,

@@ -16,6 +16,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
@@ -23,12 +24,56 @@ use crate::store::RedisConnections;
 use crate::token::TokenCache;
 use crate::transport::Transport;
 
+/// One HTTP request to WeCom, as instrumentation reports it (no token, no secret).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestEvent {
+    pub path: String,
+    /// 0 for the first try, then 1, 2, ... for retries.
+    pub attempt: u32,
+    pub duration: Duration,
+    /// The HTTP status, when an answer came.
+    pub status: Option<u16>,
+    /// WeCom's errcode, when the answer was WeCom's JSON.
+    pub errcode: Option<i64>,
+    /// "network" or "timeout" when no answer came.
+    pub failure: Option<&'static str>,
+}
+
+impl RequestEvent {
+    pub fn new(
+        path: &str,
+        attempt: u32,
+        duration: Duration,
+        result: &Result<serde_json::Value>,
+    ) -> RequestEvent {
+        let (status, errcode, failure) = match result {
+            Ok(_) => (Some(200), Some(0), None),
+            Err(Error::Api { errcode, .. }) => (Some(200), Some(*errcode), None),
+            Err(Error::Http { status, .. }) => (Some(*status), None, None),
+            Err(Error::Timeout { .. }) => (None, None, Some("timeout")),
+            Err(_) => (None, None, Some("network")),
+        };
+        RequestEvent {
+            path: path.to_owned(),
+            attempt,
+            duration,
+            status,
+            errcode,
+            failure,
+        }
+    }
+}
+
+/// Request events kept per thread between two reads; older ones are dropped past this.
+const MAX_EVENTS: usize = 256;
+
 /// What a client needs to send: the thread's connections and the process's token cache.
 pub struct Context {
     pub transport: Transport,
     pub tokens: Arc<TokenCache>,
     /// This thread's connections to shared token stores.
     pub redis: RedisConnections,
+    events: Mutex<Vec<RequestEvent>>,
 }
 
 impl Context {
@@ -37,7 +82,21 @@ impl Context {
             transport: Transport::default(),
             tokens,
             redis: RedisConnections::default(),
+            events: Mutex::default(),
         }
+    }
+
+    pub fn record(&self, event: RequestEvent) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if events.len() >= MAX_EVENTS {
+            events.remove(0);
+        }
+        events.push(event);
+    }
+
+    /// The requests made since the last call.
+    pub fn take_events(&self) -> Vec<RequestEvent> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

@@ -84,6 +84,8 @@ where
     let engine = process::engine().map_err(|e| errors::to_ruby(ruby, e))?;
     let mut future = std::pin::pin!(make(engine.context.clone()));
     engine.interrupt.reset();
+    // Request events are reported per call: forget those of a call nobody read.
+    engine.context.take_events();
     let flags = (rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE) as i32;
     let poll_signals = ruby.thread_current().equal(ruby.thread_main())?;
     loop {

@@ -6,6 +6,7 @@ mod convert;
 mod emulator;
 mod errors;
 mod gvl;
+mod instrumentation;
 mod token_store;
 
 use magnus::{prelude::*, Error, Ruby};
@@ -17,5 +18,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     client::define(ruby, native)?;
     emulator::define(ruby, native)?;
     errors::define(ruby, native)?;
+    instrumentation::define(native)?;
     Ok(())
 }

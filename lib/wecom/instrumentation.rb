@@ -1,0 +1,53 @@
+# frozen_string_literal: true
+
+module WeCom
+  class << self
+    # Where wecom/log_subscriber writes (in Rails, Rails.logger). nil: no log lines.
+    attr_accessor :logger
+  end
+
+  # ActiveSupport::Notifications events, published when ActiveSupport is loaded (as in every
+  # Rails app) — for logs, APM and metrics:
+  #
+  #   "deliver.wecom"        one per send_*: app, msgtype, users, parties, tags, all, msgid (or
+  #                          the :exception ActiveSupport adds)
+  #   "deliver_batch.wecom"  one per send_batch: app, messages, failed
+  #   "request.wecom"        one per HTTP request to WeCom, retries and token fetches included,
+  #                          published when the call is over: app, path, attempt (0 first, then
+  #                          1, 2...), status, errcode, failure (:network or :timeout when no
+  #                          answer came), duration (milliseconds)
+  #
+  # Payloads never hold a secret, a token or message content.
+  module Instrumentation
+    module_function
+
+    def enabled?
+      defined?(ActiveSupport::Notifications) ? true : false
+    end
+
+    # Runs the block (one native call) inside the event `name`, then publishes the HTTP requests
+    # it made as "request.wecom" events.
+    def instrument(name, payload)
+      return yield unless enabled?
+
+      ActiveSupport::Notifications.instrument(name, payload) do
+        yield payload
+      ensure
+        publish_requests(payload[:app])
+      end
+    end
+
+    def publish_requests(app)
+      # Nobody listening: skip the native call; the next call forgets the events.
+      return unless ActiveSupport::Notifications.notifier.listening?("request.wecom")
+
+      instrumenter = ActiveSupport::Notifications.instrumenter
+      Native.take_request_events.each do |event|
+        # The request is over: its own duration travels in the payload, in milliseconds.
+        payload = event.merge(app: app, duration: event[:duration] * 1000.0)
+        instrumenter.start("request.wecom", payload)
+        instrumenter.finish("request.wecom", payload)
+      end
+    end
+  end
+end

@@ -1,0 +1,65 @@
+# frozen_string_literal: true
+
+require "active_support"
+require "active_support/log_subscriber"
+require "wecom"
+
+module WeCom
+  # Logs wecom's events to WeCom.logger (in Rails, Rails.logger):
+  #
+  #   WeCom deliver text to 1 users, 0 parties, 0 tags (msgid c0ffee) 12.3ms
+  #   WeCom request /cgi-bin/message/send HTTP 200, errcode 45033, attempt 1 3.1ms
+  #
+  # Lines carry no secret, token or message content. Requiring this file attaches it.
+  class LogSubscriber < ActiveSupport::LogSubscriber
+    def deliver(event)
+      payload = event.payload
+      outcome = if payload[:exception]
+                  "failed: #{payload[:exception].first}"
+                else
+                  "(msgid #{payload[:msgid]})"
+                end
+      recipients = if payload[:all]
+                     "@all"
+                   else
+                     "#{payload[:users]} users, #{payload[:parties]} parties, #{payload[:tags]} tags"
+                   end
+      log(payload[:exception] ? :warn : :info,
+          "WeCom #{app(payload)}deliver #{payload[:msgtype]} to #{recipients} #{outcome} #{ms(event)}")
+    end
+
+    def deliver_batch(event)
+      payload = event.payload
+      log(:info, "WeCom #{app(payload)}deliver_batch #{payload[:messages]} messages, " \
+                 "#{payload[:failed] || 'all'} failed #{ms(event)}")
+    end
+
+    def request(event)
+      payload = event.payload
+      outcome = payload[:failure] ? "no answer (#{payload[:failure]})" : "HTTP #{payload[:status]}"
+      outcome += ", errcode #{payload[:errcode]}" if payload[:errcode]
+      log(:debug, "WeCom #{app(payload)}request #{payload[:path]} #{outcome}, attempt #{payload[:attempt]} " \
+                  "#{format('%.1fms', payload[:duration])}")
+    end
+
+    def logger
+      WeCom.logger
+    end
+
+    private
+
+    def log(level, line)
+      logger&.public_send(level, line)
+    end
+
+    def app(payload)
+      payload[:app] ? "#{payload[:app]} " : ""
+    end
+
+    def ms(event)
+      format("%.1fms", event.duration)
+    end
+  end
+end
+
+WeCom::LogSubscriber.attach_to :wecom

@@ -1,0 +1,105 @@
+# frozen_string_literal: true
+
+require "active_support"
+require "active_support/notifications"
+require "logger"
+require "stringio"
+require "wecom/log_subscriber"
+
+RSpec.describe "Instrumentation" do
+  let(:events) { [] }
+
+  around do |example|
+    subscriber = ActiveSupport::Notifications.subscribe(/\.wecom\z/) do |name, _start, _finish, _id, payload|
+      events << [name, payload.dup]
+    end
+    example.run
+  ensure
+    ActiveSupport::Notifications.unsubscribe(subscriber)
+  end
+
+  def named(name)
+    events.select { |event_name, _| event_name == name }.map(&:last)
+  end
+
+  it "publishes one request.wecom per HTTP request, retries and token fetches included" do
+    emulator.fail_next(-1)
+    client.send_text("Interview at 15:00", to: "zhangsan")
+    requests = named("request.wecom")
+    expect(requests.map { |r| r.values_at(:path, :attempt, :status, :errcode) }).to eq(
+      [["/cgi-bin/gettoken", 0, 200, 0], ["/cgi-bin/message/send", 0, 200, -1], ["/cgi-bin/message/send", 1, 200, 0]]
+    )
+    expect(requests.map { |r| r[:duration] }).to all(be_a(Float).and(be >= 0))
+  end
+
+  it "publishes deliver.wecom with the msgid, or the exception" do
+    result = client.send_text("hi", to: %w[a b], party: 3)
+    emulator.fail_next(40_003)
+    expect { client.send_text("hi", to: "a") }.to raise_error(WeCom::APIError)
+    ok, failed = named("deliver.wecom")
+    expect(ok).to include(msgtype: "text", users: 2, parties: 1, tags: 0, all: false, msgid: result.msgid)
+    expect(failed[:exception].first).to eq("WeCom::APIError")
+    expect(named("request.wecom").last).to include(errcode: 40_003)
+  end
+
+  it "reports a request that got no answer" do
+    client.access_token
+    emulator.latency = 1
+    c = emulator.client(timeout: 0.2)
+    expect { c.send_text("x", to: "u") }.to raise_error(WeCom::TimeoutError)
+    expect(named("request.wecom").last).to include(path: "/cgi-bin/message/send", failure: :timeout, status: nil)
+  end
+
+  it "publishes deliver_batch.wecom with the failures" do
+    emu = start_emulator(**credentials, users: %w[alice])
+    emu.client.send_batch([{ type: :text, content: "x", to: "alice" }, { type: :text, content: "y", to: "nobody" }])
+    expect(named("deliver_batch.wecom")).to eq([{ app: nil, messages: 2, failed: 1 }])
+  end
+
+  it "names the app" do
+    WeCom.configure do |c|
+      c.base_url = emulator.base_url
+      c.app :hr, corp_id: credentials[:corp_id], secret: credentials[:secret], agent_id: credentials[:agent_id]
+    end
+    WeCom::Client.new(:hr).send_text("x", to: "u")
+    expect((named("request.wecom") + named("deliver.wecom")).map { |p| p[:app] }.uniq).to eq([:hr])
+  end
+
+  it "never carries a secret, a token or the content" do
+    token = client.access_token
+    client.send_text("Interview at 15:00", to: "zhangsan")
+    text = events.inspect
+    expect(text).not_to include(credentials[:secret])
+    expect(text).not_to include(token)
+    expect(text).not_to include("15:00")
+  end
+
+  describe WeCom::LogSubscriber do
+    let(:log) { StringIO.new }
+
+    around do |example|
+      WeCom.logger = Logger.new(log).tap { |logger| logger.level = :debug }
+      example.run
+    ensure
+      WeCom.logger = nil
+    end
+
+    it "logs deliveries and requests to WeCom.logger, without secrets, tokens or content" do
+      emulator.fail_next(45_033)
+      client.send_text("Interview at 15:00", to: "zhangsan")
+      token = client.access_token
+      lines = log.string
+      expect(lines).to match(%r{DEBUG -- : WeCom request /cgi-bin/message/send HTTP 200, errcode 45033, attempt 0})
+      expect(lines).to match(/INFO -- : WeCom deliver text to 1 users, 0 parties, 0 tags \(msgid \S+\) [\d.]+ms/)
+      expect(lines).not_to include(credentials[:secret])
+      expect(lines).not_to include(token)
+      expect(lines).not_to include("15:00")
+    end
+
+    it "logs a failed delivery as a warning" do
+      emulator.fail_next(40_003)
+      expect { client.send_text("x", to: "u") }.to raise_error(WeCom::APIError)
+      expect(log.string).to match(/WARN -- : WeCom deliver text .* failed: WeCom::APIError/)
+    end
+  end
+end
