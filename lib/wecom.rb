@@ -22,3 +22,5 @@ require_relative "wecom/testing"
 module WeCom
   autoload :Emulator, "wecom/emulator"
 end
+
+require_relative "wecom/railtie" if defined?(Rails::Railtie)
