@@ -45,21 +45,24 @@ RSpec.describe "Testing helpers" do
   end
 
   it "gives an app's RSpec suite have_sent_wecom_message, cleared between examples" do
+    # Run from the fixture's folder, so that this gem's .rspec and spec_helper stay out of it.
+    fixtures = File.join(__dir__, "fixtures", "testing")
     out, = Open3.capture2e(env, "rspec", "--format", "json", "--order", "defined",
-                           File.join(__dir__, "fixtures", "testing", "app_suite.rb"), chdir: root)
+                           File.join(fixtures, "app_suite.rb"), chdir: fixtures)
     examples = JSON.parse(out[out.index("{")..])["examples"].to_h { |e| [e["description"], e] }
     statuses = examples.transform_values { |e| e["status"] }
     expect(statuses.select { |name, _| name.start_with?("passes") }.values).to all(eq("passed"))
     expect(statuses.select { |name, _| name.start_with?("fails") }.values).to all(eq("failed"))
-    expect(statuses.size).to eq(8)
+    expect(statuses.size).to eq(10)
     expect(examples["fails: sent to someone else"]["exception"]["message"])
       .to include("expected the block to send a WeCom text message to zhangsan, but it sent:\ntext to lisi: \"Interview at 15:00\"")
     expect(examples["fails: bad input still raises"]["exception"]["class"]).to eq("ArgumentError")
   end
 
   it "gives an app's Minitest suite assert_wecom_sent" do
-    out, = Open3.capture2e(env, RbConfig.ruby, File.join(__dir__, "fixtures", "testing", "app_test.rb"), chdir: root)
-    expect(out).to include("4 runs").and include("1 failures")
+    fixtures = File.join(__dir__, "fixtures", "testing")
+    out, = Open3.capture2e(env, RbConfig.ruby, File.join(fixtures, "app_test.rb"), chdir: fixtures)
+    expect(out).to include("5 runs").and include("1 failures")
     expect(out).to include("Expected a WeCom text message to zhangsan, but it sent:\ntext to lisi: \"hi\"")
   end
 end

@@ -165,5 +165,13 @@ module WeCom
     def reset_configuration!
       @configure_lock.synchronize { @configuration = Configuration.new.freeze }
     end
+
+    # Makes a configuration taken earlier from WeCom.configuration current again (for test
+    # helpers that change it for one test).
+    def restore_configuration(configuration)
+      raise ArgumentError, "a frozen WeCom::Configuration is needed" unless configuration.is_a?(Configuration) && configuration.frozen?
+
+      @configure_lock.synchronize { @configuration = configuration }
+    end
   end
 end

@@ -83,6 +83,38 @@ module WeCom
         end
       end
 
+      # Runs the block with every send going to a WeCom::Emulator (yielded) instead of WeCom:
+      # for system tests, where the app really sends and the test looks at what WeCom got. The
+      # emulator knows the configured corp id, apps, secrets and agent ids (placeholders where
+      # none are set); the configuration and delivery method are restored afterwards.
+      def with_emulator(configuration = WeCom.configuration)
+        corp_id = configuration.resolve(:corp_id) || "emulated-corp"
+        secret = configuration.resolve(:secret) || "emulated-secret"
+        agent_id = Integer(configuration.resolve(:agent_id) || 1_000_002)
+        apps = configuration.apps.filter_map do |name|
+          settings = configuration.app_settings(name)
+          { secret: settings[:secret], agent_id: Integer(settings[:agent_id]) } if settings[:secret] && settings[:agent_id]
+        end
+        previous = [configuration, WeCom.delivery_method]
+        Emulator.run(corp_id: corp_id, secret: secret, agent_id: agent_id, apps: apps) do |emulator|
+          WeCom.configure do |c|
+            c.corp_id = corp_id
+            c.secret = secret
+            c.agent_id = agent_id
+            c.base_url = emulator.base_url
+            # The emulator is one corp; an app with a base_url of its own would still talk to it.
+            c.apps.each do |name|
+              c.app(name, **c.app_settings(name).merge(corp_id: corp_id, base_url: emulator.base_url))
+            end
+          end
+          WeCom.delivery_method = :live
+          yield emulator
+        end
+      ensure
+        WeCom.restore_configuration(previous[0]) if previous
+        WeCom.delivery_method = previous[1] if previous
+      end
+
       # "text to zhangsan: Interview at 15:00", for failure messages.
       def describe(deliveries)
         return "no WeCom message was sent" if deliveries.empty?

@@ -31,6 +31,11 @@ module WeCom
         matched
       end
 
+      # System tests: every send in the block goes to a WeCom::Emulator (yielded).
+      def with_wecom_emulator(&block)
+        WeCom::Testing.with_emulator(&block)
+      end
+
       def assert_no_wecom_sent(&block)
         sent = wecom_sent_by(&block)
         assert sent.empty?, "Expected no WeCom message, but it sent:\n#{WeCom::Testing.describe(sent)}"

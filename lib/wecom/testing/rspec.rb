@@ -89,6 +89,9 @@ module WeCom
       def have_sent_wecom_message(type = nil) # rubocop:disable Naming/PredicateName
         SentMessageMatcher.new(type)
       end
+
+      # In examples tagged :wecom_emulator, the WeCom::Emulator every send goes to.
+      attr_reader :wecom_emulator
     end
   end
 end
@@ -97,9 +100,16 @@ if defined?(RSpec) && RSpec.respond_to?(:configure)
   RSpec.configure do |config|
     config.include WeCom::Testing::Matchers
     # Record instead of send, and start every example with an empty record.
-    config.before do
-      WeCom.delivery_method = :test
+    config.before do |example|
+      WeCom.delivery_method = :test unless example.metadata[:wecom_emulator]
       WeCom::Testing.clear!
+    end
+    # System tests: `it "...", :wecom_emulator do` sends for real, to a local emulator.
+    config.around(:each, :wecom_emulator) do |example|
+      WeCom::Testing.with_emulator do |emulator|
+        @wecom_emulator = emulator
+        example.run
+      end
     end
   end
 end
