@@ -19,7 +19,7 @@ Gem::Specification.new do |spec|
   # Exactly what the build needs: Ruby sources, the Rust workspace's sources and Cargo.lock.
   # Never target/ or a compiled library from a checkout.
   spec.files = Dir.chdir(__dir__) do
-    Dir["lib/**/*.rb", "ext/wecom/extconf.rb", "ext/wecom/Cargo.toml", "ext/wecom/src/**/*.rs",
+    Dir["lib/**/*.rb", "lib/generators/**/templates/*", "ext/wecom/extconf.rb", "ext/wecom/Cargo.toml", "ext/wecom/src/**/*.rs",
         "crates/*/Cargo.toml", "crates/*/src/**/*.rs", "Cargo.toml", "Cargo.lock",
         "README.md", "CHANGELOG.md", "LICENSE"]
   end

@@ -102,6 +102,17 @@ RSpec.describe "WeCom::Railtie" do
     expect(config).to include(logger_is_rails_logger: true, log_subscriber: true)
   end
 
+  it "installs config/wecom.yml and the initializer with rails generate wecom:install" do
+    env = { "RUBYLIB" => File.join(root, "lib"), "DEMO_ROOT" => @app, "RAILS_ENV" => "development" }
+    out, status = Open3.capture2e(env, RbConfig.ruby, File.join(__dir__, "fixtures", "rails", "generate.rb"), chdir: @app)
+    expect(status).to be_success, out
+    expect(out).to include("create  config/wecom.yml").and include("create  config/initializers/wecom.rb")
+    expect(File.read(File.join(@app, "config", "wecom.yml"))).to include('<%= ENV.fetch("WECOM_CORP_ID"')
+    # The generated settings boot: ERB, the environment's section, the token store.
+    config = boot("WECOM_SECRET" => "s")
+    expect(config).to include(corp_id: "your-corp-id", agent_id: 1_000_002, timeout: 10, token_store: "Symbol")
+  end
+
   it "is not loaded without Rails" do
     out, = Open3.capture2e({ "RUBYLIB" => File.join(root, "lib") }, RbConfig.ruby, "-e",
                            'require "wecom"; print defined?(WeCom::Railtie).inspect, " ", defined?(Rails).inspect')
