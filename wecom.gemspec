@@ -16,10 +16,11 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.1"
   spec.metadata["rubygems_mfa_required"] = "true"
 
-  # Exactly what the build needs: Ruby sources, the Rust workspace's sources and Cargo.lock.
-  # Never target/ or a compiled library from a checkout.
+  # Exactly what the build and the gem need: Ruby sources and generator templates, the Rust
+  # workspace's sources and Cargo.lock. Never target/ or a compiled library from a checkout.
   spec.files = Dir.chdir(__dir__) do
-    Dir["lib/**/*.rb", "lib/generators/**/templates/*", "ext/wecom/extconf.rb", "ext/wecom/Cargo.toml", "ext/wecom/src/**/*.rs",
+    Dir["lib/**/*.rb", "lib/generators/**/templates/*",
+        "ext/wecom/extconf.rb", "ext/wecom/Cargo.toml", "ext/wecom/src/**/*.rs",
         "crates/*/Cargo.toml", "crates/*/src/**/*.rs", "Cargo.toml", "Cargo.lock",
         "README.md", "CHANGELOG.md", "LICENSE"]
   end
