@@ -115,6 +115,14 @@ RSpec.describe "WeCom native extension as a good Ruby citizen" do
   end
 
   describe "interrupting a waiting send" do
+    # Examples that install a USR1 handler leave the suite's own as it was.
+    around(:each, :traps_usr1) do |example|
+      previous = Signal.trap("USR1", "DEFAULT")
+      example.run
+    ensure
+      Signal.trap("USR1", previous)
+    end
+
     before do
       client.access_token
       emulator.latency = 5
@@ -180,14 +188,7 @@ RSpec.describe "WeCom native extension as a good Ruby citizen" do
     # Process.kill from another Ruby thread while the main thread waits in a send. The signalling
     # thread ends at once, so no other Ruby thread is left to pass the signal on: the send itself
     # must notice the pending trap handler.
-    describe "with a signal handler that raises" do
-      around do |example|
-        previous = Signal.trap("USR1", "DEFAULT")
-        example.run
-      ensure
-        Signal.trap("USR1", previous)
-      end
-
+    describe "with a signal handler that raises", :traps_usr1 do
       it "ends the send within 100 ms with the handler's exception" do
         Signal.trap("USR1") { raise NativeHostSpec::Interrupt, "from the trap" }
         signalled_at = Queue.new
@@ -247,14 +248,7 @@ RSpec.describe "WeCom native extension as a good Ruby citizen" do
       end
     end
 
-    describe "with a signal handler that does not raise" do
-      around do |example|
-        previous = Signal.trap("USR1", "DEFAULT")
-        example.run
-      ensure
-        Signal.trap("USR1", previous)
-      end
-
+    describe "with a signal handler that does not raise", :traps_usr1 do
       it "still completes the send, once, with its result" do
         emulator.latency = 0.5
         handled = Queue.new
