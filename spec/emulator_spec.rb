@@ -38,6 +38,15 @@ RSpec.describe WeCom::Emulator do
     expect(emulator.latency).to eq(0.3)
   end
 
+  it "accepts a message but answers it late with delay_next, so a client times out" do
+    impatient = emulator.client(timeout: 0.2, max_retries: 0)
+    impatient.access_token
+    emulator.delay_next(0.5, path: "/cgi-bin/message/send")
+    expect { impatient.send_text("late", to: "u") }.to raise_error(WeCom::TimeoutError, &:delivery_unknown?)
+    expect(emulator.messages.map { |m| m["text"]["content"] }).to eq(["late"])
+    expect(elapsed { impatient.send_text("prompt", to: "u") }).to be < 0.2
+  end
+
   it "answers 81013 when no recipient is in its directory" do
     emu = start_emulator(**credentials, users: %w[alice])
     expect { emu.client.send_text("x", to: "nobody") }.to raise_error(WeCom::APIError) { |e|

@@ -100,6 +100,13 @@ module WeCom
       @native.drop_next(Integer(times), path)
     end
 
+    # The next `times` calls (to `path`, else any but gettoken) are handled as usual (a message
+    # is accepted) but answered `seconds` later: a client with a shorter timeout gives up,
+    # although WeCom got the message.
+    def delay_next(seconds, times: 1, path: nil)
+      @native.delay_next(seconds.to_f, Integer(times), path)
+    end
+
     attr_reader :latency
 
     # Delay every answer by this many seconds.

@@ -895,6 +895,22 @@ async fn emulator_drop_next_closes_the_connection_without_answer() {
     assert_eq!(h.send(&token, &text("ok")).await.errcode(), 0);
 }
 
+#[tokio::test]
+async fn emulator_delay_next_accepts_the_message_but_answers_late() {
+    let h = Harness::default();
+    let token = h.token().await;
+    h.emu
+        .delay_next(Duration::from_millis(300), 1, Some(SEND.into()));
+    let started = std::time::Instant::now();
+    assert_eq!(h.send(&token, &text("late")).await.errcode(), 0);
+    assert!(started.elapsed() >= Duration::from_millis(290));
+    assert_eq!(h.emu.messages().len(), 1, "accepted although answered late");
+    // Only the next one was late.
+    let started = std::time::Instant::now();
+    assert_eq!(h.send(&token, &text("prompt")).await.errcode(), 0);
+    assert!(started.elapsed() < Duration::from_millis(200));
+}
+
 /// Writes raw HTTP and returns everything read until the server closes (or 2 s pass).
 fn raw_exchange(port: u16, request: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -119,14 +119,22 @@ impl NativeEmulator {
         self.0.drop_next(times, path)
     }
 
+    fn delay_next(
+        ruby: &Ruby,
+        rb_self: &Self,
+        seconds: f64,
+        times: u32,
+        path: Option<String>,
+    ) -> Result<(), Error> {
+        let delay = seconds_arg(ruby, "delay", seconds)?;
+        rb_self.0.delay_next(delay, times, path);
+        Ok(())
+    }
+
     fn set_latency(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<(), Error> {
-        let latency = Duration::try_from_secs_f64(seconds).map_err(|_| {
-            Error::new(
-                ruby.exception_arg_error(),
-                format!("latency must be zero or a positive number of seconds, got {seconds}"),
-            )
-        })?;
-        rb_self.0.set_latency(latency);
+        rb_self
+            .0
+            .set_latency(seconds_arg(ruby, "latency", seconds)?);
         Ok(())
     }
 
@@ -153,8 +161,18 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("fail_next", method!(NativeEmulator::fail_next, 4))?;
     class.define_method("fail_next_http", method!(NativeEmulator::fail_next_http, 3))?;
     class.define_method("drop_next", method!(NativeEmulator::drop_next, 2))?;
+    class.define_method("delay_next", method!(NativeEmulator::delay_next, 3))?;
     class.define_method("latency=", method!(NativeEmulator::set_latency, 1))?;
     class.define_method("clear", method!(NativeEmulator::clear, 0))?;
     class.define_method("stop", method!(NativeEmulator::stop, 0))?;
     Ok(())
+}
+
+fn seconds_arg(ruby: &Ruby, name: &str, seconds: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        Error::new(
+            ruby.exception_arg_error(),
+            format!("{name} must be zero or a positive number of seconds, got {seconds}"),
+        )
+    })
 }

@@ -203,6 +203,13 @@ impl Emulator {
         self.shared.add_fault(FaultKind::Drop, times, path, 0);
     }
 
+    /// The next `times` matching requests are handled as usual (a message is accepted), but
+    /// answered `delay` later: a client with a shorter timeout gives up although WeCom got it.
+    pub fn delay_next(&self, delay: Duration, times: u32, path: Option<String>) {
+        self.shared
+            .add_fault(FaultKind::Delay(delay), times, path, 0);
+    }
+
     /// Delays every response by `latency` (zero turns it off).
     pub fn set_latency(&self, latency: Duration) {
         self.shared.set_latency(latency);

@@ -103,6 +103,7 @@ async fn handle(
         body: String::from_utf8_lossy(&body).into_owned(),
     });
 
+    let delay = shared.take_delay(path).unwrap_or_default();
     let outcome = if too_large {
         Reply::http(413).into()
     } else {
@@ -111,7 +112,7 @@ async fn handle(
 
     // The work is done on arrival and only the answer is late, like a slow network: a client
     // that times out may still have had its message delivered.
-    let latency = shared.latency();
+    let latency = shared.latency() + delay;
     if !latency.is_zero() {
         // Counted from arrival. tokio's timer fires on the first millisecond tick after the
         // deadline, so aim one tick early: answers then take `latency`, not `latency` + ~1.5 ms.
@@ -139,7 +140,8 @@ fn dispatch(
         Some(FaultKind::Drop) => return Outcome::Drop,
         Some(FaultKind::Http(status)) => return Reply::http(status).into(),
         Some(FaultKind::Errcode(code)) => return Reply::error(code, ip).into(),
-        None => {}
+        // Delays are taken apart from the others, by `handle`.
+        Some(FaultKind::Delay(_)) | None => {}
     }
     let (allowed, reply) = match path {
         GETTOKEN_PATH => (Method::GET, token::gettoken as Handler),

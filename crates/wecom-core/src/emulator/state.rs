@@ -116,6 +116,8 @@ pub(crate) enum FaultKind {
     Errcode(i64),
     Http(u16),
     Drop,
+    /// Handled as usual, but answered this much later (on top of the latency).
+    Delay(Duration),
 }
 
 struct Fault {
@@ -136,17 +138,22 @@ impl Fault {
     }
 }
 
-/// Three independent queues, each consumed in the order the faults were added.
+/// Independent queues, each consumed in the order the faults were added. A delay combines with
+/// the others; drop, HTTP and errcode exclude each other.
 #[derive(Default)]
 struct Faults {
     drop: VecDeque<((), Fault)>,
     http: VecDeque<(u16, Fault)>,
     errcode: VecDeque<(i64, Fault)>,
+    delay: VecDeque<(Duration, Fault)>,
 }
 
 impl Faults {
     fn is_empty(&self) -> bool {
-        self.drop.is_empty() && self.http.is_empty() && self.errcode.is_empty()
+        self.drop.is_empty()
+            && self.http.is_empty()
+            && self.errcode.is_empty()
+            && self.delay.is_empty()
     }
 
     fn take(&mut self, path: &str) -> Option<FaultKind> {
@@ -326,6 +333,7 @@ impl Shared {
             FaultKind::Drop => faults.drop.push_back(((), fault)),
             FaultKind::Http(status) => faults.http.push_back((status, fault)),
             FaultKind::Errcode(code) => faults.errcode.push_back((code, fault)),
+            FaultKind::Delay(delay) => faults.delay.push_back((delay, fault)),
         }
         self.faults_pending.store(true, Ordering::Release);
     }
@@ -338,6 +346,19 @@ impl Shared {
         }
         let mut faults = lock(&self.faults);
         let taken = faults.take(path);
+        if faults.is_empty() {
+            self.faults_pending.store(false, Ordering::Release);
+        }
+        taken
+    }
+
+    /// Consumes the delay fault (if any) that applies to a request to `path`.
+    pub fn take_delay(&self, path: &str) -> Option<Duration> {
+        if !self.faults_pending.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut faults = lock(&self.faults);
+        let taken = consume(&mut faults.delay, path);
         if faults.is_empty() {
             self.faults_pending.store(false, Ordering::Release);
         }
