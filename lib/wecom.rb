@@ -16,11 +16,15 @@ require_relative "wecom/result"
 require_relative "wecom/instrumentation"
 require_relative "wecom/client"
 require_relative "wecom/testing"
+require_relative "wecom/deliver_later"
 
 # WeCom (企业微信 / WeChat Work) for Ruby: send app messages from Rails jobs through a Rust core
 # that caches access tokens and talks to WeCom with the GVL released.
 module WeCom
   autoload :Emulator, "wecom/emulator"
+  # These need ActiveJob and ActiveRecord, loaded when first used.
+  autoload :DeliveryJob, "wecom/delivery_job"
+  autoload :Delivery, "wecom/delivery"
 end
 
 require_relative "wecom/railtie" if defined?(Rails::Railtie)

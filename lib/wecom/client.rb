@@ -21,6 +21,8 @@ module WeCom
     MAX_CONCURRENCY = 1000
     AGENT_IDS = (1..(2**31) - 1)
     RETRIES = (0..100)
+    # Keyword arguments of every send that are not part of the message.
+    SENDING_KEYS = %i[to party tag safe id_trans duplicate_check].freeze
 
     attr_reader :app, :corp_id, :agent_id, :base_url
 
@@ -55,61 +57,122 @@ module WeCom
     end
 
     def send_text(content, **recipients_and_options)
-      deliver(Messages.text(content), **recipients_and_options)
+      deliver_message(Messages.text(content), **recipients_and_options)
     end
 
     def send_markdown(content, **recipients_and_options)
-      deliver(Messages.markdown(content), **recipients_and_options)
+      deliver_message(Messages.markdown(content), **recipients_and_options)
     end
 
     def send_textcard(title:, description:, url:, button_text: nil, **recipients_and_options)
-      deliver(Messages.textcard(title: title, description: description, url: url, button_text: button_text),
+      deliver_message(Messages.textcard(title: title, description: description, url: url, button_text: button_text),
               **recipients_and_options)
     end
 
     # articles: 1 to 8 Hashes with title:, url:, and optional description:, picurl:.
     def send_news(articles, **recipients_and_options)
-      deliver(Messages.news(articles), **recipients_and_options)
+      deliver_message(Messages.news(articles), **recipients_and_options)
     end
 
     # articles: 1 to 8 Hashes with title:, thumb_media_id:, content:, and optional author:,
     # content_source_url:, digest:.
     def send_mpnews(articles, **recipients_and_options)
-      deliver(Messages.mpnews(articles), **recipients_and_options)
+      deliver_message(Messages.mpnews(articles), **recipients_and_options)
     end
 
     def send_image(media_id, **recipients_and_options)
-      deliver(Messages.image(media_id), **recipients_and_options)
+      deliver_message(Messages.image(media_id), **recipients_and_options)
     end
 
     def send_voice(media_id, **recipients_and_options)
-      deliver(Messages.voice(media_id), **recipients_and_options)
+      deliver_message(Messages.voice(media_id), **recipients_and_options)
     end
 
     def send_file(media_id, **recipients_and_options)
-      deliver(Messages.file(media_id), **recipients_and_options)
+      deliver_message(Messages.file(media_id), **recipients_and_options)
     end
 
     def send_video(media_id, title: nil, description: nil, **recipients_and_options)
-      deliver(Messages.video(media_id, title: title, description: description), **recipients_and_options)
+      deliver_message(Messages.video(media_id, title: title, description: description), **recipients_and_options)
     end
 
     # appid:, title: (4 to 12 characters), and optional page:, description:,
     # emphasis_first_item:, content_item: ({ "Time" => "15:00" }).
     def send_miniprogram_notice(to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil,
                                 **notice)
-      deliver(Messages.miniprogram_notice(**notice),
+      deliver_message(Messages.miniprogram_notice(**notice),
               to: to, party: party, tag: tag, safe: safe, id_trans: id_trans, duplicate_check: duplicate_check)
     end
 
     # card: a Hash in WeCom's template_card shape. Interactive cards answer a response_code.
     def send_template_card(card, **recipients_and_options)
-      deliver(Messages.template_card(card), **recipients_and_options)
+      deliver_message(Messages.template_card(card), **recipients_and_options)
     end
 
     # Any msgtype, with its body in WeCom's shape: send_message(:text, { content: "hi" }, to: "u").
     def send_message(msgtype, body, **recipients_and_options)
-      deliver(Messages.custom(msgtype, body), **recipients_and_options)
+      deliver_message(Messages.custom(msgtype, body), **recipients_and_options)
+    end
+
+    # A send_* method by its type: deliver(:text, "hi", to: "zhangsan") is
+    # send_text("hi", to: "zhangsan"), and deliver(:message, ...) is send_message(...).
+    # WeCom.deliver_later and WeCom::DeliveryJob send through it.
+    def deliver(type, *arguments, **options)
+      message, sending = self.class.compose(type, *arguments, **options)
+      deliver_message(message, **sending)
+    end
+
+    class << self
+      # Checks a deliver(type, *arguments, **options) call without sending (no credentials
+      # needed) and returns what the native send takes: msgtype, body, users, parties, tags, all,
+      # safe, id_trans, duplicate_check interval. Raises ArgumentError as the send would.
+      def check(type, *arguments, **options)
+        message, sending = compose(type, *arguments, **options)
+        native_arguments(message, **sending)
+      end
+
+      # The options of a send made under an idempotency key: WeCom's duplicate check on, for the
+      # longest window unless the options set one. The window must not change between attempts:
+      # WeCom drops a repeat only if its JSON, the interval included, is identical.
+      def idempotent(options)
+        { duplicate_check: MAX_DUPLICATE_CHECK }.merge(options)
+      end
+
+      # [message, sending options] of a deliver call.
+      def compose(type, *arguments, **options)
+        type = type.to_s if type.is_a?(Symbol)
+        unless Messages::TYPES.include?(type)
+          raise ArgumentError, "type must be one of #{Messages::TYPES.join(', ')}, got #{type.inspect}"
+        end
+
+        builder = type == "message" ? :custom : type
+        [Messages.public_send(builder, *arguments, **options.except(*SENDING_KEYS)), options.slice(*SENDING_KEYS)]
+      end
+
+      # What the native send takes: msgtype, body, users, parties, tags, all, safe, id_trans,
+      # duplicate_check interval.
+      def native_arguments(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
+        msgtype, body = message
+        recipients = Recipients.new(to: to, party: party, tag: tag)
+        [msgtype, body, recipients.users, recipients.parties, recipients.tags, recipients.all?, safe ? true : false,
+         id_trans ? true : false, duplicate_check_interval(duplicate_check)]
+      end
+
+      private
+
+      def duplicate_check_interval(value)
+        case value
+        when nil, false then nil
+        when true then DEFAULT_DUPLICATE_CHECK
+        else
+          # Numbers and ActiveSupport::Duration (30.minutes).
+          finite = value.is_a?(Numeric) ? value.finite? : value.respond_to?(:in_seconds)
+          seconds = value.to_i if finite
+          return seconds if seconds&.between?(1, MAX_DUPLICATE_CHECK)
+
+          raise ArgumentError, "duplicate_check must be true or 1 to #{MAX_DUPLICATE_CHECK} seconds, got #{value.inspect}"
+        end
+      end
     end
 
     # Sends many messages concurrently inside the native core (the GVL released, at most
@@ -175,8 +238,8 @@ module WeCom
 
     private
 
-    def deliver(message, **recipients_and_options)
-      arguments = native_arguments(message, **recipients_and_options)
+    def deliver_message(message, **recipients_and_options)
+      arguments = self.class.native_arguments(message, **recipients_and_options)
       return record(*arguments) if WeCom.delivery_method == :test
 
       msgtype, _body, users, parties, tags, all = arguments
@@ -193,21 +256,9 @@ module WeCom
     end
 
     # WeCom.delivery_method = :test: keeps the send in WeCom::Testing.deliveries instead.
-    def record(msgtype, body, users, parties, tags, all, safe, id_trans, duplicate_check)
-      Testing.record(app: app, msgtype: msgtype, body: body, users: users, parties: parties, tags: tags, all: all,
-                     safe: safe, id_trans: id_trans, duplicate_check: duplicate_check)
+    def record(*native_arguments)
+      Testing.record_send(app, native_arguments).then { |delivery| Result.new(msgids: [delivery.msgid]) }
     end
-
-    # What the native send takes: msgtype, body, users, parties, tags, all, safe, id_trans,
-    # duplicate_check interval.
-    def native_arguments(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
-      msgtype, body = message
-      recipients = Recipients.new(to: to, party: party, tag: tag)
-      [msgtype, body, recipients.users, recipients.parties, recipients.tags, recipients.all?, safe ? true : false,
-       id_trans ? true : false, duplicate_check_interval(duplicate_check)]
-    end
-
-    SENDING_KEYS = %i[to party tag safe id_trans duplicate_check].freeze
 
     def batch_entry(message, index)
       raise ArgumentError, "must be a Hash, got #{message.class}" unless message.is_a?(Hash)
@@ -215,23 +266,9 @@ module WeCom
       fields = message.transform_keys(&:to_sym)
       type = fields.delete(:type) { raise ArgumentError, "type is required (such as type: :text)" }
       sending = fields.slice(*SENDING_KEYS)
-      native_arguments(Messages.build(type, fields.except(*SENDING_KEYS)), **sending)
+      self.class.native_arguments(Messages.build(type, fields.except(*SENDING_KEYS)), **sending)
     rescue ArgumentError => e
       raise ArgumentError, "messages[#{index}]: #{e.message}"
-    end
-
-    def duplicate_check_interval(value)
-      case value
-      when nil, false then nil
-      when true then DEFAULT_DUPLICATE_CHECK
-      else
-        # Numbers and ActiveSupport::Duration (30.minutes).
-        finite = value.is_a?(Numeric) ? value.finite? : value.respond_to?(:in_seconds)
-        seconds = value.to_i if finite
-        return seconds if seconds&.between?(1, MAX_DUPLICATE_CHECK)
-
-        raise ArgumentError, "duplicate_check must be true or 1 to #{MAX_DUPLICATE_CHECK} seconds, got #{value.inspect}"
-      end
     end
 
     # Reads each setting from the arguments, else the configuration (the app's settings, then the

@@ -42,6 +42,13 @@ module WeCom
 
     attr_reader(*SETTINGS, :default_app)
 
+    # True: WeCom::DeliveryJob keeps a row per delivery in wecom_deliveries (WeCom::Delivery,
+    # ActiveRecord; `rails generate wecom:install --delivery-log` writes the migration), which
+    # makes idempotency keys hold beyond WeCom's duplicate-check window.
+    def delivery_log
+      @delivery_log ? true : false
+    end
+
     SETTINGS.each do |name|
       define_method(:"#{name}=") do |value|
         writable!
@@ -88,6 +95,13 @@ module WeCom
       @default_app = name.nil? ? nil : app_name(name)
     end
 
+    def delivery_log=(enabled)
+      writable!
+      raise ArgumentError, "delivery_log must be true or false, got #{enabled.inspect}" unless [true, false].include?(enabled)
+
+      @delivery_log = enabled
+    end
+
     # The value of one setting for `app` (nil: the unnamed app): the app's, else this
     # configuration's top-level one, else (unnamed app only) the environment's, else the default.
     def resolve(name, env = ENV, app: nil)
@@ -106,7 +120,7 @@ module WeCom
     def inspect
       apps = @apps.map { |name, settings| "#{name}: {#{shown(settings)}}" }
       "#<#{self.class.name} #{shown(SETTINGS.to_h { |name| [name, public_send(name)] })}, " \
-        "default_app=#{default_app.inspect}, apps={#{apps.join(', ')}}>"
+        "default_app=#{default_app.inspect}, delivery_log=#{delivery_log}, apps={#{apps.join(', ')}}>"
     end
     alias to_s inspect
 

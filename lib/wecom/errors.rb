@@ -75,4 +75,21 @@ module WeCom
 
   # No answer within the configured timeout.
   class TimeoutError < NetworkError; end
+
+  # WeCom::DeliveryJob found another job delivering the same idempotency key right now; it tries
+  # again after #retry_after seconds (and then finds the delivery done).
+  class DeliveryInProgress < Error
+    def initialize(message = nil, retryable: true, **attributes)
+      super
+    end
+  end
+
+  # WeCom::DeliveryJob will not send again: an earlier attempt may have reached WeCom (its answer
+  # was lost), and WeCom's duplicate check no longer covers it, so a new attempt could deliver the
+  # message twice. The delivery log records it as failed with delivery_unknown set.
+  class DeliveryUnknownError < Error
+    def initialize(message = nil, delivery_unknown: true, **attributes)
+      super
+    end
+  end
 end

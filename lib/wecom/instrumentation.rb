@@ -16,6 +16,8 @@ module WeCom
   #                          published when the call is over: app, path, attempt (0 first, then
   #                          1, 2...), status, errcode, failure (:network or :timeout when no
   #                          answer came), duration (milliseconds)
+  #   "discard.wecom"        WeCom::DeliveryJob gave up on a message: app, msgtype,
+  #                          idempotency_key, job_id, attempts, delivery_id, error
   #
   # Payloads never hold a secret, a token or message content.
   module Instrumentation

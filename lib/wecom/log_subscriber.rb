@@ -9,6 +9,7 @@ module WeCom
   #
   #   WeCom deliver text to 1 users, 0 parties, 0 tags (msgid c0ffee) 12.3ms
   #   WeCom request /cgi-bin/message/send HTTP 200, errcode 45033, attempt 1 3.1ms
+  #   WeCom discarded text (idempotency key interview-42) after 1 attempt(s): WeCom::APIError: ...
   #
   # Lines carry no secret, token or message content. Requiring this file attaches it.
   class LogSubscriber < ActiveSupport::LogSubscriber
@@ -40,6 +41,15 @@ module WeCom
       outcome += ", errcode #{payload[:errcode]}" if payload[:errcode]
       log(:debug, "WeCom #{app(payload)}request #{payload[:path]} #{outcome}, attempt #{payload[:attempt]} " \
                   "#{format('%.1fms', payload[:duration])}")
+    end
+
+    # WeCom::DeliveryJob gave up on a message.
+    def discard(event)
+      payload = event.payload
+      error = payload[:error]
+      key = " (idempotency key #{payload[:idempotency_key]})" if payload[:idempotency_key]
+      log(:error, "WeCom #{app(payload)}discarded #{payload[:msgtype] || 'message'}#{key} after " \
+                  "#{payload[:attempts]} attempt(s): #{error.class}: #{error.message}")
     end
 
     def logger

@@ -43,6 +43,7 @@ module WeCom
           config.app(name, **app_settings)
         end
         config.default_app = settings[:default_app] if settings[:default_app]
+        config.delivery_log = settings[:delivery_log] if settings.key?(:delivery_log)
       end
 
       # memory | rails_cache | { file: "tmp/wecom-tokens" } | { redis: { url:, namespace:, timeout: } }

@@ -24,9 +24,10 @@ module WeCom
   # What the :test delivery method records, and how tests look at it.
   module Testing
     # One recorded send. `body` is the message body in WeCom's shape (String keys), as it would
-    # have been sent under `msgtype`.
+    # have been sent under `msgtype`. `later` is true for WeCom.deliver_later, which also
+    # records its idempotency_key.
     Delivery = Struct.new(:app, :msgtype, :body, :users, :parties, :tags, :all, :safe, :id_trans,
-                          :duplicate_check, :msgid, keyword_init: true) do
+                          :duplicate_check, :idempotency_key, :later, :msgid, keyword_init: true) do
       def type
         msgtype.to_sym
       end
@@ -60,15 +61,21 @@ module WeCom
         @lock.synchronize { @deliveries.clear }
       end
 
-      # Records one send and returns the Result a real send would have.
-      def record(**attributes)
-        msgid = @lock.synchronize do
+      # Records one send, given as WeCom::Client.check returns it, and returns the recorded
+      # Delivery. As in production, a second send with an idempotency_key already recorded is
+      # not recorded again (the first is returned).
+      def record_send(app, native_arguments, idempotency_key: nil, later: false)
+        msgtype, body, users, parties, tags, all, safe, id_trans, duplicate_check = native_arguments
+        @lock.synchronize do
+          earlier = idempotency_key && @deliveries.find { |delivery| delivery.idempotency_key == idempotency_key }
+          next earlier if earlier
+
           @sequence += 1
-          "test-msgid-#{@sequence}"
+          Delivery.new(app: app, msgtype: msgtype, body: body, users: users, parties: parties, tags: tags, all: all,
+                       safe: safe, id_trans: id_trans, duplicate_check: duplicate_check,
+                       idempotency_key: idempotency_key, later: later, msgid: "test-msgid-#{@sequence}")
+                  .tap { |delivery| @deliveries << delivery }
         end
-        delivery = Delivery.new(**attributes, msgid: msgid)
-        @lock.synchronize { @deliveries << delivery }
-        Result.new(msgids: [msgid])
       end
 
       # The deliveries that match every criterion given: type (:text, "markdown", ...), to (a

@@ -4,11 +4,22 @@ require "rails/generators/base"
 
 module WeCom
   module Generators
-    # rails generate wecom:install — writes config/wecom.yml and config/initializers/wecom.rb.
+    # rails generate wecom:install [--delivery-log] — writes config/wecom.yml and
+    # config/initializers/wecom.rb; --delivery-log adds the wecom_deliveries migration and turns
+    # the delivery log on.
     class InstallGenerator < Rails::Generators::Base
+      include Rails::Generators::Migration
+
       namespace "wecom:install"
       source_root File.expand_path("templates", __dir__)
       desc "Creates config/wecom.yml (settings per environment) and config/initializers/wecom.rb."
+      class_option :delivery_log, type: :boolean, default: false,
+                                  desc: "Add the wecom_deliveries migration (WeCom::Delivery, ActiveRecord)"
+
+      def self.next_migration_number(dirname)
+        require "rails/generators/active_record"
+        ActiveRecord::Generators::Base.next_migration_number(dirname)
+      end
 
       def create_settings
         template "wecom.yml", "config/wecom.yml"
@@ -16,6 +27,12 @@ module WeCom
 
       def create_initializer
         template "initializer.rb", "config/initializers/wecom.rb"
+      end
+
+      def create_delivery_log_migration
+        return unless options[:delivery_log]
+
+        migration_template "create_wecom_deliveries.rb", "db/migrate/create_wecom_deliveries.rb"
       end
 
       def explain_secrets
@@ -27,6 +44,7 @@ module WeCom
               secret: "..."          # or per app: apps: { hr: { secret: "..." } }
 
         TEXT
+        say "Then run bin/rails db:migrate to create wecom_deliveries.\n\n" if options[:delivery_log]
       end
     end
   end

@@ -1,0 +1,43 @@
+# frozen_string_literal: true
+
+module WeCom
+  class << self
+    # Sends from a background job (WeCom::DeliveryJob, on the app's ActiveJob adapter):
+    #
+    #   WeCom.deliver_later(:text, "Interview at 15:00", to: "zhangsan", app: :hr,
+    #                       idempotency_key: "interview-42-reminder", wait: 5.minutes)
+    #
+    # type and the other arguments are those of WeCom::Client#deliver (send_text's, for :text);
+    # they are checked now, so bad input raises ArgumentError here and nothing is queued. wait:,
+    # wait_until:, queue: and priority: go to ActiveJob. Returns the enqueued job; in test mode
+    # (WeCom.delivery_method = :test) nothing is queued and the recorded
+    # WeCom::Testing::Delivery is returned.
+    #
+    # idempotency_key: at most one message per key. The job sends with WeCom's duplicate check
+    # (14400 s unless duplicate_check: says otherwise), so WeCom drops a repeat of the same
+    # message within that window: a job enqueued twice or retried after a lost answer. With the
+    # delivery log (c.delivery_log = true) the guarantee has no time limit: a key already sent or
+    # failed is never sent again, two jobs never send one key at once, and an attempt whose
+    # answer was lost is retried only while the duplicate check still covers it (else the
+    # delivery fails with WeCom::DeliveryUnknownError rather than risk a second copy).
+    def deliver_later(type, *arguments, app: nil, idempotency_key: nil, wait: nil, wait_until: nil, queue: nil,
+                      priority: nil, **options)
+      unless idempotency_key.nil? || (idempotency_key.is_a?(String) && !idempotency_key.strip.empty? &&
+                                      idempotency_key.bytesize <= 255)
+        raise ArgumentError, "idempotency_key must be a non-empty String of at most 255 bytes, got #{idempotency_key.inspect}"
+      end
+
+      options = Client.idempotent(options) if idempotency_key
+      checked = Client.check(type, *arguments, **options)
+      app = configuration.app_for(app)
+      return Testing.record_send(app, checked, idempotency_key: idempotency_key, later: true) if delivery_method == :test
+
+      require "wecom/delivery_job"
+      job = DeliveryJob.set({ wait: wait, wait_until: wait_until, queue: queue, priority: priority }.compact)
+                       .perform_later(type, *arguments, **{ app: app, idempotency_key: idempotency_key }.compact, **options)
+      raise Error, "WeCom::DeliveryJob was not enqueued (a before_enqueue callback aborted it)" unless job
+
+      job
+    end
+  end
+end

@@ -1,0 +1,80 @@
+# frozen_string_literal: true
+
+require "active_job"
+
+module WeCom
+  # The ActiveJob behind WeCom.deliver_later; usable directly with the same arguments:
+  #
+  #   WeCom::DeliveryJob.perform_later(:text, "Interview at 15:00", to: "zhangsan", app: :hr,
+  #                                    idempotency_key: "interview-42-reminder")
+  #
+  # It sends through WeCom::Client.new(app).deliver(type, *arguments, **options).
+  #
+  # Failures: a retryable WeCom error (network, timeout, rate limit, WeCom busy) is retried up to
+  # max_attempts runs in all, after the error's retry_after when WeCom gave one (45009: 60 s),
+  # else after `backoff` (3 s, 18 s, 83 s, 258 s...) plus up to 15% jitter. Anything else (bad
+  # recipients, bad content, bad credentials), and the last retryable failure, discards the job:
+  # the delivery log row becomes failed with the error, and a "discard.wecom" event reports it
+  # (logged by WeCom::LogSubscriber, and sent to Rails.error where Rails has it).
+  #
+  # With an idempotency_key the message goes out at most once per key; see WeCom.deliver_later.
+  class DeliveryJob < ActiveJob::Base
+    queue_as :default
+
+    # Runs in all, the first included, before a retryable failure is final.
+    class_attribute :max_attempts, default: 8
+    # Seconds to wait before run number executions + 1, when the error does not say.
+    class_attribute :backoff, default: ->(executions) { (executions**4) + 2 }
+
+    rescue_from(Error, ArgumentError) { |error| failed(error) }
+
+    def perform(type, *arguments, app: nil, idempotency_key: nil, **options)
+      @delivery = nil
+      options = Client.idempotent(options) if idempotency_key
+      client = Client.new(app)
+      msgtype, _body, users, parties, tags, all, _safe, _id_trans, window = Client.check(type, *arguments, **options)
+      @event = { app: client.app, msgtype: msgtype, idempotency_key: idempotency_key, job_id: job_id }
+
+      if WeCom.configuration.delivery_log
+        @delivery = Delivery.claim!(idempotency_key: idempotency_key, job_id: job_id, app: client.app&.to_s,
+                                    msgtype: msgtype,
+                                    recipients: { users: users, parties: parties, tags: tags, all: all })
+        return @delivery unless @delivery.pending? # sent or failed by an earlier job of this key
+
+        if @delivery.unsafe_to_retry?(window.to_i, Delivery.lease)
+          raise DeliveryUnknownError, "an earlier attempt may have reached WeCom (its answer was lost) and WeCom's " \
+                                      "duplicate check (#{window.to_i} s) no longer covers it: not sending again"
+        end
+      end
+
+      result = client.deliver(type, *arguments, **options)
+      @delivery&.sent!(result)
+      result
+    end
+
+    private
+
+    def failed(error)
+      if error.is_a?(Error) && error.retryable? && executions < max_attempts
+        @delivery&.attempt_failed!(error)
+        retry_job(wait: retry_wait(error), error: error)
+      else
+        @delivery&.failed!(error)
+        report(error)
+      end
+    end
+
+    def retry_wait(error)
+      seconds = error.retry_after || backoff.call(executions)
+      # Jobs that failed together should not all come back together.
+      seconds * (1 + (0.15 * rand))
+    end
+
+    def report(error)
+      payload = (@event || { job_id: job_id }).merge(error: error, attempts: executions,
+                                                      delivery_id: @delivery&.id)
+      ActiveSupport::Notifications.instrument("discard.wecom", payload)
+      Rails.error.report(error, handled: true, context: payload.except(:error)) if defined?(Rails) && Rails.respond_to?(:error)
+    end
+  end
+end
