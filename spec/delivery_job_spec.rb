@@ -109,8 +109,7 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
     queue.run_next
     expect(contents).to eq(["Interview at 15:00"]) # dropped as a duplicate, answered with the first msgid
     expect(delivery.reload).to have_attributes(status: "sent", attempts: 2, error_class: nil)
-    first_msgid = emulator.requests.count { |r| r[:path] == send_path }
-    expect(first_msgid).to eq(2)
+    expect(emulator.requests.count { |r| r[:path] == send_path }).to eq(2)
   end
 
   it "honours retry_after: WeCom's frequency limit (45009) retries after 60 s" do
@@ -145,7 +144,7 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
 
   it "gives up after max_attempts and records the last error" do
     emulator.fail_next(-1, times: 3, path: send_path)
-    stub_const_attempts = WeCom::DeliveryJob.max_attempts
+    previous = WeCom::DeliveryJob.max_attempts
     WeCom::DeliveryJob.max_attempts = 3
     events = discards do
       WeCom.deliver_later(:text, "hi", to: "zhangsan", idempotency_key: "k-busy")
@@ -157,7 +156,42 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
     expect(only(WeCom::Delivery.all)).to have_attributes(status: "failed", errcode: -1, attempts: 3)
     expect(only(events)[:attempts]).to eq(3)
   ensure
-    WeCom::DeliveryJob.max_attempts = stub_const_attempts
+    WeCom::DeliveryJob.max_attempts = previous
+  end
+
+  it "waits as the backoff says when the error does not say" do
+    previous = WeCom::DeliveryJob.backoff
+    WeCom::DeliveryJob.backoff = ->(executions) { 100 * executions }
+    emulator.fail_next(-1, times: 2, path: send_path)
+    WeCom.deliver_later(:text, "hi", to: "zhangsan")
+    queue.run_next
+    expect(only(queue.entries).wait).to be_between(99, 116)
+    queue.run_next
+    expect(only(queue.entries).wait).to be_between(199, 231)
+  ensure
+    WeCom::DeliveryJob.backoff = previous
+  end
+
+  it "reports a discarded job to Rails.error where Rails has it (Rails 7+)" do
+    reported = []
+    errors = Object.new
+    errors.define_singleton_method(:report) { |error, **options| reported << [error, options] }
+    stub_const("Rails", Module.new).define_singleton_method(:error) { errors }
+    emulator.fail_next(40_003, path: send_path)
+    WeCom.deliver_later(:text, "hi", to: "bad id", idempotency_key: "k-report")
+    queue.run_all
+    error, options = only(reported)
+    expect(error.errcode).to eq(40_003)
+    expect(options).to include(handled: true)
+    expect(options[:context]).to include(idempotency_key: "k-report", attempts: 1)
+  end
+
+  it "sends any type by name with WeCom::Client#deliver" do
+    client = WeCom::Client.new
+    client.deliver(:markdown, "**3** interviews", to: "zhangsan")
+    client.deliver(:message, :text, { content: "raw" }, to: "lisi")
+    expect(emulator.messages.map { |m| [m["msgtype"], m["touser"]] }).to eq([%w[markdown zhangsan], %w[text lisi]])
+    expect { client.deliver(:postcard, "x", to: "u") }.to raise_error(ArgumentError, /type must be one of/)
   end
 
   it "waits while another job holds the key, then finds it delivered" do

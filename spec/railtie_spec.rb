@@ -96,6 +96,13 @@ RSpec.describe "WeCom::Railtie" do
     expect(boot(env: "test", "DEMO_DELIVERY_METHOD" => "live")[:delivery_method]).to eq("live")
   end
 
+  it "turns the delivery log on from config/wecom.yml" do
+    write("config/wecom.yml", yaml)
+    expect(boot[:delivery_log]).to be(false)
+    write("config/wecom.yml", yaml.sub("  timeout: 3\n", "  timeout: 3\n  delivery_log: true\n"))
+    expect(boot[:delivery_log]).to be(true)
+  end
+
   it "logs to Rails.logger through the log subscriber" do
     write("config/wecom.yml", yaml)
     config = boot
