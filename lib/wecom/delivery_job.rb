@@ -66,6 +66,8 @@ module WeCom
 
     def retry_wait(error)
       seconds = error.retry_after || backoff.call(executions)
+      # The other job usually finishes long before its lease runs out: look again soon.
+      seconds = [seconds, backoff.call(executions)].min if error.is_a?(DeliveryInProgress)
       # Jobs that failed together should not all come back together.
       seconds * (1 + (0.15 * rand))
     end

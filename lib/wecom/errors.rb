@@ -77,7 +77,8 @@ module WeCom
   class TimeoutError < NetworkError; end
 
   # WeCom::DeliveryJob found another job delivering the same idempotency key right now; it tries
-  # again after #retry_after seconds (and then finds the delivery done).
+  # again soon (at the latest when the other job's lease, #retry_after, runs out), and then finds
+  # the delivery done, or takes it over.
   class DeliveryInProgress < Error
     def initialize(message = nil, retryable: true, **attributes)
       super
