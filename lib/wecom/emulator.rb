@@ -16,10 +16,13 @@ module WeCom
 
     # users:, parties:, tags: make a directory: ids outside it are reported invalid (by default
     # every id is valid). apps: adds more apps of the corp, as { secret:, agent_id: } Hashes.
+    # robots: lists the group robot webhook keys (by default every non-empty key is a robot);
+    # robot_limit_per_minute: is how many messages a robot takes in any 60 s (0: no limit).
     def self.start(corp_id: "corp", secret: "secret", agent_id: 1_000_002, token_ttl: 7200, users: nil,
-                   parties: nil, tags: nil, apps: [], port: 0)
+                   parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0)
       new(corp_id: corp_id, secret: secret, agent_id: agent_id, token_ttl: token_ttl, users: users,
-          parties: parties, tags: tags, apps: apps, port: port)
+          parties: parties, tags: tags, apps: apps, robots: robots,
+          robot_limit_per_minute: robot_limit_per_minute, port: port)
     end
 
     def self.run(**options)
@@ -29,14 +32,16 @@ module WeCom
       emulator&.stop
     end
 
-    def initialize(corp_id:, secret:, agent_id:, token_ttl:, users:, parties:, tags:, apps:, port:)
+    def initialize(corp_id:, secret:, agent_id:, token_ttl:, users:, parties:, tags:, apps:, robots:,
+                   robot_limit_per_minute:, port:)
       @corp_id = corp_id
       @secret = secret
       @agent_id = agent_id
       app_list = [[secret, agent_id]] + apps.map { |app| [app.fetch(:secret), app.fetch(:agent_id)] }
       directory = ->(ids) { ids&.map(&:to_s) }
       @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, directory.call(users),
-                                       directory.call(parties), directory.call(tags), port)
+                                       directory.call(parties), directory.call(tags), directory.call(robots),
+                                       Integer(robot_limit_per_minute), port)
       @latency = 0
     end
 
@@ -59,9 +64,41 @@ module WeCom
       @native.messages
     end
 
-    # Every request received: Hashes with :method, :path, :query (a Hash) and :body.
+    # Every request received: Hashes with :method, :path, :query (a Hash) and :body (a
+    # multipart body only as "<multipart/form-data, N bytes>": uploaded files are not kept).
     def requests
       @native.requests
+    end
+
+    # Accepted uploads (media/upload and webhook/upload_media), in arrival order: Hashes with
+    # :media_id, :type ("image", "voice", "video" or "file"), :filename, :content_type, :size
+    # (bytes), :md5 (lowercase hex) and :uploader (the app's agent id, an Integer, or the robot's
+    # key, a String).
+    def uploads
+      @native.uploads
+    end
+
+    # The group robot webhook URL for `key`.
+    def robot_url(key)
+      "#{base_url}/cgi-bin/webhook/send?key=#{key}"
+    end
+
+    # Messages the group robots accepted, in arrival order: each body as a Hash with String keys,
+    # plus "key" => the robot's key. With a key, only that robot's messages.
+    def robot_messages(key = nil)
+      messages = @native.robot_messages
+      key.nil? ? messages : messages.select { |message| message["key"] == key }
+    end
+
+    # The corp's group chats as they are now, in creation order: Hashes with :chat_id, :name,
+    # :owner and :users (an Array of user ids).
+    def chats
+      @native.chats
+    end
+
+    # Accepted appchat/send bodies, as Hashes with String keys, in arrival order.
+    def chat_messages
+      @native.chat_messages
     end
 
     # The number of gettoken calls received.
@@ -115,7 +152,7 @@ module WeCom
       @latency = seconds
     end
 
-    # Forget recorded messages, requests and counters.
+    # Forget recorded messages, requests, uploads, robot messages and limits, chats and counters.
     def clear!
       @native.clear
     end

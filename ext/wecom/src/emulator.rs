@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use magnus::{function, method, prelude::*, Error, RArray, RModule, Ruby};
-use wecom_core::emulator::{Emulator, EmulatorApp, EmulatorConfig};
+use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RModule, Ruby};
+use wecom_core::emulator::{Emulator, EmulatorApp, EmulatorConfig, Uploader};
 
 use crate::convert;
 use crate::errors::guard;
@@ -25,6 +25,8 @@ impl NativeEmulator {
         users: Directory,
         parties: Directory,
         tags: Directory,
+        robots: Directory,
+        robot_limit_per_minute: u32,
         port: u16,
     ) -> Result<Self, Error> {
         guard(ruby, || {
@@ -45,6 +47,8 @@ impl NativeEmulator {
                 users: set(users),
                 parties: set(parties),
                 tags: set(tags),
+                robots: set(robots),
+                robot_limit_per_minute,
                 port,
             };
             Emulator::start(config).map(NativeEmulator).map_err(|e| {
@@ -87,6 +91,65 @@ impl NativeEmulator {
             hash.aset(ruby.to_symbol("query"), query)?;
             hash.aset(ruby.to_symbol("body"), request.body)?;
             array.push(hash)?;
+        }
+        Ok(array)
+    }
+
+    fn uploads(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let uploads = rb_self.0.uploads();
+        let array = ruby.ary_new_capa(uploads.len());
+        for upload in uploads {
+            let hash = ruby.hash_new();
+            hash.aset(ruby.to_symbol("media_id"), upload.media_id)?;
+            hash.aset(ruby.to_symbol("type"), upload.kind.as_str())?;
+            hash.aset(ruby.to_symbol("filename"), upload.filename)?;
+            hash.aset(ruby.to_symbol("content_type"), upload.content_type)?;
+            hash.aset(ruby.to_symbol("size"), upload.size)?;
+            hash.aset(ruby.to_symbol("md5"), upload.md5)?;
+            // An app's agent id (Integer) or a robot's key (String).
+            let uploader = match upload.uploader {
+                Uploader::App { agent_id } => agent_id.into_value_with(ruby),
+                Uploader::Robot { key } => key.into_value_with(ruby),
+            };
+            hash.aset(ruby.to_symbol("uploader"), uploader)?;
+            array.push(hash)?;
+        }
+        Ok(array)
+    }
+
+    /// Each body with its robot's key added under "key" (robot bodies have no such field).
+    fn robot_messages(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let messages = rb_self.0.robot_messages();
+        let array = ruby.ary_new_capa(messages.len());
+        for message in messages {
+            let mut body = message.body;
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("key".to_owned(), message.key.into());
+            }
+            array.push(convert::to_ruby(ruby, &body)?)?;
+        }
+        Ok(array)
+    }
+
+    fn chats(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let chats = rb_self.0.chats();
+        let array = ruby.ary_new_capa(chats.len());
+        for chat in chats {
+            let hash = ruby.hash_new();
+            hash.aset(ruby.to_symbol("chat_id"), chat.chat_id)?;
+            hash.aset(ruby.to_symbol("name"), chat.name)?;
+            hash.aset(ruby.to_symbol("owner"), chat.owner)?;
+            hash.aset(ruby.to_symbol("users"), convert::strings(ruby, &chat.users))?;
+            array.push(hash)?;
+        }
+        Ok(array)
+    }
+
+    fn chat_messages(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let messages = rb_self.0.chat_messages();
+        let array = ruby.ary_new_capa(messages.len());
+        for message in &messages {
+            array.push(convert::to_ruby(ruby, message)?)?;
         }
         Ok(array)
     }
@@ -149,11 +212,15 @@ impl NativeEmulator {
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Emulator", ruby.class_object())?;
-    class.define_singleton_method("start", function!(NativeEmulator::start, 7))?;
+    class.define_singleton_method("start", function!(NativeEmulator::start, 9))?;
     class.define_method("base_url", method!(NativeEmulator::base_url, 0))?;
     class.define_method("port", method!(NativeEmulator::port, 0))?;
     class.define_method("messages", method!(NativeEmulator::messages, 0))?;
     class.define_method("requests", method!(NativeEmulator::requests, 0))?;
+    class.define_method("uploads", method!(NativeEmulator::uploads, 0))?;
+    class.define_method("robot_messages", method!(NativeEmulator::robot_messages, 0))?;
+    class.define_method("chats", method!(NativeEmulator::chats, 0))?;
+    class.define_method("chat_messages", method!(NativeEmulator::chat_messages, 0))?;
     class.define_method("recalled", method!(NativeEmulator::recalled, 0))?;
     class.define_method("token_requests", method!(NativeEmulator::token_requests, 0))?;
     class.define_method("max_in_flight", method!(NativeEmulator::max_in_flight, 0))?;

@@ -8,7 +8,6 @@
 //! 100 tags → 40058; a non-string `touser`/`toparty`/`totag` → 40058; none given, or all of them
 //! invalid → 81013. `@all` in `touser` addresses everyone: nothing is invalid then.
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::reply::{default_text, Reply};
+use super::check::{parse_object, reject, reject_with, required, Check};
+use super::reply::Reply;
 use super::state::{random_string, Directory, Recent, Shared};
 use super::token::authenticate;
 
@@ -56,35 +56,6 @@ const INTERACTIVE_CARD_TYPES: &[&str] = &[
     "vote_interaction",
     "multiple_interaction",
 ];
-
-/// Why a request was refused: the errcode and the first part of errmsg.
-#[derive(Debug, PartialEq, Eq)]
-struct Rejection {
-    code: i64,
-    text: Cow<'static, str>,
-}
-
-type Check<T> = Result<T, Rejection>;
-
-fn reject(code: i64) -> Rejection {
-    Rejection {
-        code,
-        text: Cow::Borrowed(default_text(code)),
-    }
-}
-
-fn reject_with(code: i64, text: impl Into<Cow<'static, str>>) -> Rejection {
-    Rejection {
-        code,
-        text: text.into(),
-    }
-}
-
-impl Rejection {
-    fn into_reply(self, ip: IpAddr) -> Reply {
-        Reply::error_with(self.code, &self.text, ip)
-    }
-}
 
 pub(crate) fn send(shared: &Shared, query: &[(String, String)], body: &[u8], ip: IpAddr) -> Reply {
     let app = match authenticate(shared, query, ip) {
@@ -135,16 +106,6 @@ pub(crate) fn recall(
     Reply::ok()
 }
 
-fn parse_object(body: &[u8]) -> Check<Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(reject(44002));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) if value.is_object() => Ok(value),
-        _ => Err(reject(47001)),
-    }
-}
-
 /// An integer given as a JSON number or a numeric string (WeCom accepts both).
 fn int_field(msg: &Map<String, Value>, key: &str) -> Option<i64> {
     match msg.get(key)? {
@@ -162,14 +123,6 @@ fn check_agent(shared: &Shared, app: usize, msg: &Map<String, Value>) -> Check<(
     }
 }
 
-/// A non-empty string field, or 40058 naming it.
-fn required<'m>(obj: &'m Map<String, Value>, key: &str) -> Check<&'m str> {
-    match obj.get(key).and_then(Value::as_str) {
-        Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(reject_with(40058, format!("{key} missing or invalid"))),
-    }
-}
-
 fn max_len(value: &str, key: &str, max: usize) -> Check<()> {
     if value.len() > max {
         Err(reject_with(
@@ -182,7 +135,7 @@ fn max_len(value: &str, key: &str, max: usize) -> Check<()> {
 }
 
 /// Validates the body under the msgtype key; `Ok(true)` for an interactive template card.
-fn check_content(msg: &Map<String, Value>) -> Check<bool> {
+pub(crate) fn check_content(msg: &Map<String, Value>) -> Check<bool> {
     let Some(msgtype) = msg
         .get("msgtype")
         .and_then(Value::as_str)
@@ -248,7 +201,8 @@ fn check_content(msg: &Map<String, Value>) -> Check<bool> {
     Ok(false)
 }
 
-fn check_articles(
+/// Checks an `articles` list of 1 to 8 objects (40058 otherwise), each with `check`.
+pub(crate) fn check_articles(
     body: &Map<String, Value>,
     check: impl Fn(&Map<String, Value>) -> Check<()>,
 ) -> Check<()> {

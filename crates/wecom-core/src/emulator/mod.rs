@@ -1,14 +1,17 @@
 //! A local, fake WeCom server for tests and benchmarks.
 //!
 //! The real client talks real HTTP/1.1 (keep-alive) to it on 127.0.0.1. It implements
-//! `gettoken`, `message/send` and `message/recall` with the error codes described in
-//! `wecom-api.md`, records what it receives, and can inject faults and latency.
+//! `gettoken`, `message/send`, `message/recall`, `media/upload`, the group robot webhooks
+//! (`webhook/send`, `webhook/upload_media`) and app group chats (`appchat/create`, `update`,
+//! `get`, `send`) with the error codes described in `wecom-api.md`, records what it receives,
+//! and can inject faults and latency.
 //!
 //! It runs on its own two-worker tokio runtime, created by [`Emulator::start`] and shut down by
 //! [`Emulator::stop`] (or on drop), so it never competes with, or depends on, a runtime of the
 //! code under test.
 //!
-//! Choices where real WeCom is unspecified (see also the module docs of `token` and `message`):
+//! Choices where real WeCom is unspecified (see also the module docs of `token`, `message`,
+//! `media`, `robot` and `chat`, which give each endpoint's order of checks):
 //! - `gettoken`: missing `corpid` → 41002, missing `corpsecret` → 41004 (an empty value counts as
 //!   missing); `expires_in` is the token's remaining lifetime rounded up to whole seconds, which
 //!   is the configured ttl for a fresh token. Past half its life a token is replaced by a new
@@ -16,17 +19,44 @@
 //!   a token.
 //! - Too many recipients (over 1000 users, 100 parties or 100 tags) → 40058.
 //! - An empty `message/send` body → 44002 ("empty post data"); any other non-object → 47001.
+//!   The same holds for every JSON endpoint.
+//! - Uploads: unknown `type` → 40004 "invalid media type", a wrong extension → 40005 "invalid
+//!   file type" (the errmsgs real servers give, although WeCom's code table words the two the
+//!   other way round); no well-formed `media` part with a filename → 41005; size → 40006, with
+//!   MB = 1024 × 1024 bytes; `.jpeg` counts as jpg. The answer's errmsg is "ok". `message/send`
+//!   and `appchat/send` accept any media_id, uploaded or not.
+//! - Robots: an image whose base64 is not canonical, or whose md5 does not match, → 301019
+//!   ("media md5 not match", as real robots answer a wrong md5); over 2 MB decoded → 40009;
+//!   file and voice messages need a media_id from a robot upload (any robot's) → else 40007.
+//!   The per-minute limit (45009, the code `wecom-api.md` expects) is a rolling 60 s window
+//!   over accepted messages; `robot_limit_per_minute: 0` turns it off.
+//! - Chats: a userlist outside 2..=2000 → 86006 and ids outside the user directory → 86216
+//!   (WeCom's codes for "too many or too few members" and "invalid member id"); an owner who is
+//!   not a member → 86207, and without `owner` the first member owns the chat; a too-long name
+//!   is cut to 50 characters, as WeCom documents. Chats are shared by the corp's apps.
 //! - Unknown path → HTTP 404, wrong method on a known path → HTTP 405, body over 25 MB → HTTP 413;
 //!   these (and `fail_next_http`) answer a small `text/html` body, like a real front proxy.
 //!
 //! Everything received is kept in memory until [`Emulator::clear`]; long benchmarks should call
-//! it between rounds.
+//! it between rounds. Uploaded files are not kept: only their size and md5 (and a multipart
+//! body appears in [`Emulator::requests`] as a short description).
 
+mod base64;
+mod chat;
+mod check;
+mod md5;
+mod media;
 mod message;
+mod multipart;
 mod reply;
+mod robot;
 mod server;
 mod state;
 mod token;
+
+pub use chat::Chat;
+pub use media::{MediaKind, Upload, Uploader};
+pub use robot::RobotMessage;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -55,6 +85,10 @@ pub struct EmulatorConfig {
     pub parties: Option<HashSet<String>>,
     /// `None` = every tag id is valid.
     pub tags: Option<HashSet<String>>,
+    /// Group robot webhook keys; `None` = every non-empty key is valid.
+    pub robots: Option<HashSet<String>>,
+    /// Messages each robot accepts in any 60 seconds (WeCom's limit is 20); 0 = no limit.
+    pub robot_limit_per_minute: u32,
     /// 0 = pick a free port.
     pub port: u16,
 }
@@ -71,6 +105,8 @@ impl Default for EmulatorConfig {
             users: None,
             parties: None,
             tags: None,
+            robots: None,
+            robot_limit_per_minute: 20,
             port: 0,
         }
     }
@@ -83,7 +119,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// Query pairs in order, percent-decoded.
     pub query: Vec<(String, String)>,
-    /// The body as (lossy) UTF-8.
+    /// The body as (lossy) UTF-8; a multipart/form-data body only as
+    /// `"<multipart/form-data, N bytes>"`, so that uploaded files are not kept.
     pub body: String,
 }
 
@@ -158,6 +195,26 @@ impl Emulator {
         self.shared.journal().requests.clone()
     }
 
+    /// Accepted uploads (`media/upload` and `webhook/upload_media`) in arrival order.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.shared.media().uploads.clone()
+    }
+
+    /// Messages the group robots accepted, with their keys, in arrival order.
+    pub fn robot_messages(&self) -> Vec<RobotMessage> {
+        self.shared.robots().messages.clone()
+    }
+
+    /// The corp's group chats as they are now, in creation order.
+    pub fn chats(&self) -> Vec<Chat> {
+        self.shared.chats().chats.clone()
+    }
+
+    /// Accepted `appchat/send` bodies in arrival order.
+    pub fn chat_messages(&self) -> Vec<serde_json::Value> {
+        self.shared.chats().messages.clone()
+    }
+
     /// msgids successfully recalled, in order (each at most once).
     pub fn recalled(&self) -> Vec<String> {
         self.shared.journal().recalled.clone()
@@ -215,8 +272,10 @@ impl Emulator {
         self.shared.set_latency(latency);
     }
 
-    /// Forgets recorded requests, messages, recalls, the gettoken counter and the history used
-    /// for de-duplication and recall; keeps tokens, latency and pending faults.
+    /// Forgets recorded requests, messages, recalls, uploads (their media_ids become unknown to
+    /// robot messages), robot messages and limits, chats and their messages, the gettoken
+    /// counter and the history used for de-duplication and recall; keeps tokens, latency and
+    /// pending faults.
     pub fn clear(&self) {
         self.shared.clear();
     }
@@ -279,6 +338,8 @@ mod tests {
         );
         assert_eq!(c.token_ttl, Duration::from_secs(7200));
         assert!(c.users.is_none() && c.parties.is_none() && c.tags.is_none());
+        assert!(c.robots.is_none());
+        assert_eq!(c.robot_limit_per_minute, 20);
         assert_eq!(c.port, 0);
     }
 

@@ -16,13 +16,12 @@ use tokio::net::TcpListener;
 
 use super::reply::{Outcome, Reply};
 use super::state::{FaultKind, Shared};
-use super::{message, token, RecordedRequest};
+use super::{chat, media, message, multipart, robot, token, RecordedRequest};
 
 pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
-const SEND_PATH: &str = "/cgi-bin/message/send";
-const RECALL_PATH: &str = "/cgi-bin/message/recall";
 
-/// Bodies above this are refused with HTTP 413 (WeCom's largest upload is 20 MB).
+/// Bodies above this are refused with HTTP 413 (WeCom's largest upload, a 20 MB file, fits
+/// with room for the multipart framing).
 const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 /// The resolution of tokio's timer.
@@ -90,6 +89,11 @@ async fn handle(
         })
         .unwrap_or_default();
 
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+
     let (body, too_large) = match read_body(&parts.headers, body).await {
         Ok(body) => (body, false),
         Err(BodyError::TooLarge) => (Bytes::new(), true),
@@ -100,14 +104,20 @@ async fn handle(
         method: parts.method.as_str().to_owned(),
         path: path.to_owned(),
         query: query.clone(),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: recorded_body(content_type, &body),
     });
 
     let delay = shared.take_delay(path).unwrap_or_default();
     let outcome = if too_large {
         Reply::http(413).into()
     } else {
-        dispatch(&shared, &parts.method, path, &query, &body, ip)
+        let call = Call {
+            query: &query,
+            body: &body,
+            content_type,
+            ip,
+        };
+        dispatch(&shared, &parts.method, path, &call)
     };
 
     // The work is done on arrival and only the answer is late, like a slow network: a client
@@ -125,37 +135,69 @@ async fn handle(
     }
 }
 
-fn dispatch(
-    shared: &Shared,
-    method: &Method,
-    path: &str,
-    query: &[(String, String)],
-    body: &[u8],
-    ip: IpAddr,
-) -> Outcome {
+/// What a handler gets to see of a request.
+pub(crate) struct Call<'a> {
+    /// Query pairs in order, percent-decoded.
+    pub query: &'a [(String, String)],
+    pub body: &'a [u8],
+    /// The Content-Type header (uploads read their multipart boundary from it).
+    pub content_type: Option<&'a str>,
+    pub ip: IpAddr,
+}
+
+type Handler = fn(&Shared, &Call) -> Reply;
+
+/// The method and handler serving `path`.
+fn route(path: &str) -> Option<(Method, Handler)> {
+    let route: (Method, Handler) = match path {
+        GETTOKEN_PATH => (Method::GET, |s, c| {
+            token::gettoken(s, c.query, c.body, c.ip)
+        }),
+        "/cgi-bin/message/send" => (Method::POST, |s, c| message::send(s, c.query, c.body, c.ip)),
+        "/cgi-bin/message/recall" => (Method::POST, |s, c| {
+            message::recall(s, c.query, c.body, c.ip)
+        }),
+        "/cgi-bin/media/upload" => (Method::POST, media::upload),
+        "/cgi-bin/webhook/send" => (Method::POST, robot::send),
+        "/cgi-bin/webhook/upload_media" => (Method::POST, robot::upload_media),
+        "/cgi-bin/appchat/create" => (Method::POST, chat::create),
+        "/cgi-bin/appchat/update" => (Method::POST, chat::update),
+        "/cgi-bin/appchat/get" => (Method::GET, chat::get),
+        "/cgi-bin/appchat/send" => (Method::POST, chat::send),
+        _ => return None,
+    };
+    Some(route)
+}
+
+fn dispatch(shared: &Shared, method: &Method, path: &str, call: &Call) -> Outcome {
     if path == GETTOKEN_PATH {
         shared.count_token_request();
     }
     match shared.take_fault(path) {
         Some(FaultKind::Drop) => return Outcome::Drop,
         Some(FaultKind::Http(status)) => return Reply::http(status).into(),
-        Some(FaultKind::Errcode(code)) => return Reply::error(code, ip).into(),
+        Some(FaultKind::Errcode(code)) => return Reply::error(code, call.ip).into(),
         // Delays are taken apart from the others, by `handle`.
         Some(FaultKind::Delay(_)) | None => {}
     }
-    let (allowed, reply) = match path {
-        GETTOKEN_PATH => (Method::GET, token::gettoken as Handler),
-        SEND_PATH => (Method::POST, message::send as Handler),
-        RECALL_PATH => (Method::POST, message::recall as Handler),
-        _ => return Reply::http(404).into(),
+    let Some((allowed, handler)) = route(path) else {
+        return Reply::http(404).into();
     };
     if *method != allowed {
         return Reply::http(405).into();
     }
-    reply(shared, query, body, ip).into()
+    handler(shared, call).into()
 }
 
-type Handler = fn(&Shared, &[(String, String)], &[u8], IpAddr) -> Reply;
+/// The body as recorded in `requests()`: lossy UTF-8, except that a multipart body is only
+/// described, so that uploaded files are not kept (`uploads()` has their size and md5).
+fn recorded_body(content_type: Option<&str>, body: &[u8]) -> String {
+    if content_type.and_then(multipart::boundary).is_some() {
+        format!("<multipart/form-data, {} bytes>", body.len())
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    }
+}
 
 enum BodyError {
     TooLarge,

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::chat::ChatStore;
+use super::media::MediaStore;
+use super::robot::RobotStore;
 use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
 
 /// Everything the request handlers share.
@@ -18,9 +21,16 @@ pub(crate) struct Shared {
     pub apps: Vec<EmulatorApp>,
     pub token_ttl: Duration,
     pub directory: Directory,
+    /// Valid group robot keys; `None` = every non-empty key.
+    pub robot_keys: Option<HashSet<String>>,
+    /// Messages a robot accepts per rolling minute; 0 = no limit.
+    pub robot_limit_per_minute: u32,
     tokens: Mutex<Tokens>,
     journal: Mutex<Journal>,
     outbox: Mutex<Outbox>,
+    media: Mutex<MediaStore>,
+    robots: Mutex<RobotStore>,
+    chats: Mutex<ChatStore>,
     faults: Mutex<Faults>,
     /// Lets the hot path skip the faults lock while none are pending.
     faults_pending: AtomicBool,
@@ -209,12 +219,17 @@ impl Shared {
                 parties: config.parties,
                 tags: config.tags,
             },
+            robot_keys: config.robots,
+            robot_limit_per_minute: config.robot_limit_per_minute,
             tokens: Mutex::new(Tokens {
                 by_token: HashMap::new(),
                 latest: vec![None; app_count],
             }),
             journal: Mutex::new(Journal::default()),
             outbox: Mutex::new(Outbox::default()),
+            media: Mutex::new(MediaStore::default()),
+            robots: Mutex::new(RobotStore::default()),
+            chats: Mutex::new(ChatStore::default()),
             faults: Mutex::new(Faults::default()),
             faults_pending: AtomicBool::new(false),
             token_requests: AtomicUsize::new(0),
@@ -258,6 +273,18 @@ impl Shared {
         lock(&self.outbox)
     }
 
+    pub fn media(&self) -> MutexGuard<'_, MediaStore> {
+        lock(&self.media)
+    }
+
+    pub fn robots(&self) -> MutexGuard<'_, RobotStore> {
+        lock(&self.robots)
+    }
+
+    pub fn chats(&self) -> MutexGuard<'_, ChatStore> {
+        lock(&self.chats)
+    }
+
     pub fn next_msg_seq(&self) -> u64 {
         self.next_msg_seq.fetch_add(1, Ordering::Relaxed)
     }
@@ -265,6 +292,9 @@ impl Shared {
     pub fn clear(&self) {
         *lock(&self.journal) = Journal::default();
         *lock(&self.outbox) = Outbox::default();
+        *lock(&self.media) = MediaStore::default();
+        *lock(&self.robots) = RobotStore::default();
+        *lock(&self.chats) = ChatStore::default();
         self.token_requests.store(0, Ordering::Relaxed);
         self.max_in_flight.store(0, Ordering::Relaxed);
     }
