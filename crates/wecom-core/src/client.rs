@@ -4,22 +4,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::Method;
 use serde_json::Value;
 
+use crate::api::{Api, Repeat};
 use crate::batch::Pause;
 use crate::config::{Config, CredentialsKey};
 use crate::error::{Error, Result};
 use crate::message::{Message, Recipients};
-use crate::process::{Context, RequestEvent};
+use crate::payload::{Multipart, Payload};
+use crate::process::Context;
 use crate::retry::RetryPolicy;
 use crate::store::{self, StoreConfig, StoredToken};
 use crate::token::TokenSlot;
-use crate::transport::{Endpoint, Failure};
+use crate::transport::Endpoint;
 
 pub const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 pub const SEND_PATH: &str = "/cgi-bin/message/send";
 pub const RECALL_PATH: &str = "/cgi-bin/message/recall";
+pub const UPLOAD_PATH: &str = "/cgi-bin/media/upload";
 
 /// What WeCom reported for one send (merged over the calls of a split send).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -71,15 +73,7 @@ pub struct Client {
     key: CredentialsKey,
     /// The token's name in a shared store.
     store_key: String,
-    endpoint: Endpoint,
-    policy: RetryPolicy,
-}
-
-/// Whether a repeat of a request can make WeCom act twice.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Repeat {
-    Safe,
-    Unsafe,
+    api: Api,
 }
 
 impl Client {
@@ -93,10 +87,14 @@ impl Client {
         Ok(Client {
             store_key: store::token_key(&key),
             key,
-            endpoint,
-            policy: RetryPolicy {
-                max_retries: config.max_retries,
-                base_delay: config.retry_base_delay,
+            api: Api {
+                endpoint,
+                open_timeout: config.open_timeout,
+                timeout: config.timeout,
+                policy: RetryPolicy {
+                    max_retries: config.max_retries,
+                    base_delay: config.retry_base_delay,
+                },
             },
             config: Arc::new(config),
         })
@@ -184,9 +182,8 @@ impl Client {
             ("corpsecret", self.config.secret.as_str()),
         ];
         let answer = self
-            .with_retries(Repeat::Safe, |attempt| {
-                self.request_once(context, GETTOKEN_PATH, &query, None, attempt)
-            })
+            .api
+            .call(context, GETTOKEN_PATH, &query, None, Repeat::Safe)
             .await
             .map_err(|e| match e {
                 // From gettoken, 40001 means a wrong secret: a settings problem, not a token one.
@@ -209,7 +206,7 @@ impl Client {
         Ok((token.to_owned(), Duration::from_secs(expires_in)))
     }
 
-    /// POSTs `body` to an API that takes the access token, with retries and one token refresh.
+    /// POSTs the JSON `body` to an API that takes the access token.
     pub async fn post(
         &self,
         context: &Context,
@@ -222,7 +219,20 @@ impl Client {
         } else {
             Repeat::Unsafe
         };
-        let body = Bytes::from(body);
+        let payload = Payload::Json(Bytes::from(body));
+        self.call(context, path, &[], Some(&payload), repeat).await
+    }
+
+    /// Calls an API that takes the access token (a GET without `payload`, else a POST), with
+    /// retries and, when WeCom rejects the token, one refresh.
+    pub async fn call(
+        &self,
+        context: &Context,
+        path: &str,
+        query: &[(&str, &str)],
+        payload: Option<&Payload>,
+        repeat: Repeat,
+    ) -> Result<Value> {
         let slot = self.token_slot(context);
         let mut refreshed = false;
         let mut failed: Option<Arc<str>> = None;
@@ -230,13 +240,14 @@ impl Client {
             let token = slot
                 .get(|| self.shared_token(context, failed.as_deref()))
                 .await?;
-            let query = [("access_token", &*token)];
-            let result = self
-                .with_retries(repeat, |attempt| {
-                    self.request_once(context, path, &query, Some(body.clone()), attempt)
-                })
-                .await;
-            match result {
+            let mut with_token = Vec::with_capacity(query.len() + 1);
+            with_token.push(("access_token", &*token));
+            with_token.extend_from_slice(query);
+            match self
+                .api
+                .call(context, path, &with_token, payload, repeat)
+                .await
+            {
                 Err(Error::Api { errcode, .. })
                     if !refreshed && matches!(errcode, 40001 | 40014 | 42001) =>
                 {
@@ -257,6 +268,27 @@ impl Client {
                 other => return other,
             }
         }
+    }
+
+    /// Uploads a temporary media file (`kind`: image, voice, video or file); returns its
+    /// media_id, valid for 3 days. A repeat only makes another media_id, so it is retried.
+    pub async fn upload_media(
+        &self,
+        context: &Context,
+        kind: &str,
+        upload: Multipart,
+    ) -> Result<String> {
+        let payload = Payload::Multipart(Arc::new(upload));
+        let answer = self
+            .call(
+                context,
+                UPLOAD_PATH,
+                &[("type", kind)],
+                Some(&payload),
+                Repeat::Safe,
+            )
+            .await?;
+        media_id(&answer, UPLOAD_PATH)
     }
 
     /// Sends an app message; large recipient lists become several calls, merged in order.
@@ -321,7 +353,7 @@ impl Client {
                 .post(context, SEND_PATH, body.clone(), idempotent)
                 .await
             {
-                Err(e) if e.errcode() == Some(45009) && paused < self.policy.max_retries => {
+                Err(e) if e.errcode() == Some(45009) && paused < self.api.policy.max_retries => {
                     pause.start();
                     paused += 1;
                 }
@@ -341,126 +373,13 @@ impl Client {
             .await
             .map(|_| ())
     }
+}
 
-    /// Runs `attempt_once` until it succeeds, fails for good, or runs out of retries.
-    async fn with_retries<F, Fut>(&self, repeat: Repeat, mut attempt_once: F) -> Result<Value>
-    where
-        F: FnMut(u32) -> Fut,
-        Fut: std::future::Future<Output = Result<Value>>,
-    {
-        let mut attempt = 0;
-        loop {
-            match attempt_once(attempt).await {
-                Err(error)
-                    if self
-                        .policy
-                        .should_retry(&error, attempt, repeat == Repeat::Safe) =>
-                {
-                    tokio::time::sleep(self.policy.delay(&error, attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// One HTTP request, recorded in the context's request events (for instrumentation).
-    async fn request_once(
-        &self,
-        context: &Context,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<Bytes>,
-        attempt: u32,
-    ) -> Result<Value> {
-        let started = std::time::Instant::now();
-        let result = self.exchange(context, path, query, body).await;
-        context.record(RequestEvent::new(path, attempt, started.elapsed(), &result));
-        result
-    }
-
-    /// One HTTP request; a non-zero errcode becomes [`Error::Api`].
-    async fn exchange(
-        &self,
-        context: &Context,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<Bytes>,
-    ) -> Result<Value> {
-        let mut target = String::with_capacity(self.endpoint.prefix.len() + path.len() + 600);
-        target.push_str(&self.endpoint.prefix);
-        target.push_str(path);
-        for (i, (key, value)) in query.iter().enumerate() {
-            target.push(if i == 0 { '?' } else { '&' });
-            target.push_str(key);
-            target.push('=');
-            target.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
-        }
-        // Only a POST can make WeCom act; a lost GET (gettoken) is merely unanswered.
-        let (method, may_act) = if body.is_some() {
-            (Method::POST, true)
-        } else {
-            (Method::GET, false)
-        };
-        let response = context
-            .transport
-            .request(
-                &self.endpoint.origin,
-                method,
-                &target,
-                body,
-                self.config.open_timeout,
-                self.config.timeout,
-            )
-            .await
-            .map_err(|failure| self.transport_error(path, failure, may_act))?;
-        if response.status != 200 {
-            return Err(Error::Http {
-                status: response.status,
-                path: path.to_owned(),
-                retry_after: response.retry_after,
-            });
-        }
-        let answer: Value = serde_json::from_slice(&response.body).map_err(|_| Error::Network {
-            message: format!("the answer was not JSON ({} bytes)", response.body.len()),
-            path: path.to_owned(),
-            delivery_unknown: true,
-        })?;
-        match answer["errcode"].as_i64().unwrap_or(0) {
-            0 => Ok(answer),
-            errcode => Err(Error::Api {
-                errcode,
-                errmsg: answer["errmsg"].as_str().unwrap_or("").to_owned(),
-                path: path.to_owned(),
-            }),
-        }
-    }
-
-    /// Classifies a transport failure by whether the request can have made WeCom act. Transport
-    /// messages never hold the URL, so neither the token nor the secret can leak through them.
-    fn transport_error(&self, path: &str, failure: Failure, may_act: bool) -> Error {
-        let path = path.to_owned();
-        match failure {
-            Failure::Connect(message) => Error::Network {
-                message,
-                path,
-                delivery_unknown: false,
-            },
-            Failure::ConnectTimeout => Error::Timeout {
-                path,
-                after: self.config.open_timeout,
-                delivery_unknown: false,
-            },
-            Failure::Lost(message) => Error::Network {
-                message,
-                path,
-                delivery_unknown: may_act,
-            },
-            Failure::Timeout => Error::Timeout {
-                path,
-                after: self.config.timeout,
-                delivery_unknown: may_act,
-            },
-        }
-    }
+/// The media_id of an upload's answer.
+pub(crate) fn media_id(answer: &Value, path: &str) -> Result<String> {
+    answer["media_id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Internal(format!("{path} answered without a media_id")))
 }

@@ -56,6 +56,13 @@ pub enum Error {
         delivery_unknown: bool,
     },
     Internal(String),
+    /// A limit kept on this side (a group robot's 20 messages a minute) has no room before
+    /// `retry_after`; nothing was sent.
+    Throttled {
+        path: String,
+        limit: String,
+        retry_after: Duration,
+    },
     /// A send split into several calls failed after some calls were delivered.
     PartiallySent {
         cause: Box<Error>,
@@ -81,7 +88,7 @@ impl Error {
                 ErrorKind::Authentication
             }
             Error::Api { .. } => ErrorKind::Api,
-            Error::Http { status: 429, .. } => ErrorKind::RateLimit,
+            Error::Http { status: 429, .. } | Error::Throttled { .. } => ErrorKind::RateLimit,
             Error::Http { .. } | Error::Network { .. } => ErrorKind::Network,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Internal(_) => ErrorKind::Internal,
@@ -94,7 +101,7 @@ impl Error {
         match self {
             Error::Api { errcode, .. } => matches!(errcode, -1 | 45009 | 45033),
             Error::Http { status, .. } => *status == 429 || *status >= 500,
-            Error::Network { .. } | Error::Timeout { .. } => true,
+            Error::Network { .. } | Error::Timeout { .. } | Error::Throttled { .. } => true,
             Error::InvalidArgument(_) | Error::Configuration(_) | Error::Internal(_) => false,
             // Repeating the whole send would deliver the first calls twice.
             Error::PartiallySent {
@@ -117,6 +124,7 @@ impl Error {
             // A per-minute frequency limit blocks the caller for 60 s.
             Error::Api { errcode: 45009, .. } => Some(Duration::from_secs(60)),
             Error::Http { retry_after, .. } => *retry_after,
+            Error::Throttled { retry_after, .. } => Some(*retry_after),
             Error::PartiallySent { cause, .. } => cause.retry_after(),
             _ => None,
         }
@@ -135,7 +143,8 @@ impl Error {
             Error::Api { path, .. }
             | Error::Http { path, .. }
             | Error::Network { path, .. }
-            | Error::Timeout { path, .. } => Some(path),
+            | Error::Timeout { path, .. }
+            | Error::Throttled { path, .. } => Some(path),
             Error::PartiallySent { cause, .. } => cause.path(),
             Error::InvalidArgument(_) | Error::Configuration(_) | Error::Internal(_) => None,
         }
@@ -176,6 +185,15 @@ impl fmt::Display for Error {
             Error::Http { status, path, .. } => {
                 write!(f, "WeCom {path} failed: HTTP {status}")
             }
+            Error::Throttled {
+                path,
+                limit,
+                retry_after,
+            } => write!(
+                f,
+                "WeCom {path} not sent: {limit}; a slot opens in {:.1}s",
+                retry_after.as_secs_f64()
+            ),
             Error::Network {
                 message,
                 path,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::client::conn::http1;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
 use hyper::{Method, Request};
@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
+use crate::payload::{OutBody, Payload};
 
 /// Connections idle longer than this are closed rather than reused: servers (and NAT boxes)
 /// drop idle connections after a minute or so, and a request on a dying connection is ambiguous.
@@ -96,7 +97,7 @@ pub enum Failure {
     Timeout,
 }
 
-type Sender = http1::SendRequest<Full<Bytes>>;
+type Sender = http1::SendRequest<OutBody>;
 
 struct Idle {
     sender: Sender,
@@ -116,7 +117,7 @@ impl Transport {
         origin: &Origin,
         method: Method,
         path_and_query: &str,
-        body: Option<Bytes>,
+        payload: Option<&Payload>,
         open_timeout: Duration,
         timeout: Duration,
     ) -> std::result::Result<Response, Failure> {
@@ -135,7 +136,8 @@ impl Transport {
                     }
                     return Err(Failure::Connect("the connection closed at once".into()));
                 }
-                let request = build_request(origin, &method, path_and_query, body.clone());
+                let request = build_request(origin, &method, path_and_query, payload)
+                    .map_err(|e| Failure::Connect(format!("reading the upload failed: {e}")))?;
                 sent = true;
                 match sender.try_send_request(request).await {
                     Ok(response) => {
@@ -258,9 +260,13 @@ fn build_request(
     origin: &Origin,
     method: &Method,
     path_and_query: &str,
-    body: Option<Bytes>,
-) -> Request<Full<Bytes>> {
-    let mut request = Request::new(Full::new(body.clone().unwrap_or_default()));
+    payload: Option<&Payload>,
+) -> std::io::Result<Request<OutBody>> {
+    let body = match payload {
+        Some(payload) => payload.body()?,
+        None => OutBody::full(Bytes::new()),
+    };
+    let mut request = Request::new(body);
     *request.method_mut() = method.clone();
     *request.uri_mut() = path_and_query
         .parse()
@@ -270,14 +276,13 @@ fn build_request(
         headers.insert(HOST, host);
     }
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    if let Some(body) = body {
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if let Some(payload) = payload {
+        if let Ok(content_type) = HeaderValue::from_str(&payload.content_type()) {
+            headers.insert(CONTENT_TYPE, content_type);
+        }
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.content_length()));
     }
-    request
+    Ok(request)
 }
 
 /// rustls with Mozilla's roots (webpki-roots): no OpenSSL, no system store needed.

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use magnus::{
-    function, gc, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, RModule, Ruby, Value,
+    function, gc, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, RModule, RString,
+    Ruby, Value,
 };
+use wecom_core::payload::Payload;
 use wecom_core::{
-    BatchOptions, Client, Config, Context, Message, Recipients, SendOptions, StoreConfig,
+    BatchOptions, Client, Config, Context, Message, Recipients, Repeat, SendOptions, StoreConfig,
 };
 
 use crate::convert;
@@ -171,6 +173,62 @@ impl NativeClient {
         })
     }
 
+    /// Calls an API that takes the access token: a GET with `query` when `body` is nil, else a
+    /// POST of the JSON `body`. `idempotent`: a repeat cannot make WeCom act twice. Returns
+    /// WeCom's answer as a Hash.
+    fn call(
+        ruby: &Ruby,
+        rb_self: &Self,
+        path: String,
+        query: Vec<(String, String)>,
+        body: Option<RHash>,
+        idempotent: bool,
+    ) -> Result<Value, Error> {
+        guard(ruby, || {
+            let payload = match body {
+                Some(body) => {
+                    let json = convert::to_json(ruby, body.as_value(), "body")?;
+                    let bytes = serde_json::to_vec(&json).expect("a JSON value always serialises");
+                    Some(Payload::Json(bytes.into()))
+                }
+                None => None,
+            };
+            let repeat = if idempotent || payload.is_none() {
+                Repeat::Safe
+            } else {
+                Repeat::Unsafe
+            };
+            let answer = rb_self.with_client(ruby, move |client, context| async move {
+                let query: Vec<(&str, &str)> = query
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                client
+                    .call(&context, &path, &query, payload.as_ref(), repeat)
+                    .await
+            })?;
+            convert::to_ruby(ruby, &answer)
+        })
+    }
+
+    /// Uploads a temporary media file of `kind` from `path` (streamed) or `bytes`.
+    fn upload_media(
+        ruby: &Ruby,
+        rb_self: &Self,
+        kind: String,
+        path: Option<String>,
+        bytes: Option<RString>,
+        filename: String,
+        content_type: String,
+    ) -> Result<String, Error> {
+        guard(ruby, || {
+            let upload = convert::multipart(ruby, path, bytes, filename, content_type)?;
+            rb_self.with_client(ruby, move |client, context| async move {
+                client.upload_media(&context, &kind, upload).await
+            })
+        })
+    }
+
     fn access_token(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
         guard(ruby, || {
             rb_self.with_client(ruby, |client, context| async move {
@@ -248,6 +306,8 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("send_message", method!(NativeClient::send_message, 9))?;
     class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;
+    class.define_method("call", method!(NativeClient::call, 4))?;
+    class.define_method("upload_media", method!(NativeClient::upload_media, 5))?;
     class.define_method("access_token", method!(NativeClient::access_token, 0))?;
     class.define_method(
         "token_expires_in",

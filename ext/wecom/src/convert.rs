@@ -170,3 +170,29 @@ pub fn send_result(ruby: &Ruby, result: &SendResult) -> Result<RHash, Error> {
     )?;
     Ok(hash)
 }
+
+/// The file of an upload: read from `path` by the core as it is sent (never through Ruby), or
+/// `bytes` already in memory.
+pub fn multipart(
+    ruby: &Ruby,
+    path: Option<String>,
+    bytes: Option<magnus::RString>,
+    filename: String,
+    content_type: String,
+) -> Result<wecom_core::Multipart, Error> {
+    let source = match (path, bytes) {
+        (Some(path), None) => wecom_core::Source::File(path.into()),
+        // SAFETY: the bytes are copied out at once, while the GVL is held and the string alive.
+        (None, Some(bytes)) => {
+            wecom_core::Source::Bytes(bytes::Bytes::copy_from_slice(unsafe { bytes.as_slice() }))
+        }
+        _ => {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                "an upload takes a path or bytes",
+            ))
+        }
+    };
+    wecom_core::Multipart::new("media", &filename, &content_type, source)
+        .map_err(|e| crate::errors::to_ruby(ruby, e))
+}

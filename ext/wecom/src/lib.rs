@@ -8,6 +8,7 @@ mod errors;
 mod gvl;
 mod instrumentation;
 mod token_store;
+mod webhook;
 
 use magnus::{prelude::*, Error, Ruby};
 
@@ -19,5 +20,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     emulator::define(ruby, native)?;
     errors::define(ruby, native)?;
     instrumentation::define(native)?;
+    webhook::define(ruby, native)?;
     Ok(())
 }
