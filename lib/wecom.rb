@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "pathname"
 require "securerandom"
 
 require_relative "wecom/version"
@@ -11,10 +12,13 @@ require "wecom/wecom_native"
 require_relative "wecom/configuration"
 require_relative "wecom/token_store"
 require_relative "wecom/messages"
+require_relative "wecom/media"
 require_relative "wecom/recipients"
 require_relative "wecom/result"
+require_relative "wecom/chat"
 require_relative "wecom/instrumentation"
 require_relative "wecom/client"
+require_relative "wecom/webhook"
 require_relative "wecom/testing"
 require_relative "wecom/deliver_later"
 

@@ -21,6 +21,8 @@ module WeCom
     MAX_CONCURRENCY = 1000
     AGENT_IDS = (1..(2**31) - 1)
     RETRIES = (0..100)
+    # Message types whose first argument is a media_id, or a file to upload.
+    MEDIA_TYPES = %w[image voice video file].freeze
     # Keyword arguments of every send that are not part of the message.
     SENDING_KEYS = %i[to party tag safe id_trans duplicate_check].freeze
 
@@ -66,7 +68,7 @@ module WeCom
 
     def send_textcard(title:, description:, url:, button_text: nil, **recipients_and_options)
       deliver_message(Messages.textcard(title: title, description: description, url: url, button_text: button_text),
-              **recipients_and_options)
+                      **recipients_and_options)
     end
 
     # articles: 1 to 8 Hashes with title:, url:, and optional description:, picurl:.
@@ -80,20 +82,38 @@ module WeCom
       deliver_message(Messages.mpnews(articles), **recipients_and_options)
     end
 
-    def send_image(media_id, **recipients_and_options)
-      deliver_message(Messages.image(media_id), **recipients_and_options)
+    # image: a media_id, or a file to upload first: a path, a File or another IO, or bytes with
+    # filename: (see upload_media). A String naming an existing file is a path; any other
+    # String, without filename:, is a media_id.
+    def send_image(image, filename: nil, **recipients_and_options)
+      deliver_message(Messages.image(media_id_for(image, :image, filename)), **recipients_and_options)
     end
 
-    def send_voice(media_id, **recipients_and_options)
-      deliver_message(Messages.voice(media_id), **recipients_and_options)
+    def send_voice(voice, filename: nil, **recipients_and_options)
+      deliver_message(Messages.voice(media_id_for(voice, :voice, filename)), **recipients_and_options)
     end
 
-    def send_file(media_id, **recipients_and_options)
-      deliver_message(Messages.file(media_id), **recipients_and_options)
+    def send_file(file, filename: nil, **recipients_and_options)
+      deliver_message(Messages.file(media_id_for(file, :file, filename)), **recipients_and_options)
     end
 
-    def send_video(media_id, title: nil, description: nil, **recipients_and_options)
-      deliver_message(Messages.video(media_id, title: title, description: description), **recipients_and_options)
+    def send_video(video, title: nil, description: nil, filename: nil, **recipients_and_options)
+      deliver_message(Messages.video(media_id_for(video, :video, filename), title: title, description: description),
+                      **recipients_and_options)
+    end
+
+    # Uploads a temporary media file and returns its media_id (valid for 3 days, usable by every
+    # app of the corp). source: a path (streamed from disk by the native core, never read into
+    # Ruby), a File or another IO, or a String of bytes with filename:. type: :image (jpg/png,
+    # up to 10 MB), :voice (amr, 2 MB), :video (mp4, 10 MB) or :file (20 MB); every file must be
+    # over 5 bytes. A file outside the limits raises ArgumentError before anything is sent.
+    def upload_media(source, type:, filename: nil)
+      upload = Media.upload(source, type: type, filename: filename)
+      return Testing.record_upload(app, upload) if WeCom.delivery_method == :test
+
+      Instrumentation.instrument("upload.wecom", app: app, type: upload.type, size: upload.size) do |event|
+        native.upload_media(*upload.native_arguments).tap { |media_id| event[:media_id] = media_id if event }
+      end
     end
 
     # appid:, title: (4 to 12 characters), and optional page:, description:,
@@ -118,8 +138,8 @@ module WeCom
     # send_text("hi", to: "zhangsan"), and deliver(:message, ...) is send_message(...).
     # WeCom.deliver_later and WeCom::DeliveryJob send through it.
     def deliver(type, *arguments, **options)
-      message, sending = self.class.compose(type, *arguments, **options)
-      deliver_message(message, **sending)
+      type = self.class.type_name(type)
+      public_send(type == "message" ? :send_message : :"send_#{type}", *arguments, **options)
     end
 
     class << self
@@ -138,15 +158,25 @@ module WeCom
         { duplicate_check: MAX_DUPLICATE_CHECK }.merge(options)
       end
 
-      # [message, sending options] of a deliver call.
+      # [message, sending options] of a deliver call. A file to upload is checked against
+      # WeCom's limits and stands for its media_id by its name.
       def compose(type, *arguments, **options)
-        type = type.to_s if type.is_a?(Symbol)
-        unless Messages::TYPES.include?(type)
-          raise ArgumentError, "type must be one of #{Messages::TYPES.join(', ')}, got #{type.inspect}"
+        type = type_name(type)
+        if MEDIA_TYPES.include?(type)
+          filename = options.delete(:filename)
+          if filename || Media.file?(arguments.first)
+            arguments = [Media.upload(arguments.first, type: type.to_sym, filename: filename).filename, *arguments.drop(1)]
+          end
         end
-
         builder = type == "message" ? :custom : type
         [Messages.public_send(builder, *arguments, **options.except(*SENDING_KEYS)), options.slice(*SENDING_KEYS)]
+      end
+
+      def type_name(type)
+        type = type.to_s if type.is_a?(Symbol)
+        return type if Messages::TYPES.include?(type)
+
+        raise ArgumentError, "type must be one of #{Messages::TYPES.join(', ')}, got #{type.inspect}"
       end
 
       # What the native send takes: msgtype, body, users, parties, tags, all, safe, id_trans,
@@ -175,7 +205,82 @@ module WeCom
       end
     end
 
-    # Sends many messages concurrently inside the native core (the GVL released, at most
+    # --- App group chats (appchat): chats the app creates and posts to. -------------------------
+
+    CHAT_PATHS = { create: "/cgi-bin/appchat/create", update: "/cgi-bin/appchat/update",
+                   get: "/cgi-bin/appchat/get", send: "/cgi-bin/appchat/send" }.freeze
+    CHAT_TYPES = %w[text markdown image voice video file textcard news mpnews].freeze
+    CHAT_ID = /\A[0-9a-zA-Z]{1,32}\z/
+    CHAT_NAME_MAX_CHARS = 50
+    CHAT_USERS = (2..2000)
+
+    # Creates a group chat of `users` (2 to 2000 user ids, the owner among them) and returns its
+    # chat id (chat_id: yours, 1 to 32 letters and digits, else WeCom makes one).
+    def create_chat(name:, owner:, users:, chat_id: nil)
+      body = { "name" => Messages::Check.string(name, "name", max_chars: CHAT_NAME_MAX_CHARS),
+               "owner" => Messages::Check.string(owner, "owner"), "userlist" => chat_users(users) }
+      unless body["userlist"].include?(body["owner"])
+        raise ArgumentError, "owner #{body['owner'].inspect} must be one of users"
+      end
+
+      body["chatid"] = chat_id(chat_id) unless chat_id.nil?
+      return body["chatid"] || "testchat#{SecureRandom.hex(8)}" if WeCom.delivery_method == :test
+
+      chat_call(:create, body)["chatid"]
+    end
+
+    # Renames the chat, hands it to another owner, adds and removes members. Returns true.
+    def update_chat(chat_id, name: nil, owner: nil, add: [], remove: [])
+      body = { "chatid" => chat_id(chat_id) }
+      body["name"] = Messages::Check.string(name, "name", max_chars: CHAT_NAME_MAX_CHARS) unless name.nil?
+      body["owner"] = Messages::Check.string(owner, "owner") unless owner.nil?
+      add = Recipients.ids(add, "add")
+      remove = Recipients.ids(remove, "remove")
+      body["add_user_list"] = add unless add.empty?
+      body["del_user_list"] = remove unless remove.empty?
+      raise ArgumentError, "update_chat needs name:, owner:, add: or remove:" if body.size == 1
+      return true if WeCom.delivery_method == :test
+
+      chat_call(:update, body)
+      true
+    end
+
+    # The chat as WeCom has it: a WeCom::Chat (chat_id, name, owner, users).
+    def chat(chat_id)
+      answer = Instrumentation.instrument("chat.wecom", app: app, action: :get) do
+        native.call(CHAT_PATHS[:get], [["chatid", chat_id(chat_id)]], nil, true)
+      end
+      info = answer.fetch("chat_info")
+      Chat.new(chat_id: info["chatid"], name: info["name"], owner: info["owner"], users: info["userlist"] || [])
+    end
+
+    # Posts to a group chat: any of CHAT_TYPES, with the arguments of the matching send_*
+    # method (a file is uploaded first), and safe: true for confidential messages. Returns true.
+    #
+    #   client.send_chat(chat_id, :textcard, title: "Loop #42", description: "...", url: "https://...")
+    def send_chat(chat_id, type, *arguments, safe: false, **fields)
+      type = type.to_s if type.is_a?(Symbol)
+      raise ArgumentError, "type must be one of #{CHAT_TYPES.join(', ')}, got #{type.inspect}" unless CHAT_TYPES.include?(type)
+
+      chat_id = chat_id(chat_id)
+      if MEDIA_TYPES.include?(type)
+        arguments = [media_id_for(arguments.first, type.to_sym, fields.delete(:filename)), *arguments.drop(1)]
+      end
+      msgtype, body = Messages.public_send(type, *arguments, **fields)
+      if WeCom.delivery_method == :test
+        Testing.record_send(app, [msgtype, body, [], [], [], false, safe ? true : false, false, nil], chat_id: chat_id)
+        return true
+      end
+
+      chat_call(:send, { "chatid" => chat_id, "msgtype" => msgtype, msgtype => body, "safe" => safe ? 1 : 0 })
+      true
+    end
+
+    CHAT_TYPES.each do |type|
+      define_method(:"send_chat_#{type}") { |chat_id, *arguments, **options| send_chat(chat_id, type, *arguments, **options) }
+    end
+
+        # Sends many messages concurrently inside the native core (the GVL released, at most
     # `concurrency` requests in flight over pooled connections, one token fetch for all).
     #
     #   results = client.send_batch([
@@ -247,6 +352,30 @@ module WeCom
       Instrumentation.instrument("deliver.wecom", payload) do |event|
         Result.new(**native.send_message(*arguments)).tap { |result| event[:msgid] = result.msgid if event }
       end
+    end
+
+    def chat_call(action, body)
+      Instrumentation.instrument("chat.wecom", app: app, action: action) do
+        native.call(CHAT_PATHS.fetch(action), [], body, false)
+      end
+    end
+
+    def chat_id(value)
+      value = value.to_s if value.is_a?(Symbol)
+      return value if value.is_a?(String) && CHAT_ID.match?(value)
+
+      raise ArgumentError, "chat_id must be 1 to 32 letters and digits, got #{value.inspect}"
+    end
+
+    def chat_users(users)
+      users = Recipients.ids(users, "users")
+      return users if CHAT_USERS.cover?(users.size)
+
+      raise ArgumentError, "users must hold #{CHAT_USERS.min} to #{CHAT_USERS.max} user ids, got #{users.size}"
+    end
+
+    def media_id_for(source, type, filename)
+      filename || Media.file?(source) ? upload_media(source, type: type, filename: filename) : source
     end
 
     def native

@@ -16,6 +16,9 @@ module WeCom
   #                          published when the call is over: app, path, attempt (0 first, then
   #                          1, 2...), status, errcode, failure (:network or :timeout when no
   #                          answer came), duration (milliseconds)
+  #   "robot.wecom"          one per group robot message: robot (its name), msgtype
+  #   "upload.wecom"         one per upload_media: app or robot, type, size, media_id
+  #   "chat.wecom"           one per app group chat call: app, action (create, update, get, send)
   #   "discard.wecom"        WeCom::DeliveryJob gave up on a message: app, msgtype,
   #                          idempotency_key, job_id, attempts, delivery_id, error
   #

@@ -43,6 +43,26 @@ module WeCom
                   "#{format('%.1fms', payload[:duration])}")
     end
 
+    def robot(event)
+      payload = event.payload
+      outcome = payload[:exception] ? " failed: #{payload[:exception].first}" : ""
+      log(payload[:exception] ? :warn : :info, "WeCom robot #{payload[:robot]} #{payload[:msgtype]}#{outcome} #{ms(event)}")
+    end
+
+    def upload(event)
+      payload = event.payload
+      who = payload[:robot] ? "robot #{payload[:robot]} " : app(payload)
+      outcome = payload[:exception] ? "failed: #{payload[:exception].first}" : "(media_id #{payload[:media_id]})"
+      log(payload[:exception] ? :warn : :info,
+          "WeCom #{who}upload #{payload[:type]} of #{payload[:size]} bytes #{outcome} #{ms(event)}")
+    end
+
+    def chat(event)
+      payload = event.payload
+      outcome = payload[:exception] ? " failed: #{payload[:exception].first}" : ""
+      log(payload[:exception] ? :warn : :info, "WeCom #{app(payload)}chat #{payload[:action]}#{outcome} #{ms(event)}")
+    end
+
     # WeCom::DeliveryJob gave up on a message.
     def discard(event)
       payload = event.payload

@@ -11,6 +11,20 @@ module WeCom
       new(to: to, party: party, tag: tag)
     end
 
+    # One id, an Array of ids, or "a|b" as WeCom writes them; blanks dropped, duplicates removed.
+    def self.ids(value, field)
+      list = value.is_a?(Array) ? value.flatten : [value]
+      list.compact.flat_map do |id|
+        next "@all" if id == :all
+
+        unless id.is_a?(String) || id.is_a?(Symbol) || id.is_a?(Integer)
+          raise ArgumentError, "#{field} must hold Strings, Symbols or Integers, got #{id.class}"
+        end
+
+        id.to_s.split("|").map(&:strip)
+      end.reject(&:empty?).uniq.freeze
+    end
+
     def initialize(to: nil, party: nil, tag: nil)
       users = to == :all ? ["@all"] : ids(to, "to")
       @all = users.include?("@all")
@@ -30,18 +44,8 @@ module WeCom
 
     private
 
-    # One id, an Array of ids, or "a|b" as WeCom writes them; blanks dropped, duplicates removed.
     def ids(value, field)
-      list = value.is_a?(Array) ? value.flatten : [value]
-      list.compact.flat_map do |id|
-        next "@all" if id == :all
-
-        unless id.is_a?(String) || id.is_a?(Symbol) || id.is_a?(Integer)
-          raise ArgumentError, "#{field} must hold Strings, Symbols or Integers, got #{id.class}"
-        end
-
-        id.to_s.split("|").map(&:strip)
-      end.reject(&:empty?).uniq.freeze
+      self.class.ids(value, field)
     end
   end
 end

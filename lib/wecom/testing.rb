@@ -25,9 +25,11 @@ module WeCom
   module Testing
     # One recorded send. `body` is the message body in WeCom's shape (String keys), as it would
     # have been sent under `msgtype`. `later` is true for WeCom.deliver_later, which also
-    # records its idempotency_key.
+    # records its idempotency_key. A group robot's message has `robot` (the Webhook's name) and
+    # its mentions as `users`; an app group chat's message has `chat_id`.
     Delivery = Struct.new(:app, :msgtype, :body, :users, :parties, :tags, :all, :safe, :id_trans,
-                          :duplicate_check, :idempotency_key, :later, :msgid, keyword_init: true) do
+                          :duplicate_check, :idempotency_key, :later, :robot, :chat_id, :msgid,
+                          keyword_init: true) do
       def type
         msgtype.to_sym
       end
@@ -47,7 +49,11 @@ module WeCom
       end
     end
 
+    # One recorded upload_media: the media_id it answered, and what would have been uploaded.
+    Upload = Struct.new(:app, :robot, :type, :filename, :size, :media_id, keyword_init: true)
+
     @deliveries = []
+    @uploads = []
     @lock = Mutex.new
     @sequence = 0
 
@@ -57,14 +63,33 @@ module WeCom
         @lock.synchronize { @deliveries.dup }
       end
 
+      # The recorded uploads, oldest first (a copy).
+      def uploads
+        @lock.synchronize { @uploads.dup }
+      end
+
       def clear!
-        @lock.synchronize { @deliveries.clear }
+        @lock.synchronize do
+          @deliveries.clear
+          @uploads.clear
+        end
+      end
+
+      # Records an upload (a WeCom::Media::Upload, checked) and returns its media_id.
+      def record_upload(app, upload, robot: nil)
+        @lock.synchronize do
+          @sequence += 1
+          media_id = "test-media-#{@sequence}"
+          @uploads << Upload.new(app: app, robot: robot, type: upload.type, filename: upload.filename, size: upload.size,
+                                 media_id: media_id)
+          media_id
+        end
       end
 
       # Records one send, given as WeCom::Client.check returns it, and returns the recorded
       # Delivery. As in production, a second send with an idempotency_key already recorded is
       # not recorded again (the first is returned).
-      def record_send(app, native_arguments, idempotency_key: nil, later: false)
+      def record_send(app, native_arguments, idempotency_key: nil, later: false, robot: nil, chat_id: nil)
         msgtype, body, users, parties, tags, all, safe, id_trans, duplicate_check = native_arguments
         @lock.synchronize do
           earlier = idempotency_key && @deliveries.find { |delivery| delivery.idempotency_key == idempotency_key }
@@ -73,20 +98,24 @@ module WeCom
           @sequence += 1
           Delivery.new(app: app, msgtype: msgtype, body: body, users: users, parties: parties, tags: tags, all: all,
                        safe: safe, id_trans: id_trans, duplicate_check: duplicate_check,
-                       idempotency_key: idempotency_key, later: later, msgid: "test-msgid-#{@sequence}")
+                       idempotency_key: idempotency_key, later: later, robot: robot, chat_id: chat_id,
+                       msgid: "test-msgid-#{@sequence}")
                   .tap { |delivery| @deliveries << delivery }
         end
       end
 
       # The deliveries that match every criterion given: type (:text, "markdown", ...), to (a
-      # user id or several, all of which it must have gone to), content (a String it must
-      # contain, or a Regexp it must match), app (the app name).
-      def matching(deliveries = self.deliveries, type: nil, to: nil, content: nil, app: nil)
+      # user id or several, all of which it must have gone to, or a robot message mentioned),
+      # content (a String it must contain, or a Regexp it must match), app (the app name),
+      # robot (the Webhook's name), chat (an app group chat's id).
+      def matching(deliveries = self.deliveries, type: nil, to: nil, content: nil, app: nil, robot: nil, chat: nil)
         deliveries.select do |delivery|
           (type.nil? || delivery.type == type.to_sym) &&
             (to.nil? || (Array(to).map(&:to_s) - delivery.to).empty?) &&
             (content.nil? || content === delivery.text || (content.is_a?(String) && delivery.text.include?(content))) &&
-            (app.nil? || delivery.app == app.to_sym)
+            (app.nil? || delivery.app == app.to_sym) &&
+            (robot.nil? || delivery.robot == robot.to_s) &&
+            (chat.nil? || delivery.chat_id == chat.to_s)
         end
       end
 
@@ -128,7 +157,11 @@ module WeCom
 
         deliveries.map do |d|
           recipients = [*d.to, *d.parties.map { |p| "party #{p}" }, *d.tags.map { |t| "tag #{t}" }].join(", ")
-          "#{d.msgtype}#{" from #{d.app.inspect}" if d.app} to #{recipients}: #{d.text.inspect}"
+          target = if d.robot then "by robot #{d.robot}#{" mentioning #{recipients}" unless recipients.empty?}"
+                   elsif d.chat_id then "to chat #{d.chat_id}"
+                   else "to #{recipients}"
+                   end
+          "#{d.msgtype}#{" from #{d.app.inspect}" if d.app} #{target}: #{d.text.inspect}"
         end.join("\n")
       end
     end

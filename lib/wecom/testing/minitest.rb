@@ -21,11 +21,12 @@ module WeCom
 
       # Asserts that the block sent a matching message (`count:` of them when given). Without a
       # block, looks at everything recorded in this test. Returns the matching deliveries.
-      def assert_wecom_sent(type = nil, to: nil, content: nil, app: nil, count: nil, &block)
+      def assert_wecom_sent(type = nil, to: nil, content: nil, app: nil, robot: nil, chat: nil, count: nil, &block)
         sent = wecom_sent_by(&block)
-        matched = WeCom::Testing.matching(sent, type: type, to: to, content: content, app: app)
+        matched = WeCom::Testing.matching(sent, type: type, to: to, content: content, app: app, robot: robot, chat: chat)
         expected = [count ? "exactly #{count}" : "a", "WeCom", type, "message", ("to #{Array(to).join(', ')}" if to),
-                    ("with content #{content.inspect}" if content), ("from app #{app.inspect}" if app)].compact.join(" ")
+                    ("with content #{content.inspect}" if content), ("from app #{app.inspect}" if app),
+                    ("from robot #{robot}" if robot), ("in chat #{chat}" if chat)].compact.join(" ")
         ok = count ? matched.size == count : matched.any?
         assert ok, "Expected #{expected}, but it sent:\n#{WeCom::Testing.describe(sent)}"
         matched

@@ -8,7 +8,8 @@ module WeCom
     #
     # Passes when the block sent (recorded, under WeCom.delivery_method = :test) a message
     # matching every criterion: the type, `to` (user ids it went to), `with_content` (a String it
-    # contains or a Regexp it matches), `from_app`; `exactly(n)` checks how many matched
+    # contains or a Regexp it matches), `from_app`, `from_robot` (a Webhook's name), `in_chat`
+    # (an app group chat's id); `exactly(n)` checks how many matched
     # (default: at least one).
     class SentMessageMatcher
       def initialize(type)
@@ -28,6 +29,16 @@ module WeCom
 
       def from_app(app)
         @criteria[:app] = app
+        self
+      end
+
+      def from_robot(name)
+        @criteria[:robot] = name
+        self
+      end
+
+      def in_chat(chat_id)
+        @criteria[:chat] = chat_id
         self
       end
 
@@ -79,6 +90,8 @@ module WeCom
       def expected
         parts = [@count ? "exactly #{@count}" : "a", "WeCom", @criteria[:type], "message"].compact
         parts << "from app #{@criteria[:app].inspect}" if @criteria[:app]
+        parts << "from robot #{@criteria[:robot]}" if @criteria[:robot]
+        parts << "in chat #{@criteria[:chat]}" if @criteria[:chat]
         parts << "to #{@criteria[:to].join(', ')}" if @criteria[:to]
         parts << "with content #{@criteria[:content].inspect}" if @criteria[:content]
         parts.join(" ")

@@ -1,0 +1,110 @@
+# frozen_string_literal: true
+
+module WeCom
+  # Files sent through WeCom (images, voice, video, files): where their bytes come from, and
+  # WeCom's limits, checked before anything is uploaded.
+  module Media
+    MB = 1024 * 1024
+    # WeCom refuses files of 5 bytes or fewer.
+    MIN_BYTES = 6
+    # Per media type: the largest size, and the file extensions WeCom takes (nil: any).
+    LIMITS = {
+      image: { max_bytes: 10 * MB, extensions: %w[jpg jpeg png] },
+      voice: { max_bytes: 2 * MB, extensions: %w[amr] },
+      video: { max_bytes: 10 * MB, extensions: %w[mp4] },
+      file: { max_bytes: 20 * MB, extensions: nil }
+    }.freeze
+    # What a group robot may upload (for its file and voice messages).
+    ROBOT_LIMITS = LIMITS.slice(:file, :voice).freeze
+    CONTENT_TYPES = {
+      "jpg" => "image/jpeg", "jpeg" => "image/jpeg", "png" => "image/png", "gif" => "image/gif",
+      "amr" => "audio/amr", "mp4" => "video/mp4", "pdf" => "application/pdf", "txt" => "text/plain",
+      "csv" => "text/csv", "zip" => "application/zip", "doc" => "application/msword",
+      "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+      "xls" => "application/vnd.ms-excel",
+      "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    }.freeze
+
+    # One file to upload, checked: either a path the native core streams from disk, or bytes
+    # already in memory.
+    Upload = Struct.new(:type, :path, :bytes, :filename, :content_type, :size, keyword_init: true) do
+      # The arguments of the native upload_media.
+      def native_arguments
+        [type.to_s, path, bytes, filename, content_type]
+      end
+    end
+
+    module_function
+
+    # source: a path (String or Pathname), a File, another IO (read into memory; give
+    # filename:), or — with filename: — a String of bytes.
+    def upload(source, type:, filename: nil, limits: LIMITS)
+      type = type.to_sym if type.is_a?(String)
+      limit = limits[type] or
+        raise ArgumentError, "type must be one of #{limits.keys.map(&:inspect).join(', ')}, got #{type.inspect}"
+
+      path, bytes, filename = read(source, filename)
+      size = path ? ::File.size(path) : bytes.bytesize
+      check(type, limit, filename, size)
+      Upload.new(type: type, path: path, bytes: bytes, filename: filename, content_type: content_type(filename),
+                 size: size)
+    end
+
+    # A String names a file to upload when such a file exists; otherwise it is a media_id.
+    def file?(source)
+      case source
+      when String then !source.empty? && ::File.file?(source)
+      when Pathname, IO then true
+      else source.respond_to?(:read)
+      end
+    end
+
+    def content_type(filename)
+      CONTENT_TYPES.fetch(extension(filename), "application/octet-stream")
+    end
+
+    def extension(filename)
+      ::File.extname(filename.to_s).delete_prefix(".").downcase
+    end
+
+    def read(source, filename)
+      case source
+      when String
+        return [nil, source.b, checked_filename(filename)] if filename
+
+        path = source
+      when Pathname then path = source.to_s
+      when ::File then path = source.path
+      else
+        raise ArgumentError, "a file must be a path, an IO or a String of bytes, got #{source.class}" unless source.respond_to?(:read)
+
+        return [nil, source.read.to_s.b, checked_filename(filename || (source.respond_to?(:path) && source.path))]
+      end
+      raise ArgumentError, "no file at #{path}" unless ::File.file?(path)
+      raise ArgumentError, "#{path} is not readable" unless ::File.readable?(path)
+
+      [::File.expand_path(path), nil, checked_filename(filename || ::File.basename(path))]
+    end
+
+    def checked_filename(filename)
+      filename = filename.to_s
+      raise ArgumentError, "filename: is required for bytes or an IO without a path" if filename.strip.empty?
+
+      ::File.basename(filename)
+    end
+
+    def check(type, limit, filename, size)
+      if size < MIN_BYTES
+        raise ArgumentError, "#{filename} is #{size} bytes; WeCom needs a file of more than 5 bytes"
+      end
+      if size > limit[:max_bytes]
+        raise ArgumentError, "#{filename} is #{size} bytes; WeCom takes #{type} files of at most " \
+                             "#{limit[:max_bytes] / MB} MB (#{limit[:max_bytes]} bytes)"
+      end
+      extensions = limit[:extensions]
+      return if extensions.nil? || extensions.include?(extension(filename))
+
+      raise ArgumentError, "#{filename} is not a #{type} WeCom takes (#{extensions.join(', ')})"
+    end
+  end
+end
