@@ -117,6 +117,19 @@ RSpec.describe WeCom::Webhook do
     end
   end
 
+  it "waits for a slot with the GVL released, and the wait can be interrupted" do
+    patient = described_class.new(key: key, base_url: robots.base_url, timeout: 70)
+    20.times { |i| patient.send_text("message #{i}") }
+    ticks = 0
+    ticker = Thread.new { loop { ticks += 1; sleep 0.01 } }
+    error, seconds = raised_and_seconds(Timeout::Error) { Timeout.timeout(0.5) { patient.send_text("21st") } }
+    ticker.kill
+    expect(error).to be_a(Timeout::Error)
+    expect(seconds).to be_between(0.45, 1.5)
+    expect(ticks).to be > 20 # other threads ran while it waited
+    expect(received.size).to eq(20)
+  end
+
   it "maps WeCom's own 45009 to RateLimitError" do
     limited = start_emulator(**credentials, robots: [key], robot_limit_per_minute: 2)
     fast = described_class.new(key: key, base_url: limited.base_url)
