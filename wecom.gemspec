@@ -16,14 +16,17 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.1"
   spec.metadata["rubygems_mfa_required"] = "true"
 
-  # Exactly what the build and the gem need: Ruby sources and generator templates, the Rust
-  # workspace's sources and Cargo.lock. Never target/ or a compiled library from a checkout.
+  # Exactly what the build and the gem need: Ruby sources and generator templates, the `wecom`
+  # command, the Rust workspace's sources and Cargo.lock. Never target/ or a compiled library
+  # from a checkout.
   spec.files = Dir.chdir(__dir__) do
-    Dir["lib/**/*.rb", "lib/generators/**/templates/*",
+    Dir["lib/**/*.rb", "lib/generators/**/templates/*", "exe/*",
         "ext/wecom/extconf.rb", "ext/wecom/Cargo.toml", "ext/wecom/src/**/*.rs",
         "crates/*/Cargo.toml", "crates/*/src/**/*.rs", "Cargo.toml", "Cargo.lock",
         "README.md", "CHANGELOG.md", "LICENSE"]
   end
+  spec.bindir = "exe"
+  spec.executables = ["wecom"]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/wecom/extconf.rb"]
 end
