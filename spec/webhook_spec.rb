@@ -114,6 +114,13 @@ RSpec.describe WeCom::Webhook do
       error, seconds = raised_and_seconds(WeCom::RateLimitError) { patient.send_text("still 21st") }
       expect(error.retry_after).to be > 50
       expect(seconds).to be < 0.5 # no slot within 0.3 s: it says so at once rather than wait in vain
+
+      # wait: false for one call of a robot that otherwise waits.
+      error, seconds = raised_and_seconds(WeCom::RateLimitError) do
+        described_class.new(key: key, base_url: robots.base_url, timeout: 70).send_markdown("**x**", wait: false)
+      end
+      expect(error.retry_after).to be > 50
+      expect(seconds).to be < 0.5
     end
   end
 
