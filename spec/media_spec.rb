@@ -73,6 +73,8 @@ RSpec.describe "Media uploads" do
     expect { client.upload_media(file("a.txt", bytes(100)), type: :gif) }.to raise_error(ArgumentError, /type must be one of/)
     expect { client.upload_media(File.join(@dir, "missing.pdf"), type: :file) }.to raise_error(ArgumentError, /no file at/)
     expect { client.upload_media(bytes(100), type: :file, filename: "") }.to raise_error(ArgumentError, /filename/)
+    expect { client.upload_media("%PDF\0#{'x' * 500}", type: :file) }
+      .to raise_error(ArgumentError, /no file at "%PDF.{60,}\.\.\. \(a String is a path; give filename: to upload bytes\)/)
     expect(emulator.requests).to be_empty
   end
 

@@ -53,7 +53,7 @@ module WeCom
     # A String names a file to upload when such a file exists; otherwise it is a media_id.
     def file?(source)
       case source
-      when String then !source.empty? && ::File.file?(source)
+      when String then !source.empty? && !source.include?("\0") && ::File.file?(source)
       when Pathname, IO then true
       else source.respond_to?(:read)
       end
@@ -80,7 +80,10 @@ module WeCom
 
         return [nil, source.read.to_s.b, checked_filename(filename || (source.respond_to?(:path) && source.path))]
       end
-      raise ArgumentError, "no file at #{path}" unless ::File.file?(path)
+      unless !path.include?("\0") && ::File.file?(path)
+        shown = path.length > 80 ? "#{path[0, 80].inspect}..." : path.inspect
+        raise ArgumentError, "no file at #{shown} (a String is a path; give filename: to upload bytes)"
+      end
       raise ArgumentError, "#{path} is not readable" unless ::File.readable?(path)
 
       [::File.expand_path(path), nil, checked_filename(filename || ::File.basename(path))]
