@@ -35,7 +35,7 @@ RSpec.describe "Media uploads" do
     expect(request[:query]).to include("type" => "file")
   end
 
-  it "uploads a File, an IO with filename:, and bytes with filename:" do
+  it "uploads a File, an IO with filename:, and bytes with filename:", gc_stress: true do
     path = file("photo.png", bytes(2000))
     File.open(path, "rb") { |io| client.upload_media(io, type: :image) }
     client.upload_media(StringIO.new(bytes(3000)), type: :file, filename: "notes.txt")
