@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "tmpdir"
+
 # WeCom.deliver_later and WeCom::DeliveryJob, run as a worker runs them (ActiveJob::Base.execute)
 # against the emulator, with the delivery log on the real PostgreSQL.
 RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
@@ -110,6 +112,24 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
     expect(contents).to eq(["Interview at 15:00"]) # dropped as a duplicate, answered with the first msgid
     expect(delivery.reload).to have_attributes(status: "sent", attempts: 2, error_class: nil)
     expect(emulator.requests.count { |r| r[:path] == send_path }).to eq(2)
+  end
+
+  it "uploads a file once: a retry sends the same media_id, so the duplicate check still holds" do
+    path = File.join(Dir.tmpdir, "wecom-offer-#{SecureRandom.hex(4)}.pdf")
+    File.binwrite(path, "%PDF-1.4 #{'x' * 500}")
+    WeCom::Client.new.access_token
+    emulator.delay_next(1.0, path: send_path)
+    WeCom.deliver_later(:file, path, to: "zhangsan", idempotency_key: "offer-42")
+    queue.run_next # uploads, sends, and times out waiting for the answer
+    media_id = only(emulator.uploads)[:media_id]
+    expect(only(queue.entries).data["arguments"]).to include(media_id)
+
+    queue.run_next
+    expect(only(emulator.uploads)[:media_id]).to eq(media_id)
+    expect(only(emulator.messages)).to include("file" => { "media_id" => media_id })
+    expect(only(WeCom::Delivery.all)).to have_attributes(status: "sent", attempts: 2)
+  ensure
+    File.delete(path) if path && File.exist?(path)
   end
 
   it "honours retry_after: WeCom's frequency limit (45009) retries after 60 s" do

@@ -121,7 +121,7 @@ module WeCom
     def send_miniprogram_notice(to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil,
                                 **notice)
       deliver_message(Messages.miniprogram_notice(**notice),
-              to: to, party: party, tag: tag, safe: safe, id_trans: id_trans, duplicate_check: duplicate_check)
+                      to: to, party: party, tag: tag, safe: safe, id_trans: id_trans, duplicate_check: duplicate_check)
     end
 
     # card: a Hash in WeCom's template_card shape. Interactive cards answer a response_code.

@@ -47,12 +47,26 @@ module WeCom
         end
       end
 
+      arguments = upload_once(client, type, arguments, options, app: app, idempotency_key: idempotency_key)
       result = client.deliver(type, *arguments, **options)
       @delivery&.sent!(result)
       result
     end
 
     private
+
+    # A file to send is uploaded once, and a retry sends the same media_id: another upload would
+    # change the message, and WeCom's duplicate check would no longer recognise a repeat.
+    def upload_once(client, type, arguments, options, **job_options)
+      filename = options.delete(:filename)
+      return arguments unless Client::MEDIA_TYPES.include?(type.to_s) && (filename || Media.file?(arguments.first))
+
+      media_id = client.upload_media(arguments.first, type: type.to_sym, filename: filename)
+      arguments = [media_id, *arguments.drop(1)]
+      # What retry_job serialises; flagged so that the Hash comes back as keyword arguments.
+      self.arguments = [type, *arguments, Hash.ruby2_keywords_hash(job_options.compact.merge(options))]
+      arguments
+    end
 
     def failed(error)
       if error.is_a?(Error) && error.retryable? && executions < max_attempts
