@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "tmpdir"
-
 # App group chats (appchat) against the emulator, which keeps their state.
 RSpec.describe "App group chats" do
   it "creates a chat, changes its members, reads it back and posts to it" do
@@ -31,11 +29,7 @@ RSpec.describe "App group chats" do
 
   it "sends a file to a chat, uploading it first" do
     chat_id = client.create_chat(name: "Loop", owner: "a", users: %w[a b])
-    Dir.mktmpdir do |dir|
-      path = File.join(dir, "resume.pdf")
-      File.binwrite(path, "%PDF-1.4 #{'x' * 200}")
-      client.send_chat_file(chat_id, path)
-    end
+    client.send_chat_file(chat_id, tmp_file("resume.pdf", "%PDF-1.4 #{'x' * 200}"))
     expect(emulator.chat_messages.last).to include("msgtype" => "file",
                                                    "file" => { "media_id" => emulator.uploads.last[:media_id] })
   end

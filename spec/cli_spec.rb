@@ -2,7 +2,6 @@
 
 require "open3"
 require "json"
-require "tmpdir"
 require "digest"
 require "base64"
 
@@ -22,23 +21,12 @@ RSpec.describe "The wecom command" do
       "WECOM_ROBOT_KEY" => nil }
   end
 
-  around do |example|
-    Dir.mktmpdir("wecom-cli") do |dir|
-      @dir = dir
-      example.run
-    end
-  end
-
   define_method(:exe) { exe }
   define_method(:root) { root }
 
   # Runs exe/wecom; returns [stdout, stderr, Process::Status].
   define_method(:wecom) do |*args, env: self.env, stdin: ""|
     Open3.capture3(env, RbConfig.ruby, exe, *args, stdin_data: stdin, chdir: root)
-  end
-
-  def tmp_file(name, content)
-    File.join(@dir, name).tap { |path| File.binwrite(path, content) }
   end
 
   def no_credentials

@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "tmpdir"
-
 # WeCom.deliver_later and WeCom::DeliveryJob, run as a worker runs them (ActiveJob::Base.execute)
 # against the emulator, with the delivery log on the real PostgreSQL.
 RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
@@ -63,7 +61,7 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
     expect(emulator.messages.last).to include("enable_duplicate_check" => 1, "duplicate_check_interval" => 14_400)
   end
 
-  it "passes wait:, queue: and priority: to ActiveJob and takes every send_* type" do
+  it "passes wait:, wait_until:, queue: and priority: to ActiveJob and takes every send_* type" do
     WeCom.deliver_later(:textcard, title: "Interview", description: "15:00, room 3", url: "https://example.com/i/42",
                                    to: "zhangsan", wait: 300, queue: "notifications", priority: 5)
     entry = queue.entries.last
@@ -72,6 +70,9 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
     queue.run_all
     expect(emulator.messages.last).to include("msgtype" => "textcard", "touser" => "zhangsan")
     expect(WeCom::Delivery.last).to have_attributes(status: "sent", idempotency_key: nil, msgtype: "textcard")
+
+    WeCom.deliver_later(:text, "Tomorrow", to: "zhangsan", wait_until: Time.now + 3600)
+    expect(queue.entries.last.wait).to be_within(5).of(3600)
   end
 
   it "raises on bad input before anything is queued" do
@@ -115,8 +116,7 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
   end
 
   it "uploads a file once: a retry sends the same media_id, so the duplicate check still holds" do
-    path = File.join(Dir.tmpdir, "wecom-offer-#{SecureRandom.hex(4)}.pdf")
-    File.binwrite(path, "%PDF-1.4 #{'x' * 500}")
+    path = tmp_file("offer.pdf", "%PDF-1.4 #{'x' * 500}")
     WeCom::Client.new.access_token
     emulator.delay_next(1.0, path: send_path)
     WeCom.deliver_later(:file, path, to: "zhangsan", idempotency_key: "offer-42")
@@ -128,8 +128,6 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
     expect(only(emulator.uploads)[:media_id]).to eq(media_id)
     expect(only(emulator.messages)).to include("file" => { "media_id" => media_id })
     expect(only(WeCom::Delivery.all)).to have_attributes(status: "sent", attempts: 2)
-  ensure
-    File.delete(path) if path && File.exist?(path)
   end
 
   it "honours retry_after: WeCom's frequency limit (45009) retries after 60 s" do

@@ -65,6 +65,22 @@ RSpec.describe "Instrumentation" do
     expect((named("request.wecom") + named("deliver.wecom")).map { |p| p[:app] }.uniq).to eq([:hr])
   end
 
+  it "publishes robot.wecom, upload.wecom and chat.wecom, never with the robot's key" do
+    key = "robot-#{SecureRandom.hex(8)}"
+    robot = WeCom::Webhook.new(key: key, name: "ops", base_url: emulator.base_url)
+    robot.send_text("Deploy done")
+    media_id = robot.upload_media("report bytes", filename: "report.txt")
+    client.upload_media("resume bytes", type: :file, filename: "resume.pdf")
+    chat_id = client.create_chat(name: "Loop", owner: "a", users: %w[a b])
+    client.send_chat_text(chat_id, "hi")
+
+    expect(named("robot.wecom")).to eq([{ robot: "ops", msgtype: "text" }])
+    expect(named("upload.wecom")).to match([include(robot: "ops", type: :file, size: 12, media_id: media_id),
+                                            include(app: nil, type: :file, size: 12, media_id: a_string_matching(/\S/))])
+    expect(named("chat.wecom").map { |p| p[:action] }).to eq(%i[create send])
+    expect(events.inspect).not_to include(key)
+  end
+
   it "never carries a secret, a token or the content" do
     token = client.access_token
     client.send_text("Interview at 15:00", to: "zhangsan")
@@ -94,6 +110,20 @@ RSpec.describe "Instrumentation" do
       expect(lines).not_to include(credentials[:secret])
       expect(lines).not_to include(token)
       expect(lines).not_to include("15:00")
+    end
+
+    it "logs robot messages, uploads and chat calls, with failures as warnings" do
+      key = "robot-#{SecureRandom.hex(8)}"
+      robot = WeCom::Webhook.new(key: key, name: "ops", base_url: emulator.base_url)
+      robot.send_markdown("**3** interviews")
+      client.upload_media("resume bytes", type: :file, filename: "resume.pdf")
+      emulator.fail_next(86_003)
+      expect { client.send_chat_text("nochat", "hi") }.to raise_error(WeCom::APIError)
+      lines = log.string
+      expect(lines).to match(/INFO -- : WeCom robot ops markdown [\d.]+ms/)
+      expect(lines).to match(/INFO -- : WeCom upload file of 12 bytes \(media_id \S+\) [\d.]+ms/)
+      expect(lines).to match(/WARN -- : WeCom chat send failed: WeCom::APIError [\d.]+ms/)
+      expect(lines).not_to include(key)
     end
 
     it "logs a failed delivery as a warning" do

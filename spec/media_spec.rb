@@ -3,28 +3,16 @@
 require "digest/md5"
 require "objspace"
 require "stringio"
-require "tmpdir"
 
 # WeCom::Client#upload_media and the send_* methods that take a file, against the emulator's
 # multipart /cgi-bin/media/upload.
 RSpec.describe "Media uploads" do
-  around do |example|
-    Dir.mktmpdir("wecom-media") do |dir|
-      @dir = dir
-      example.run
-    end
-  end
-
-  def file(name, bytes)
-    File.join(@dir, name).tap { |path| File.binwrite(path, bytes) }
-  end
-
   def bytes(size)
     Random.new(size).bytes(size)
   end
 
   it "uploads a path as multipart with the part named media, the filename and content type" do
-    path = file("resume.pdf", "%PDF-1.4 " + bytes(10_000))
+    path = tmp_file("resume.pdf", "%PDF-1.4 " + bytes(10_000))
     media_id = client.upload_media(path, type: :file)
     upload = emulator.uploads.last
     expect(upload).to include(media_id: media_id, type: "file", filename: "resume.pdf",
@@ -36,7 +24,7 @@ RSpec.describe "Media uploads" do
   end
 
   it "uploads a File, an IO with filename:, and bytes with filename:", gc_stress: true do
-    path = file("photo.png", bytes(2000))
+    path = tmp_file("photo.png", bytes(2000))
     File.open(path, "rb") { |io| client.upload_media(io, type: :image) }
     client.upload_media(StringIO.new(bytes(3000)), type: :file, filename: "notes.txt")
     client.upload_media(bytes(4000), type: :file, filename: "data.csv")
@@ -45,7 +33,7 @@ RSpec.describe "Media uploads" do
   end
 
   it "streams a 20 MB file from disk without copying it through Ruby strings" do
-    path = file("big.zip", bytes(20 * 1024 * 1024))
+    path = tmp_file("big.zip", bytes(20 * 1024 * 1024))
     client.access_token
     GC.start
     GC.disable
@@ -58,20 +46,20 @@ RSpec.describe "Media uploads" do
   end
 
   it "checks WeCom's size and type limits before uploading" do
-    expect { client.upload_media(file("big.png", bytes((10 * 1024 * 1024) + 1)), type: :image) }
+    expect { client.upload_media(tmp_file("big.png", bytes((10 * 1024 * 1024) + 1)), type: :image) }
       .to raise_error(ArgumentError, /big.png is 10485761 bytes; WeCom takes image files of at most 10 MB/)
-    expect { client.upload_media(file("voice.amr", bytes((2 * 1024 * 1024) + 1)), type: :voice) }
+    expect { client.upload_media(tmp_file("voice.amr", bytes((2 * 1024 * 1024) + 1)), type: :voice) }
       .to raise_error(ArgumentError, /at most 2 MB/)
-    expect { client.upload_media(file("clip.mp4", bytes((10 * 1024 * 1024) + 1)), type: :video) }
+    expect { client.upload_media(tmp_file("clip.mp4", bytes((10 * 1024 * 1024) + 1)), type: :video) }
       .to raise_error(ArgumentError, /at most 10 MB/)
-    expect { client.upload_media(file("huge.bin", bytes((20 * 1024 * 1024) + 1)), type: :file) }
+    expect { client.upload_media(tmp_file("huge.bin", bytes((20 * 1024 * 1024) + 1)), type: :file) }
       .to raise_error(ArgumentError, /at most 20 MB/)
-    expect { client.upload_media(file("tiny.txt", "12345"), type: :file) }.to raise_error(ArgumentError, /more than 5 bytes/)
-    expect { client.upload_media(file("photo.gif", bytes(100)), type: :image) }
+    expect { client.upload_media(tmp_file("tiny.txt", "12345"), type: :file) }.to raise_error(ArgumentError, /more than 5 bytes/)
+    expect { client.upload_media(tmp_file("photo.gif", bytes(100)), type: :image) }
       .to raise_error(ArgumentError, /photo.gif is not a image WeCom takes \(jpg, jpeg, png\)/)
-    expect { client.upload_media(file("voice.mp3", bytes(100)), type: :voice) }.to raise_error(ArgumentError, /amr/)
-    expect { client.upload_media(file("a.txt", bytes(100)), type: :gif) }.to raise_error(ArgumentError, /type must be one of/)
-    expect { client.upload_media(File.join(@dir, "missing.pdf"), type: :file) }.to raise_error(ArgumentError, /no file at/)
+    expect { client.upload_media(tmp_file("voice.mp3", bytes(100)), type: :voice) }.to raise_error(ArgumentError, /amr/)
+    expect { client.upload_media(tmp_file("a.txt", bytes(100)), type: :gif) }.to raise_error(ArgumentError, /type must be one of/)
+    expect { client.upload_media(File.join(tmp_dir, "missing.pdf"), type: :file) }.to raise_error(ArgumentError, /no file at/)
     expect { client.upload_media(bytes(100), type: :file, filename: "") }.to raise_error(ArgumentError, /filename/)
     expect { client.upload_media("%PDF\0#{'x' * 500}", type: :file) }
       .to raise_error(ArgumentError, /no file at "%PDF.{60,}\.\.\. \(a String is a path; give filename: to upload bytes\)/)
@@ -79,12 +67,12 @@ RSpec.describe "Media uploads" do
   end
 
   it "sends image, voice, video and file from a path (uploading first) or a media_id" do
-    image = client.send_image(file("chart.png", bytes(1000)), to: "zhangsan")
+    image = client.send_image(tmp_file("chart.png", bytes(1000)), to: "zhangsan")
     expect(image.msgid).to be_a(String)
-    client.send_voice(file("hello.amr", bytes(1000)), to: "zhangsan")
-    client.send_video(file("intro.mp4", bytes(1000)), title: "Intro", description: "2 minutes", to: "zhangsan")
-    client.send_file(file("resume.pdf", bytes(1000)), to: %w[alice bob])
-    media_id = client.upload_media(file("again.pdf", bytes(1000)), type: :file)
+    client.send_voice(tmp_file("hello.amr", bytes(1000)), to: "zhangsan")
+    client.send_video(tmp_file("intro.mp4", bytes(1000)), title: "Intro", description: "2 minutes", to: "zhangsan")
+    client.send_file(tmp_file("resume.pdf", bytes(1000)), to: %w[alice bob])
+    media_id = client.upload_media(tmp_file("again.pdf", bytes(1000)), type: :file)
     client.send_file(media_id, to: "alice")
 
     uploads = emulator.uploads.map { |u| [u[:type], u[:media_id]] }
@@ -98,7 +86,7 @@ RSpec.describe "Media uploads" do
     WeCom.delivery_method = :test
     WeCom::Testing.clear!
     offline = WeCom::Client.new
-    offline.send_file(file("resume.pdf", bytes(1000)), to: "alice")
+    offline.send_file(tmp_file("resume.pdf", bytes(1000)), to: "alice")
     expect(WeCom::Testing.uploads.map { |u| [u.type, u.filename, u.size] }).to eq([[:file, "resume.pdf", 1000]])
     expect(WeCom::Testing.deliveries.last.body).to eq("media_id" => WeCom::Testing.uploads.last.media_id)
   ensure

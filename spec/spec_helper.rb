@@ -15,6 +15,7 @@ RSpec.configure do |config|
   config.order = :random
   Kernel.srand config.seed
   config.include EmulatorHelpers
+  config.include TmpFiles
 
   config.before do
     WeCom.reset_configuration!

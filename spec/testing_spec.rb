@@ -53,16 +53,18 @@ RSpec.describe "Testing helpers" do
     statuses = examples.transform_values { |e| e["status"] }
     expect(statuses.select { |name, _| name.start_with?("passes") }.values).to all(eq("passed"))
     expect(statuses.select { |name, _| name.start_with?("fails") }.values).to all(eq("failed"))
-    expect(statuses.size).to eq(10)
+    expect(statuses.size).to eq(12)
     expect(examples["fails: sent to someone else"]["exception"]["message"])
       .to include("expected the block to send a WeCom text message to zhangsan, but it sent:\ntext to lisi: \"Interview at 15:00\"")
     expect(examples["fails: bad input still raises"]["exception"]["class"]).to eq("ArgumentError")
+    expect(examples["fails: another robot"]["exception"]["message"])
+      .to include("to send a WeCom message from robot alerts, but it sent:\nmarkdown by robot ops: \"**3** interviews\"")
   end
 
   it "gives an app's Minitest suite assert_wecom_sent" do
     fixtures = File.join(__dir__, "fixtures", "testing")
     out, = Open3.capture2e(env, RbConfig.ruby, File.join(fixtures, "app_test.rb"), chdir: fixtures)
-    expect(out).to include("5 runs").and include("1 failures")
+    expect(out).to include("6 runs").and include("1 failures")
     expect(out).to include("Expected a WeCom text message to zhangsan, but it sent:\ntext to lisi: \"hi\"")
   end
 end

@@ -2,24 +2,12 @@
 
 require "base64"
 require "digest/md5"
-require "tmpdir"
 
 # WeCom::Webhook (group robots) against the emulator's /cgi-bin/webhook/* endpoints.
 RSpec.describe WeCom::Webhook do
   let(:key) { "robot-#{SecureRandom.hex(8)}" }
   let(:robots) { start_emulator(**credentials, robots: [key]) }
   let(:robot) { described_class.new(key: key, base_url: robots.base_url, retry_base_delay: 0.01) }
-
-  around do |example|
-    Dir.mktmpdir("wecom-robot") do |dir|
-      @dir = dir
-      example.run
-    end
-  end
-
-  def file(name, bytes)
-    File.join(@dir, name).tap { |path| File.binwrite(path, bytes) }
-  end
 
   def png(size = 1000)
     "\x89PNG\r\n\x1A\n".b + Random.new(size).bytes(size - 8)
@@ -49,14 +37,14 @@ RSpec.describe WeCom::Webhook do
 
   it "sends an image as base64 with the md5 of its raw bytes" do
     bytes = png(5000)
-    robot.send_image(file("chart.png", bytes))
+    robot.send_image(tmp_file("chart.png", bytes))
     image = received.last.fetch("image")
     expect(Base64.strict_decode64(image["base64"])).to eq(bytes)
     expect(image["md5"]).to eq(Digest::MD5.hexdigest(bytes))
   end
 
   it "uploads a file for a file message, and sends news and template cards" do
-    report = file("report.pdf", "%PDF-1.4 #{'x' * 500}")
+    report = tmp_file("report.pdf", "%PDF-1.4 #{'x' * 500}")
     robot.send_file(report)
     upload = robots.uploads.last
     expect(upload).to include(type: "file", filename: "report.pdf", size: File.size(report))
@@ -71,11 +59,11 @@ RSpec.describe WeCom::Webhook do
   it "checks WeCom's limits before sending" do
     expect { robot.send_markdown("x" * 4097) }.to raise_error(ArgumentError, /4097 bytes; WeCom allows at most 4096/)
     expect { robot.send_text("x" * 2049) }.to raise_error(ArgumentError, /at most 2048 bytes/)
-    expect { robot.send_image(file("big.png", png((2 * 1024 * 1024) + 1))) }
+    expect { robot.send_image(tmp_file("big.png", png((2 * 1024 * 1024) + 1))) }
       .to raise_error(ArgumentError, /at most 2 MB/)
-    expect { robot.send_image(file("chart.gif", "GIF89a#{'x' * 100}")) }.to raise_error(ArgumentError, /jpg, jpeg, png/)
+    expect { robot.send_image(tmp_file("chart.gif", "GIF89a#{'x' * 100}")) }.to raise_error(ArgumentError, /jpg, jpeg, png/)
     expect { robot.send_text("hi", mention_mobiles: ["call me"]) }.to raise_error(ArgumentError, /not a phone number/)
-    expect { robot.send_file(file("tiny.txt", "12345")) }.to raise_error(ArgumentError, /more than 5 bytes/)
+    expect { robot.send_file(tmp_file("tiny.txt", "12345")) }.to raise_error(ArgumentError, /more than 5 bytes/)
     expect(robots.requests).to be_empty
   end
 
@@ -156,6 +144,12 @@ RSpec.describe WeCom::Webhook do
   ensure
     WeCom.delivery_method = :live
     WeCom::Testing.clear!
+  end
+
+  it "checks its settings like a Client, naming the one that is wrong" do
+    expect { described_class.new(key: key, timeout: "soon") }
+      .to raise_error(ArgumentError, /timeout must be a positive number of seconds, got "soon"/)
+    expect { described_class.new(key: key, max_retries: -1) }.to raise_error(ArgumentError, /max_retries must be an integer/)
   end
 
   it "needs a key outside test mode" do

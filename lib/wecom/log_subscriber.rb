@@ -15,18 +15,12 @@ module WeCom
   class LogSubscriber < ActiveSupport::LogSubscriber
     def deliver(event)
       payload = event.payload
-      outcome = if payload[:exception]
-                  "failed: #{payload[:exception].first}"
-                else
-                  "(msgid #{payload[:msgid]})"
-                end
       recipients = if payload[:all]
                      "@all"
                    else
                      "#{payload[:users]} users, #{payload[:parties]} parties, #{payload[:tags]} tags"
                    end
-      log(payload[:exception] ? :warn : :info,
-          "WeCom #{app(payload)}deliver #{payload[:msgtype]} to #{recipients} #{outcome} #{ms(event)}")
+      outcome(event, "WeCom #{app(payload)}deliver #{payload[:msgtype]} to #{recipients}", "(msgid #{payload[:msgid]})")
     end
 
     def deliver_batch(event)
@@ -45,22 +39,18 @@ module WeCom
 
     def robot(event)
       payload = event.payload
-      outcome = payload[:exception] ? " failed: #{payload[:exception].first}" : ""
-      log(payload[:exception] ? :warn : :info, "WeCom robot #{payload[:robot]} #{payload[:msgtype]}#{outcome} #{ms(event)}")
+      outcome(event, "WeCom robot #{payload[:robot]} #{payload[:msgtype]}")
     end
 
     def upload(event)
       payload = event.payload
       who = payload[:robot] ? "robot #{payload[:robot]} " : app(payload)
-      outcome = payload[:exception] ? "failed: #{payload[:exception].first}" : "(media_id #{payload[:media_id]})"
-      log(payload[:exception] ? :warn : :info,
-          "WeCom #{who}upload #{payload[:type]} of #{payload[:size]} bytes #{outcome} #{ms(event)}")
+      outcome(event, "WeCom #{who}upload #{payload[:type]} of #{payload[:size]} bytes", "(media_id #{payload[:media_id]})")
     end
 
     def chat(event)
       payload = event.payload
-      outcome = payload[:exception] ? " failed: #{payload[:exception].first}" : ""
-      log(payload[:exception] ? :warn : :info, "WeCom #{app(payload)}chat #{payload[:action]}#{outcome} #{ms(event)}")
+      outcome(event, "WeCom #{app(payload)}chat #{payload[:action]}")
     end
 
     # WeCom::DeliveryJob gave up on a message.
@@ -80,6 +70,12 @@ module WeCom
 
     def log(level, line)
       logger&.public_send(level, line)
+    end
+
+    # A call's line: at info with `success` when it worked, at warn with the error when it raised.
+    def outcome(event, line, success = nil)
+      error = event.payload[:exception]
+      log(error ? :warn : :info, [line, error ? "failed: #{error.first}" : success, ms(event)].compact.join(" "))
     end
 
     def app(payload)

@@ -89,8 +89,17 @@ module WeCom
       # Records one send, given as WeCom::Client.check returns it, and returns the recorded
       # Delivery. As in production, a second send with an idempotency_key already recorded is
       # not recorded again (the first is returned).
-      def record_send(app, native_arguments, idempotency_key: nil, later: false, robot: nil, chat_id: nil)
+      def record_send(app, native_arguments, **details)
         msgtype, body, users, parties, tags, all, safe, id_trans, duplicate_check = native_arguments
+        record(app: app, msgtype: msgtype, body: body, users: users, parties: parties, tags: tags, all: all, safe: safe,
+               id_trans: id_trans, duplicate_check: duplicate_check, **details)
+      end
+
+      # Records one send described by Delivery's attributes (robot and chat messages, which have
+      # no recipients of their own) and returns the recorded Delivery; an idempotency_key
+      # already recorded returns the earlier one instead.
+      def record(msgtype:, body:, app: nil, users: [], parties: [], tags: [], all: false, safe: false, id_trans: false,
+                 duplicate_check: nil, idempotency_key: nil, later: false, robot: nil, chat_id: nil)
         @lock.synchronize do
           earlier = idempotency_key && @deliveries.find { |delivery| delivery.idempotency_key == idempotency_key }
           next earlier if earlier

@@ -47,11 +47,11 @@ module WeCom
 
         return
       end
-      setting = ->(value, name) { value.nil? ? configuration.resolve(name) : value }
-      @native = Native::Webhook.new(key, @base_url, Float(setting.call(timeout, :timeout)),
-                                    Float(setting.call(open_timeout, :open_timeout)),
-                                    Integer(setting.call(max_retries, :max_retries)),
-                                    Float(setting.call(retry_base_delay, :retry_base_delay)), PER_MINUTE)
+      settings = Settings.new({ timeout: timeout, open_timeout: open_timeout, max_retries: max_retries,
+                                retry_base_delay: retry_base_delay }, configuration, nil)
+      @native = Native::Webhook.new(key, @base_url, settings.seconds(:timeout), settings.seconds(:open_timeout),
+                                    settings.integer(:max_retries, Client::RETRIES),
+                                    settings.seconds(:retry_base_delay), PER_MINUTE)
     end
 
     # mention: user ids to @ (or "@all"); mention_mobiles: their phone numbers instead.
@@ -124,7 +124,7 @@ module WeCom
 
     def deliver(msgtype, body, wait, mentioned = [])
       if WeCom.delivery_method == :test
-        Testing.record_send(nil, [msgtype, body, mentioned, [], [], false, false, false, nil], robot: name)
+        Testing.record(msgtype: msgtype, body: body, users: mentioned, robot: name)
         return true
       end
 

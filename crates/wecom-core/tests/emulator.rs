@@ -119,6 +119,18 @@ fn msg(msgtype: &str, body: Value) -> Value {
     json!({"touser": "u1", "msgtype": msgtype, "agentid": AGENT, msgtype: body})
 }
 
+/// A corp with two apps: secret "s1" with agent id `first`, "s2" with `second`.
+fn two_apps(first: i64, second: i64) -> EmulatorConfig {
+    let app = |secret: &str, agent_id| EmulatorApp {
+        secret: secret.into(),
+        agent_id,
+    };
+    EmulatorConfig {
+        apps: vec![app("s1", first), app("s2", second)],
+        ..EmulatorConfig::default()
+    }
+}
+
 fn set(ids: &[&str]) -> Option<HashSet<String>> {
     Some(ids.iter().map(|s| s.to_string()).collect())
 }
@@ -216,19 +228,7 @@ async fn emulator_tokens_expire_after_the_ttl() {
 
 #[tokio::test]
 async fn emulator_expire_tokens_revokes_every_issued_token() {
-    let h = Harness::new(EmulatorConfig {
-        apps: vec![
-            EmulatorApp {
-                secret: "s1".into(),
-                agent_id: 1,
-            },
-            EmulatorApp {
-                secret: "s2".into(),
-                agent_id: 2,
-            },
-        ],
-        ..EmulatorConfig::default()
-    });
+    let h = Harness::new(two_apps(1, 2));
     let t1 = h.token_for("s1").await;
     let t2 = h.token_for("s2").await;
     assert_ne!(t1, t2);
@@ -274,19 +274,7 @@ async fn emulator_access_token_missing_or_unknown() {
 
 #[tokio::test]
 async fn emulator_agentid_must_belong_to_the_tokens_app() {
-    let h = Harness::new(EmulatorConfig {
-        apps: vec![
-            EmulatorApp {
-                secret: "s1".into(),
-                agent_id: 1000002,
-            },
-            EmulatorApp {
-                secret: "s2".into(),
-                agent_id: 1000003,
-            },
-        ],
-        ..EmulatorConfig::default()
-    });
+    let h = Harness::new(two_apps(1000002, 1000003));
     let t1 = h.token_for("s1").await;
     let t2 = h.token_for("s2").await;
     let with_agent = |agent: Value| json!({"touser": "u", "msgtype": "text", "agentid": agent, "text": {"content": "x"}});
@@ -754,19 +742,7 @@ async fn emulator_without_duplicate_check_every_send_counts() {
 
 #[tokio::test]
 async fn emulator_recall() {
-    let h = Harness::new(EmulatorConfig {
-        apps: vec![
-            EmulatorApp {
-                secret: "s1".into(),
-                agent_id: 1,
-            },
-            EmulatorApp {
-                secret: "s2".into(),
-                agent_id: 2,
-            },
-        ],
-        ..EmulatorConfig::default()
-    });
+    let h = Harness::new(two_apps(1, 2));
     let token = h.token_for("s1").await;
     let other = h.token_for("s2").await;
     let body = json!({"touser": "u", "msgtype": "text", "agentid": 1, "text": {"content": "x"}});
@@ -1300,19 +1276,7 @@ fn emulator_base64_encode_helper_matches_rfc_4648() {
 
 #[tokio::test]
 async fn emulator_media_upload_accepts_each_type_and_records_it() {
-    let h = Harness::new(EmulatorConfig {
-        apps: vec![
-            EmulatorApp {
-                secret: "s1".into(),
-                agent_id: 1000002,
-            },
-            EmulatorApp {
-                secret: "s2".into(),
-                agent_id: 1000003,
-            },
-        ],
-        ..EmulatorConfig::default()
-    });
+    let h = Harness::new(two_apps(1000002, 1000003));
     let t1 = h.token_for("s1").await;
     let t2 = h.token_for("s2").await;
     let mut media_ids = Vec::new();
@@ -2232,19 +2196,7 @@ async fn emulator_appchat_get_and_send_errors() {
 
 #[tokio::test]
 async fn emulator_appchat_checks_the_token_and_chats_are_shared_by_the_corp() {
-    let h = Harness::new(EmulatorConfig {
-        apps: vec![
-            EmulatorApp {
-                secret: "s1".into(),
-                agent_id: 1,
-            },
-            EmulatorApp {
-                secret: "s2".into(),
-                agent_id: 2,
-            },
-        ],
-        ..EmulatorConfig::default()
-    });
+    let h = Harness::new(two_apps(1, 2));
     let create = json!({"chatid": "c1", "userlist": ["u1", "u2"]});
     for path in [CHAT_CREATE, CHAT_UPDATE, CHAT_SEND] {
         assert_eq!(

@@ -2,7 +2,6 @@
 //! checks arguments and builds bodies before calling in here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use magnus::{
     function, gc, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, RModule, RString,
@@ -34,15 +33,6 @@ impl DataTypeFunctions for NativeClient {
     }
 }
 
-fn seconds(ruby: &Ruby, name: &str, value: f64) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        Error::new(
-            ruby.exception_arg_error(),
-            format!("{name} must be a positive number of seconds, got {value}"),
-        )
-    })
-}
-
 impl NativeClient {
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -70,10 +60,10 @@ impl NativeClient {
                 }
             }
             config.base_url = base_url;
-            config.timeout = seconds(ruby, "timeout", timeout)?;
-            config.open_timeout = seconds(ruby, "open_timeout", open_timeout)?;
+            config.timeout = convert::seconds(ruby, "timeout", timeout)?;
+            config.open_timeout = convert::seconds(ruby, "open_timeout", open_timeout)?;
             config.max_retries = max_retries;
-            config.retry_base_delay = seconds(ruby, "retry_base_delay", retry_base_delay)?;
+            config.retry_base_delay = convert::seconds(ruby, "retry_base_delay", retry_base_delay)?;
             let client = Client::new(config).map_err(|e| errors::to_ruby(ruby, e))?;
             Ok(NativeClient {
                 client: Arc::new(client),
@@ -145,7 +135,7 @@ impl NativeClient {
         guard(ruby, || {
             let options = BatchOptions {
                 concurrency,
-                rate_limit_pause: seconds(ruby, "rate_limit_pause", rate_limit_pause)?,
+                rate_limit_pause: convert::seconds(ruby, "rate_limit_pause", rate_limit_pause)?,
             };
             let mut batch = Vec::with_capacity(messages.len());
             for i in 0..messages.len() {
@@ -269,7 +259,7 @@ fn store_config(ruby: &Ruby, spec: RArray) -> Result<StoreConfig, Error> {
         "redis" => Ok(StoreConfig::Redis {
             url: spec.entry(1)?,
             namespace: spec.entry(2)?,
-            timeout: seconds(ruby, "timeout", spec.entry(3)?)?,
+            timeout: convert::seconds(ruby, "timeout", spec.entry(3)?)?,
         }),
         other => Err(Error::new(
             ruby.exception_arg_error(),

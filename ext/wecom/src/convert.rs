@@ -196,3 +196,13 @@ pub fn multipart(
     wecom_core::Multipart::new("media", &filename, &content_type, source)
         .map_err(|e| crate::errors::to_ruby(ruby, e))
 }
+
+/// Seconds from Ruby as a Duration (zero included: the Ruby layer refuses it where it matters).
+pub fn seconds(ruby: &Ruby, name: &str, value: f64) -> Result<std::time::Duration, Error> {
+    std::time::Duration::try_from_secs_f64(value).map_err(|_| {
+        Error::new(
+            ruby.exception_arg_error(),
+            format!("{name} must be zero or a positive number of seconds, got {value}"),
+        )
+    })
+}

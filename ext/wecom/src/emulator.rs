@@ -2,7 +2,6 @@
 //! The server runs on its own threads, so it answers while Ruby holds the GVL.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RModule, Ruby};
 use wecom_core::emulator::{Emulator, EmulatorApp, EmulatorConfig, Uploader};
@@ -30,12 +29,7 @@ impl NativeEmulator {
         port: u16,
     ) -> Result<Self, Error> {
         guard(ruby, || {
-            let token_ttl = Duration::try_from_secs_f64(token_ttl).map_err(|_| {
-                Error::new(
-                    ruby.exception_arg_error(),
-                    format!("token_ttl must be a positive number of seconds, got {token_ttl}"),
-                )
-            })?;
+            let token_ttl = crate::convert::seconds(ruby, "token_ttl", token_ttl)?;
             let set = |ids: Directory| ids.map(|ids| ids.into_iter().collect::<HashSet<_>>());
             let config = EmulatorConfig {
                 corp_id,
@@ -189,7 +183,7 @@ impl NativeEmulator {
         times: u32,
         path: Option<String>,
     ) -> Result<(), Error> {
-        let delay = seconds_arg(ruby, "delay", seconds)?;
+        let delay = crate::convert::seconds(ruby, "delay", seconds)?;
         rb_self.0.delay_next(delay, times, path);
         Ok(())
     }
@@ -197,7 +191,7 @@ impl NativeEmulator {
     fn set_latency(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<(), Error> {
         rb_self
             .0
-            .set_latency(seconds_arg(ruby, "latency", seconds)?);
+            .set_latency(crate::convert::seconds(ruby, "latency", seconds)?);
         Ok(())
     }
 
@@ -233,13 +227,4 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("clear", method!(NativeEmulator::clear, 0))?;
     class.define_method("stop", method!(NativeEmulator::stop, 0))?;
     Ok(())
-}
-
-fn seconds_arg(ruby: &Ruby, name: &str, seconds: f64) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(seconds).map_err(|_| {
-        Error::new(
-            ruby.exception_arg_error(),
-            format!("{name} must be zero or a positive number of seconds, got {seconds}"),
-        )
-    })
 }

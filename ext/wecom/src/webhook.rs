@@ -2,7 +2,6 @@
 //! checks arguments and builds bodies before calling in here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use magnus::{function, method, prelude::*, Error, RHash, RModule, RString, Ruby};
 use wecom_core::{Webhook, WebhookConfig};
@@ -13,15 +12,6 @@ use crate::gvl;
 
 #[magnus::wrap(class = "WeCom::Native::Webhook", free_immediately, size)]
 struct NativeWebhook(Arc<Webhook>);
-
-fn seconds(ruby: &Ruby, name: &str, value: f64) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        Error::new(
-            ruby.exception_arg_error(),
-            format!("{name} must be a positive number of seconds, got {value}"),
-        )
-    })
-}
 
 impl NativeWebhook {
     #[allow(clippy::too_many_arguments)]
@@ -39,10 +29,10 @@ impl NativeWebhook {
             let config = WebhookConfig {
                 key,
                 base_url,
-                timeout: seconds(ruby, "timeout", timeout)?,
-                open_timeout: seconds(ruby, "open_timeout", open_timeout)?,
+                timeout: convert::seconds(ruby, "timeout", timeout)?,
+                open_timeout: convert::seconds(ruby, "open_timeout", open_timeout)?,
                 max_retries,
-                retry_base_delay: seconds(ruby, "retry_base_delay", retry_base_delay)?,
+                retry_base_delay: convert::seconds(ruby, "retry_base_delay", retry_base_delay)?,
                 per_minute,
             };
             let webhook = Webhook::new(config).map_err(|e| errors::to_ruby(ruby, e))?;

@@ -36,6 +36,20 @@ impl Rejection {
     }
 }
 
+/// A message's `content`: a string (else 40058) that is not empty (else 44004). The length limit
+/// and its errcode differ between app messages and robots, so callers check it.
+pub(crate) fn content(body: &Map<String, Value>) -> Check<&str> {
+    let content = match body.get("content") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(reject_with(40058, "content must be a string")),
+    };
+    if content.is_empty() {
+        return Err(reject(44004));
+    }
+    Ok(content)
+}
+
 /// The body as a JSON object: blank → 44002, anything but an object → 47001.
 pub(crate) fn parse_object(body: &[u8]) -> Check<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {

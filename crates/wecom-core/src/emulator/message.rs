@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::check::{parse_object, reject, reject_with, required, Check};
+use super::check::{content, parse_object, reject, reject_with, required, Check};
 use super::reply::Reply;
 use super::state::{random_string, Directory, Recent, Shared};
 use super::token::authenticate;
@@ -147,17 +147,7 @@ pub(crate) fn check_content(msg: &Map<String, Value>) -> Check<bool> {
         return Err(reject_with(40008, format!("{msgtype} body missing")));
     };
     match msgtype {
-        "text" | "markdown" => {
-            let content = match body.get("content") {
-                None | Some(Value::Null) => "",
-                Some(Value::String(s)) => s.as_str(),
-                Some(_) => return Err(reject_with(40058, "content must be a string")),
-            };
-            if content.is_empty() {
-                return Err(reject(44004));
-            }
-            max_len(content, "content", MAX_CONTENT_BYTES)?;
-        }
+        "text" | "markdown" => max_len(content(body)?, "content", MAX_CONTENT_BYTES)?,
         "image" | "voice" | "file" | "video" => {
             required(body, "media_id").map_err(|_| reject(40007))?;
         }

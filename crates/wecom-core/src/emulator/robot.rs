@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use super::base64;
-use super::check::{optional_str_list, parse_object, reject, reject_with, required, Check};
+use super::check::{
+    content, optional_str_list, parse_object, reject, reject_with, required, Check,
+};
 use super::md5;
 use super::media::{self, MediaKind, Uploader};
 use super::message::check_articles;
@@ -185,15 +187,7 @@ fn check_message(shared: &Shared, msg: &Map<String, Value>) -> Check<()> {
 }
 
 fn check_content(body: &Map<String, Value>, max: usize) -> Check<()> {
-    let content = match body.get("content") {
-        None | Some(Value::Null) => "",
-        Some(Value::String(s)) => s.as_str(),
-        Some(_) => return Err(reject_with(40058, "content must be a string")),
-    };
-    if content.is_empty() {
-        return Err(reject(44004));
-    }
-    if content.len() > max {
+    if content(body)?.len() > max {
         return Err(reject_with(40058, format!("content exceeds {max} bytes")));
     }
     Ok(())
