@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 use crate::store::StoreConfig;
 
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
+/// The longest duration any setting may have (timeouts, delays, pauses): a day. Longer values are
+/// mistakes, and far longer ones would overflow clock arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
 #[derive(Clone)]
 pub struct Config {
@@ -107,6 +110,13 @@ impl Config {
                 )));
             }
         }
+        for (name, value) in [
+            ("timeout", self.timeout),
+            ("open_timeout", self.open_timeout),
+            ("retry_base_delay", self.retry_base_delay),
+        ] {
+            check_duration(name, value)?;
+        }
         Ok(self)
     }
 
@@ -114,6 +124,18 @@ impl Config {
     pub fn credentials_key(&self) -> CredentialsKey {
         CredentialsKey::new(&self.corp_id, &self.secret)
     }
+}
+
+/// Refuses a duration over [`MAX_DURATION`].
+pub fn check_duration(name: &str, value: Duration) -> Result<()> {
+    if value > MAX_DURATION {
+        return Err(Error::Configuration(format!(
+            "{name} must be at most {} seconds (a day), got {}",
+            MAX_DURATION.as_secs(),
+            value.as_secs_f64()
+        )));
+    }
+    Ok(())
 }
 
 /// Never prints the secret.

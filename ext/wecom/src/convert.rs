@@ -197,12 +197,35 @@ pub fn multipart(
         .map_err(|e| crate::errors::to_ruby(ruby, e))
 }
 
-/// Seconds from Ruby as a Duration (zero included: the Ruby layer refuses it where it matters).
+/// Seconds from Ruby as a Duration, at most a day (zero included: the Ruby layer refuses it
+/// where it matters).
 pub fn seconds(ruby: &Ruby, name: &str, value: f64) -> Result<std::time::Duration, Error> {
-    std::time::Duration::try_from_secs_f64(value).map_err(|_| {
-        Error::new(
-            ruby.exception_arg_error(),
-            format!("{name} must be zero or a positive number of seconds, got {value}"),
-        )
-    })
+    let max = wecom_core::config::MAX_DURATION;
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| *duration <= max)
+        .ok_or_else(|| {
+            Error::new(
+                ruby.exception_arg_error(),
+                format!(
+                    "{name} must be from 0 to {} seconds, got {value}",
+                    max.as_secs()
+                ),
+            )
+        })
+}
+
+/// `WeCom::Native.check_json(value, field)`: raises the ArgumentError a send of `value` would
+/// raise, so input can be checked before it is queued (WeCom.deliver_later).
+fn check_json(ruby: &Ruby, value: Value, field: String) -> Result<(), Error> {
+    to_json(ruby, value, &field).map(|_| ())
+}
+
+pub fn define(native: magnus::RModule) -> Result<(), Error> {
+    native.define_module_function("check_json", magnus::function!(check_json, 2))?;
+    native.const_set(
+        "MAX_SECONDS",
+        wecom_core::config::MAX_DURATION.as_secs_f64(),
+    )?;
+    Ok(())
 }

@@ -17,6 +17,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let wecom = ruby.define_module("WeCom")?;
     let native = wecom.define_module("Native")?;
     client::define(ruby, native)?;
+    convert::define(native)?;
     emulator::define(ruby, native)?;
     errors::define(ruby, native)?;
     instrumentation::define(native)?;
