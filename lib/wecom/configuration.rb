@@ -22,6 +22,8 @@ module WeCom
       base_url: "https://qyapi.weixin.qq.com",
       timeout: 10,
       open_timeout: 5,
+      # Shorter than the 5 s that Apache, Node.js and many proxies keep an idle connection.
+      idle_timeout: 4,
       max_retries: 3,
       retry_base_delay: 0.2,
       token_store: :memory
@@ -34,8 +36,8 @@ module WeCom
       base_url: "WECOM_BASE_URL"
     }.freeze
 
-    SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout max_retries retry_base_delay
-                  token_store].freeze
+    SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout idle_timeout max_retries
+                  retry_base_delay token_store].freeze
 
     # Settings a named app must give itself: a secret is valid only with its own agent id.
     APP_OWN = %i[secret agent_id].freeze

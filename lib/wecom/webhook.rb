@@ -33,8 +33,8 @@ module WeCom
     # key: the robot's key, or its whole webhook URL (whose host then is the base_url).
     # name: how logs and test records call this robot (default "robot"). The other settings
     # default to WeCom.configure's top-level ones, like a Client's.
-    def initialize(key:, name: nil, base_url: nil, timeout: nil, open_timeout: nil, max_retries: nil,
-                   retry_base_delay: nil, wait: true, configuration: WeCom.configuration)
+    def initialize(key:, name: nil, base_url: nil, timeout: nil, open_timeout: nil, idle_timeout: nil,
+                   max_retries: nil, retry_base_delay: nil, wait: true, configuration: WeCom.configuration)
       @name = (name || "robot").to_s
       @wait = wait ? true : false
       key, url_base = split(key)
@@ -47,10 +47,10 @@ module WeCom
 
         return
       end
-      settings = Settings.new({ timeout: timeout, open_timeout: open_timeout, max_retries: max_retries,
-                                retry_base_delay: retry_base_delay }, configuration, nil)
+      settings = Settings.new({ timeout: timeout, open_timeout: open_timeout, idle_timeout: idle_timeout,
+                                max_retries: max_retries, retry_base_delay: retry_base_delay }, configuration, nil)
       @native = Native::Webhook.new(key, @base_url, settings.seconds(:timeout), settings.seconds(:open_timeout),
-                                    settings.integer(:max_retries, Client::RETRIES),
+                                    settings.seconds(:idle_timeout), settings.integer(:max_retries, Client::RETRIES),
                                     settings.seconds(:retry_base_delay), PER_MINUTE)
     end
 

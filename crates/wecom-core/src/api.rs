@@ -24,6 +24,8 @@ pub struct Api {
     pub endpoint: Endpoint,
     pub open_timeout: Duration,
     pub timeout: Duration,
+    /// A pooled connection idle longer than this is not reused.
+    pub idle_timeout: Duration,
     pub policy: RetryPolicy,
 }
 
@@ -90,6 +92,7 @@ impl Api {
                 payload,
                 self.open_timeout,
                 self.timeout,
+                self.idle_timeout,
             )
             .await
             .map_err(|failure| self.transport_error(path, failure, may_act))?;

@@ -91,6 +91,7 @@ impl Client {
                 endpoint,
                 open_timeout: config.open_timeout,
                 timeout: config.timeout,
+                idle_timeout: config.idle_timeout,
                 policy: RetryPolicy {
                     max_retries: config.max_retries,
                     base_delay: config.retry_base_delay,

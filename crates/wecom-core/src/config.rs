@@ -24,6 +24,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Limit for opening a connection.
     pub open_timeout: Duration,
+    /// A pooled keep-alive connection idle longer than this is closed instead of reused.
+    pub idle_timeout: Duration,
     /// Extra attempts for failures a retry can fix (-1, 45033, 5xx, 429, connection refused).
     pub max_retries: u32,
     /// First backoff delay; each further retry doubles it (with jitter).
@@ -41,6 +43,7 @@ impl Config {
             base_url: DEFAULT_BASE_URL.to_string(),
             timeout: Duration::from_secs(10),
             open_timeout: Duration::from_secs(5),
+            idle_timeout: crate::transport::DEFAULT_IDLE_TIMEOUT,
             max_retries: 3,
             retry_base_delay: Duration::from_millis(200),
             token_store: StoreConfig::Memory,
@@ -113,6 +116,7 @@ impl Config {
         for (name, value) in [
             ("timeout", self.timeout),
             ("open_timeout", self.open_timeout),
+            ("idle_timeout", self.idle_timeout),
             ("retry_base_delay", self.retry_base_delay),
         ] {
             check_duration(name, value)?;
@@ -148,6 +152,7 @@ impl fmt::Debug for Config {
             .field("base_url", &self.base_url)
             .field("timeout", &self.timeout)
             .field("open_timeout", &self.open_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("max_retries", &self.max_retries)
             .field("token_store", &self.token_store)
             .finish()

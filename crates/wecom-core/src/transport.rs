@@ -7,6 +7,7 @@
 //! connections are driven by that thread's runtime while it waits.
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -21,9 +22,10 @@ use tokio::net::TcpStream;
 use crate::error::{Error, Result};
 use crate::payload::{OutBody, Payload};
 
-/// Connections idle longer than this are closed rather than reused: servers (and NAT boxes)
-/// drop idle connections after a minute or so, and a request on a dying connection is ambiguous.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+/// How long a connection may sit idle before it is closed rather than reused, unless the caller
+/// says otherwise. Shorter than the 5 s that Apache, Node.js and many proxies keep idle
+/// connections, so a request is rarely written just as the server gives up on the connection.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Idle connections kept per origin (a batch opens up to its concurrency).
 const MAX_IDLE: usize = 128;
 /// Largest answer read; WeCom's JSON answers are a few hundred bytes.
@@ -99,8 +101,14 @@ pub enum Failure {
 
 type Sender = http1::SendRequest<OutBody>;
 
-struct Idle {
+/// A connection: hyper's handle, and the socket under it (for the stale check before reuse).
+struct Connection {
     sender: Sender,
+    fd: RawFd,
+}
+
+struct Idle {
+    connection: Connection,
     since: Instant,
 }
 
@@ -111,7 +119,14 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Sends one request. `timeout` bounds the whole exchange, `open_timeout` the connect.
+    /// Sends one request. `timeout` bounds the whole exchange, `open_timeout` the connect;
+    /// a pooled connection idle longer than `idle_timeout` is not reused.
+    ///
+    /// Servers close idle keep-alive connections without a word. A pooled connection is
+    /// checked for that before reuse, and a request that the peer refused with a reset (it had
+    /// closed the connection, so it never read the request) goes again on a fresh connection:
+    /// neither is a lost request, and neither may be reported as one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
         origin: &Origin,
@@ -120,16 +135,23 @@ impl Transport {
         payload: Option<&Payload>,
         open_timeout: Duration,
         timeout: Duration,
+        idle_timeout: Duration,
     ) -> std::result::Result<Response, Failure> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut sent = false;
         let exchange = async {
+            let mut pooled_ok = true;
             loop {
-                let (mut sender, reused) = match self.checkout(origin) {
-                    Some(sender) => (sender, true),
+                let pooled = if pooled_ok {
+                    self.checkout(origin, idle_timeout)
+                } else {
+                    None
+                };
+                let (mut connection, reused) = match pooled {
+                    Some(connection) => (connection, true),
                     None => (self.connect(origin, open_timeout).await?, false),
                 };
-                if sender.ready().await.is_err() {
+                if connection.sender.ready().await.is_err() {
                     // A pooled connection the server closed while it was idle.
                     if reused {
                         continue;
@@ -139,7 +161,7 @@ impl Transport {
                 let request = build_request(origin, &method, path_and_query, payload)
                     .map_err(|e| Failure::Connect(format!("reading the upload failed: {e}")))?;
                 sent = true;
-                match sender.try_send_request(request).await {
+                match connection.sender.try_send_request(request).await {
                     Ok(response) => {
                         let status = response.status().as_u16();
                         let retry_after = response
@@ -153,7 +175,7 @@ impl Transport {
                             .await
                             .map_err(|e| Failure::Lost(format!("reading the answer failed: {e}")))?
                             .to_bytes();
-                        self.checkin(origin, sender);
+                        self.checkin(origin, connection);
                         return Ok(Response {
                             status,
                             retry_after,
@@ -168,6 +190,13 @@ impl Transport {
                     Err(e) if e.message().is_some() => {
                         return Err(Failure::Connect(e.into_error().to_string()));
                     }
+                    // The peer had closed the pooled connection: its kernel answered the request
+                    // with a reset, unread. The other pooled connections are as old: skip them.
+                    Err(e) if reused && refused_unread(e.error()) => {
+                        sent = false;
+                        pooled_ok = false;
+                        self.forget(origin);
+                    }
                     Err(e) => return Err(Failure::Lost(e.into_error().to_string())),
                 }
             }
@@ -179,36 +208,49 @@ impl Transport {
         }
     }
 
-    fn checkout(&self, origin: &Origin) -> Option<Sender> {
+    fn checkout(&self, origin: &Origin, idle_timeout: Duration) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let pool = idle.get_mut(origin)?;
-        while let Some(Idle { sender, since }) = pool.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && !sender.is_closed() {
-                return Some(sender);
+        while let Some(Idle { connection, since }) = pool.pop() {
+            // On this thread's runtime the connection task cannot run (and close the socket)
+            // between `is_closed` and the peek, so the descriptor is still this connection's.
+            if since.elapsed() < idle_timeout
+                && !connection.sender.is_closed()
+                && !peer_closed(connection.fd)
+            {
+                return Some(connection);
             }
         }
         None
     }
 
-    fn checkin(&self, origin: &Origin, sender: Sender) {
-        if sender.is_closed() {
+    fn checkin(&self, origin: &Origin, connection: Connection) {
+        if connection.sender.is_closed() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let pool = idle.entry(origin.clone()).or_default();
         if pool.len() < MAX_IDLE {
             pool.push(Idle {
-                sender,
+                connection,
                 since: Instant::now(),
             });
         }
+    }
+
+    /// Drops every idle connection to `origin`.
+    fn forget(&self, origin: &Origin) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(origin);
     }
 
     async fn connect(
         &self,
         origin: &Origin,
         open_timeout: Duration,
-    ) -> std::result::Result<Sender, Failure> {
+    ) -> std::result::Result<Connection, Failure> {
         let connect = async {
             let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
                 .await
@@ -217,6 +259,7 @@ impl Transport {
                 })?;
             // Small request/answer pairs: Nagle's algorithm would only add delay.
             let _ = tcp.set_nodelay(true);
+            let fd = tcp.as_raw_fd();
             if origin.tls {
                 let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
                     .map_err(|e| Failure::Connect(format!("invalid TLS server name: {e}")))?;
@@ -234,6 +277,7 @@ impl Transport {
             } else {
                 handshake(tcp).await
             }
+            .map(|sender| Connection { sender, fd })
         };
         match tokio::time::timeout(open_timeout, connect).await {
             Ok(result) => result,
@@ -254,6 +298,39 @@ where
         let _ = connection.await;
     });
     Ok(sender)
+}
+
+/// Whether the peer has closed an idle connection, or sent on it unasked (an idle HTTP/1.1
+/// connection is silent, so that is a goodbye too, such as a TLS close_notify): a peek that
+/// neither blocks nor consumes anything.
+fn peer_closed(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte buffer we own; `fd` is an open socket (see `checkout`).
+    let read = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    read >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+}
+
+/// A reset or broken pipe before any answer: the peer's socket was closed when the request
+/// arrived, so the server never read it.
+fn refused_unread(error: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn build_request(
@@ -350,6 +427,7 @@ mod tests {
                 None,
                 Duration::from_secs(1),
                 Duration::from_secs(1),
+                DEFAULT_IDLE_TIMEOUT,
             )
             .await
             .unwrap_err();

@@ -34,6 +34,8 @@ pub struct WebhookConfig {
     pub base_url: String,
     pub timeout: Duration,
     pub open_timeout: Duration,
+    /// A pooled connection idle longer than this is not reused.
+    pub idle_timeout: Duration,
     pub max_retries: u32,
     pub retry_base_delay: Duration,
     pub per_minute: u32,
@@ -64,6 +66,7 @@ impl Webhook {
                 endpoint,
                 open_timeout: config.open_timeout,
                 timeout: config.timeout,
+                idle_timeout: config.idle_timeout,
                 policy: RetryPolicy {
                     max_retries: config.max_retries,
                     base_delay: config.retry_base_delay,
@@ -210,6 +213,7 @@ mod tests {
             base_url: "http://127.0.0.1:1".into(),
             timeout: Duration::from_secs(1),
             open_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
             max_retries: 0,
             retry_base_delay: Duration::from_millis(10),
             per_minute: 20,

@@ -43,6 +43,7 @@ impl NativeClient {
         base_url: String,
         timeout: f64,
         open_timeout: f64,
+        idle_timeout: f64,
         max_retries: u32,
         retry_base_delay: f64,
         token_store: Option<Value>,
@@ -62,6 +63,7 @@ impl NativeClient {
             config.base_url = base_url;
             config.timeout = convert::seconds(ruby, "timeout", timeout)?;
             config.open_timeout = convert::seconds(ruby, "open_timeout", open_timeout)?;
+            config.idle_timeout = convert::seconds(ruby, "idle_timeout", idle_timeout)?;
             config.max_retries = max_retries;
             config.retry_base_delay = convert::seconds(ruby, "retry_base_delay", retry_base_delay)?;
             let client = Client::new(config).map_err(|e| errors::to_ruby(ruby, e))?;
@@ -292,7 +294,7 @@ fn batch_message(ruby: &Ruby, entry: RArray, index: usize) -> Result<Message, Er
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeClient::new, 9))?;
+    class.define_singleton_method("new", function!(NativeClient::new, 10))?;
     class.define_method("send_message", method!(NativeClient::send_message, 9))?;
     class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;

@@ -21,6 +21,7 @@ impl NativeWebhook {
         base_url: String,
         timeout: f64,
         open_timeout: f64,
+        idle_timeout: f64,
         max_retries: u32,
         retry_base_delay: f64,
         per_minute: u32,
@@ -31,6 +32,7 @@ impl NativeWebhook {
                 base_url,
                 timeout: convert::seconds(ruby, "timeout", timeout)?,
                 open_timeout: convert::seconds(ruby, "open_timeout", open_timeout)?,
+                idle_timeout: convert::seconds(ruby, "idle_timeout", idle_timeout)?,
                 max_retries,
                 retry_base_delay: convert::seconds(ruby, "retry_base_delay", retry_base_delay)?,
                 per_minute,
@@ -73,7 +75,7 @@ impl NativeWebhook {
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Webhook", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeWebhook::new, 7))?;
+    class.define_singleton_method("new", function!(NativeWebhook::new, 8))?;
     class.define_method("send_message", method!(NativeWebhook::send, 2))?;
     class.define_method("upload_media", method!(NativeWebhook::upload_media, 5))?;
     Ok(())
