@@ -43,7 +43,8 @@ module WeCom
         @native = Native::Client.new(
           settings.string(:corp_id), settings.string(:secret), settings.integer(:agent_id, AGENT_IDS),
           settings.string(:base_url), settings.seconds(:timeout), settings.seconds(:open_timeout),
-          settings.seconds(:idle_timeout), settings.integer(:max_retries, RETRIES), settings.seconds(:retry_base_delay), settings.token_store
+          settings.seconds(:idle_timeout), settings.integer(:max_retries, RETRIES), settings.seconds(:retry_base_delay),
+          settings.token_store
         )
       rescue ConfigurationError => e
         # A test suite recording sends (WeCom.delivery_method = :test) needs no credentials; a
