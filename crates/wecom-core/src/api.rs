@@ -12,6 +12,47 @@ use crate::process::{Context, RequestEvent};
 use crate::retry::RetryPolicy;
 use crate::transport::{Endpoint, Failure};
 
+/// Query parameters that are credentials: a gateway that echoes the URL must not put them in an
+/// error message.
+const CREDENTIAL_PARAMETERS: &[&str] = &["corpsecret", "access_token", "key"];
+/// How much of an unexpected answer an error message shows.
+const EXCERPT_CHARS: usize = 80;
+
+/// The credentials among a request's query parameters.
+struct Secrets<'a>(&'a [(&'a str, &'a str)]);
+
+impl Secrets<'_> {
+    /// `text` with every credential of the request, as sent or URL-encoded, replaced.
+    fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (_, value) in self
+            .0
+            .iter()
+            .filter(|(name, value)| CREDENTIAL_PARAMETERS.contains(name) && !value.is_empty())
+        {
+            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            for form in [*value, encoded.as_str()] {
+                text = text.replace(form, "[REDACTED]");
+            }
+        }
+        text
+    }
+}
+
+/// The start of an unexpected answer, on one line, for an error message.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut shown: String = text
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > EXCERPT_CHARS {
+        shown.push_str("...");
+    }
+    format!("{shown:?}")
+}
+
 /// Whether a repeat of a request can make WeCom act twice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Repeat {
@@ -103,16 +144,36 @@ impl Api {
                 retry_after: response.retry_after,
             });
         }
-        let answer: Value = serde_json::from_slice(&response.body).map_err(|_| Error::Network {
-            message: format!("the answer was not JSON ({} bytes)", response.body.len()),
+        let secrets = Secrets(query);
+        let not_wecom = |what: String| Error::Network {
+            message: secrets.scrub(&what),
             path: path.to_owned(),
-            delivery_unknown: true,
+            // A GET (gettoken) cannot have made WeCom act, whatever answered it.
+            delivery_unknown: may_act,
+        };
+        let answer: Value = serde_json::from_slice(&response.body).map_err(|_| {
+            not_wecom(format!(
+                "the answer was not JSON ({} bytes: {})",
+                response.body.len(),
+                excerpt(&response.body)
+            ))
         })?;
-        match answer["errcode"].as_i64().unwrap_or(0) {
+        // A gateway or a captive portal can answer 200 with JSON of its own: only an object with
+        // an integer errcode is WeCom's answer.
+        let errcode = match answer.get("errcode") {
+            Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or_default(),
+            _ => {
+                return Err(not_wecom(format!(
+                    "the answer was not WeCom's (no integer errcode): {}",
+                    excerpt(&response.body)
+                )))
+            }
+        };
+        match errcode {
             0 => Ok(answer),
             errcode => Err(Error::Api {
                 errcode,
-                errmsg: answer["errmsg"].as_str().unwrap_or("").to_owned(),
+                errmsg: secrets.scrub(answer["errmsg"].as_str().unwrap_or("")),
                 path: path.to_owned(),
             }),
         }
@@ -144,5 +205,33 @@ impl Api {
                 delivery_unknown: may_act,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_replaces_credentials_as_sent_and_url_encoded() {
+        let query = [
+            ("corpid", "corp"),
+            ("corpsecret", "s3cr/et+x"),
+            ("access_token", "tok-1234"),
+        ];
+        let scrubbed = Secrets(&query).scrub(
+            "bad url /cgi-bin/gettoken?corpid=corp&corpsecret=s3cr%2Fet%2Bx, raw s3cr/et+x, tok-1234",
+        );
+        assert_eq!(
+            scrubbed,
+            "bad url /cgi-bin/gettoken?corpid=corp&corpsecret=[REDACTED], raw [REDACTED], [REDACTED]"
+        );
+    }
+
+    #[test]
+    fn excerpt_is_short_and_on_one_line() {
+        assert_eq!(excerpt(b"<html>\n<b>hi</b>"), "\"<html> <b>hi</b>\"");
+        let long = excerpt(&[b'x'; 200]);
+        assert!(long.ends_with("...\"") && long.len() < 100, "{long}");
     }
 }

@@ -202,7 +202,7 @@ impl Client {
         let token = answer["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Internal("gettoken answered without an access_token".into()))?;
+            .ok_or_else(|| not_answered(GETTOKEN_PATH, "access_token"))?;
         let expires_in = answer["expires_in"].as_u64().unwrap_or(7200);
         Ok((token.to_owned(), Duration::from_secs(expires_in)))
     }
@@ -382,5 +382,15 @@ pub(crate) fn media_id(answer: &Value, path: &str) -> Result<String> {
         .as_str()
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| Error::Internal(format!("{path} answered without a media_id")))
+        .ok_or_else(|| not_answered(path, "media_id"))
+}
+
+/// A success answer without what it exists for: a gateway's, not WeCom's. Only calls that a
+/// repeat cannot harm (gettoken, uploads) read such a field, so nothing was delivered.
+fn not_answered(path: &str, what: &str) -> Error {
+    Error::Network {
+        message: format!("the answer has errcode 0 but no {what}: it did not come from WeCom"),
+        path: path.to_owned(),
+        delivery_unknown: false,
+    }
 }
