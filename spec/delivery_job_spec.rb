@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "stringio"
+
 # WeCom.deliver_later and WeCom::DeliveryJob, run as a worker runs them (ActiveJob::Base.execute)
 # against the emulator, with the delivery log on the real PostgreSQL.
 RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
@@ -85,6 +87,38 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
     expect { WeCom.deliver_later(:text, "hi", to: "u", app: :nope) }
       .to raise_error(WeCom::ConfigurationError, /app :nope is not registered/)
     expect(queue.entries).to be_empty
+  end
+
+  it "refuses in the caller a :message or template card body that has no JSON form, queueing nothing" do
+    deep = 40.times.reduce("x") { |inner, _| { "a" => inner } }
+    [[{ "content" => Time.now }, /text\["content"\] holds a Time, which has no JSON form/],
+     [{ "content" => "hi", "n" => Float::NAN }, /text\["n"\] must be a finite number/],
+     [{ "content" => "hi", "n" => 2**70 }, /text\["n"\] is an integer too large for JSON/],
+     [{ "content" => "hi", "deep" => deep }, /nested more than 32 levels/],
+     [{ "content" => "\xff\xfe".b }, /text\["content"\] must be valid UTF-8/]].each do |body, message|
+      expect { WeCom.deliver_later(:message, :text, body, to: "zhangsan") }.to raise_error(ArgumentError, message)
+    end
+    card = { card_type: "text_notice", main_title: { title: "Interview", at: Time.now },
+             card_action: { type: 1, url: "https://hr.example.com" } }
+    expect { WeCom.deliver_later(:template_card, card, to: "zhangsan") }
+      .to raise_error(ArgumentError, /template_card\["main_title"\]\["at"\] holds a Time/)
+    expect(queue.entries).to be_empty
+  end
+
+  it "refuses bytes or an IO for a file, which cannot travel as a job argument, queueing nothing" do
+    path = tmp_file("offer.pdf", "%PDF-1.4 #{'x' * 500}")
+    expect { WeCom.deliver_later(:file, File.binread(path), filename: "offer.pdf", to: "zhangsan") }
+      .to raise_error(ArgumentError, /job arguments travel as JSON.*pass a path or a media_id/)
+    File.open(path, "rb") do |io|
+      expect { WeCom.deliver_later(:file, io, to: "zhangsan") }.to raise_error(ArgumentError, /travel as JSON/)
+    end
+    expect { WeCom.deliver_later(:image, StringIO.new("x" * 100), filename: "a.png", to: "zhangsan") }
+      .to raise_error(ArgumentError, /travel as JSON/)
+    expect(queue.entries).to be_empty
+
+    WeCom.deliver_later(:file, Pathname(path), to: "zhangsan") # a path, as a String in the job
+    queue.run_all
+    expect(only(emulator.uploads)).to include(filename: "offer.pdf")
   end
 
   it "delivers a key once when it is enqueued twice" do

@@ -149,6 +149,9 @@ module WeCom
       # safe, id_trans, duplicate_check interval. Raises ArgumentError as the send would.
       def check(type, *arguments, **options)
         message, sending = compose(type, *arguments, **options)
+        # The builders leave :message bodies and template cards as given: the native conversion
+        # the send would make finds what has no JSON form (a Time, NaN, binary bytes, ...).
+        Native.check_json(message[1], message[0])
         native_arguments(message, **sending)
       end
 

@@ -27,6 +27,7 @@ module WeCom
         raise ArgumentError, "idempotency_key must be a non-empty String of at most 255 bytes, got #{idempotency_key.inspect}"
       end
 
+      arguments = later_file(type, arguments, options)
       options = Client.idempotent(options) if idempotency_key
       checked = Client.check(type, *arguments, **options)
       app = configuration.app_for(app)
@@ -38,6 +39,23 @@ module WeCom
       raise Error, "WeCom::DeliveryJob was not enqueued (a before_enqueue callback aborted it)" unless job
 
       job
+    end
+
+    private
+
+    # The file of a media type as the job will take it: job arguments travel as JSON, so a file
+    # goes as its path (read by the worker) or a media_id, never as bytes or an IO.
+    def later_file(type, arguments, options)
+      return arguments unless Client::MEDIA_TYPES.include?(Client.type_name(type))
+
+      source = arguments.first
+      source = source.to_s if Pathname === source
+      if options.key?(:filename) || (!(String === source) && Media.file?(source))
+        raise ArgumentError, "deliver_later(:#{Client.type_name(type)}) cannot queue bytes (filename:) or an IO: " \
+                             "job arguments travel as JSON: pass a path or a media_id (from upload_media) instead, " \
+                             "and the worker uploads the path"
+      end
+      [source, *arguments.drop(1)]
     end
   end
 end
