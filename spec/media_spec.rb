@@ -66,6 +66,39 @@ RSpec.describe "Media uploads" do
     expect(emulator.requests).to be_empty
   end
 
+  it "reads at most the limit plus one byte of an IO: a 300 MB stream is refused without being read" do
+    stream = Class.new do
+      attr_reader :handed_out
+
+      def initialize(size)
+        @left = size
+        @handed_out = 0
+      end
+
+      def read(length = nil)
+        n = [length || @left, @left].min
+        return nil if n.zero? && length
+
+        @left -= n
+        @handed_out += n
+        "x" * n
+      end
+    end.new(300 * 1024 * 1024)
+    limit = WeCom::Media::LIMITS[:file][:max_bytes]
+    expect { client.upload_media(stream, type: :file, filename: "huge.bin") }
+      .to raise_error(ArgumentError, /huge.bin is more than #{limit} bytes; WeCom takes file files of at most 20 MB/)
+    expect(stream.handed_out).to eq(limit + 1)
+    expect(emulator.requests).to be_empty
+  end
+
+  it "takes an IO of exactly the limit and refuses one byte more" do
+    limit = WeCom::Media::LIMITS[:voice][:max_bytes]
+    expect { client.upload_media(StringIO.new("x" * (limit + 1)), type: :voice, filename: "a.amr") }
+      .to raise_error(ArgumentError, /a.amr is more than #{limit} bytes; WeCom takes voice files of at most 2 MB/)
+    client.upload_media(StringIO.new("x" * limit), type: :voice, filename: "a.amr")
+    expect(emulator.uploads.map { |u| u[:size] }).to eq([limit])
+  end
+
   it "sends image, voice, video and file from a path (uploading first) or a media_id" do
     image = client.send_image(tmp_file("chart.png", bytes(1000)), to: "zhangsan")
     expect(image.msgid).to be_a(String)

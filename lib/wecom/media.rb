@@ -43,9 +43,9 @@ module WeCom
       limit = limits[type] or
         raise ArgumentError, "type must be one of #{limits.keys.map(&:inspect).join(', ')}, got #{type.inspect}"
 
-      path, bytes, filename = read(source, filename)
+      path, bytes, filename = read(source, filename, limit[:max_bytes])
       size = path ? ::File.size(path) : bytes.bytesize
-      check(type, limit, filename, size)
+      check(type, limit, filename, size, stream: !path && !(String === source))
       Upload.new(type: type, path: path, bytes: bytes, filename: filename, content_type: content_type(filename),
                  size: size)
     end
@@ -67,7 +67,7 @@ module WeCom
       ::File.extname(filename.to_s).delete_prefix(".").downcase
     end
 
-    def read(source, filename)
+    def read(source, filename, max_bytes)
       case source
       when String
         return [nil, source.b, checked_filename(filename)] if filename
@@ -78,7 +78,9 @@ module WeCom
       else
         raise ArgumentError, "a file must be a path, an IO or a String of bytes, got #{source.class}" unless source.respond_to?(:read)
 
-        return [nil, source.read.to_s.b, checked_filename(filename || (source.respond_to?(:path) && source.path))]
+        # One byte past the limit is enough to refuse a larger stream without reading it whole.
+        bytes = source.read(max_bytes + 1).to_s.b
+        return [nil, bytes, checked_filename(filename || (source.respond_to?(:path) && source.path))]
       end
       unless !path.include?("\0") && ::File.file?(path)
         shown = path.length > 80 ? "#{path[0, 80].inspect}..." : path.inspect
@@ -96,12 +98,13 @@ module WeCom
       ::File.basename(filename)
     end
 
-    def check(type, limit, filename, size)
+    # stream: the size is of an IO read only up to one byte past the limit.
+    def check(type, limit, filename, size, stream: false)
       if size < MIN_BYTES
         raise ArgumentError, "#{filename} is #{size} bytes; WeCom needs a file of more than 5 bytes"
       end
       if size > limit[:max_bytes]
-        raise ArgumentError, "#{filename} is #{size} bytes; WeCom takes #{type} files of at most " \
+        raise ArgumentError, "#{filename} is #{stream ? "more than #{limit[:max_bytes]}" : size} bytes; WeCom takes #{type} files of at most " \
                              "#{limit[:max_bytes] / MB} MB (#{limit[:max_bytes]} bytes)"
       end
       extensions = limit[:extensions]
