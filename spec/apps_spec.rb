@@ -1,5 +1,9 @@
 # frozen_string_literal: true
 
+require "active_support"
+require "active_support/cache"
+require "stringio"
+
 # Several WeCom apps in one process (WeCom.configure's app registry, WeCom::Client.new(:name)),
 # and a configuration that is frozen once configured, so no thread can change it under another.
 # The emulator's corp has two apps, :hr (credentials) and :alerts; a token of one used with the
@@ -195,6 +199,48 @@ RSpec.describe "WeCom apps" do
         expect(inspected).to include("default_app=:hr", "hr: {secret=[REDACTED], agent_id=#{hr[:agent_id]}}",
                                      "alerts: {secret=[REDACTED], agent_id=#{alerts[:agent_id]}}")
         expect([hr[:secret], alerts[:secret]]).to all(satisfy { |secret| !inspected.include?(secret) })
+      end
+    end
+
+    it "redacts the secret when app_settings is shown, and still gives it to a reader" do
+      WeCom.configure { |c| configure_apps(c) }
+      settings = WeCom.configuration.app_settings(:hr)
+      printed = StringIO.new
+      $stdout = printed
+      p settings
+      pp settings
+      $stdout = STDOUT
+      shown = [settings.inspect, settings.to_s, "#{settings}", printed.string]
+      aggregate_failures do
+        expect(shown).to all(include(":secret=>[REDACTED]", ":agent_id=>#{hr[:agent_id]}"))
+        expect(shown).to all(satisfy { |text| !text.include?(hr[:secret]) })
+        expect(settings[:secret]).to eq(hr[:secret])
+        expect(settings).to be_a(Hash).and be_frozen
+        expect(settings.merge(timeout: 3)).to eq(**hr, timeout: 3)
+      end
+    ensure
+      $stdout = STDOUT
+    end
+
+    it "shows no secret, token, robot key or password in any inspect" do
+      redis = WeCom::TokenStore::Redis.new(url: "redis://:hunter2@127.0.0.1:6379/0")
+      cache = WeCom::TokenStore::RailsCache.new(ActiveSupport::Cache::MemoryStore.new)
+      WeCom.configure do |c|
+        configure_apps(c)
+        c.secret = "top-secret-value"
+        c.app :ops, secret: "ops-secret-value", agent_id: 3, token_store: redis,
+                    base_url: "https://gateway:pa55word@gw.example.com"
+        c.token_store = cache
+      end
+      client = WeCom::Client.new(:hr)
+      token = client.access_token
+      key = "robot-key-#{SecureRandom.hex(8)}"
+      robot = WeCom::Webhook.new(key: key, base_url: emulator.base_url)
+      shown = [client, robot, redis, cache, WeCom.configuration, WeCom.configuration.app_settings(:ops)]
+              .flat_map { |object| [object.inspect, object.to_s] }.join("\n")
+      [hr[:secret], alerts[:secret], "top-secret-value", "ops-secret-value", token, key, "hunter2",
+       "pa55word"].each do |hidden|
+        expect(shown).not_to include(hidden)
       end
     end
   end

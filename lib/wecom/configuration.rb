@@ -42,6 +42,26 @@ module WeCom
     # Settings a named app must give itself: a secret is valid only with its own agent id.
     APP_OWN = %i[secret agent_id].freeze
 
+    # How a setting's value is shown by #inspect: never the secret, nor a password in a URL.
+    def self.shown(name, value)
+      return "[REDACTED]" if name == :secret && value
+      return value.sub(%r{(//)[^/@]*@}, '\\1[REDACTED]@').inspect if name == :base_url && String === value
+
+      value.inspect
+    end
+
+    # An app's settings (app_settings): a frozen Hash whose #inspect redacts the secret.
+    class AppSettings < Hash
+      def inspect
+        "{#{map { |name, value| "#{name.inspect}=>#{Configuration.shown(name, value)}" }.join(', ')}}"
+      end
+      alias to_s inspect
+
+      def pretty_print(printer)
+        printer.text(inspect)
+      end
+    end
+
     attr_reader(*SETTINGS, :default_app)
 
     # True: WeCom::DeliveryJob keeps a row per delivery in wecom_deliveries (WeCom::Delivery,
@@ -68,7 +88,7 @@ module WeCom
       unknown = settings.keys - SETTINGS
       raise ArgumentError, "unknown WeCom app setting(s): #{unknown.join(', ')}" unless unknown.empty?
 
-      @apps[app_name(name)] = settings.transform_values { |value| own(value) }.freeze
+      @apps[app_name(name)] = AppSettings[settings.transform_values { |value| own(value) }].freeze
     end
 
     # The names of the registered apps (Symbols).
@@ -151,7 +171,7 @@ module WeCom
     end
 
     def shown(settings)
-      settings.map { |name, value| "#{name}=#{name == :secret && value ? '[REDACTED]' : value.inspect}" }.join(", ")
+      settings.map { |name, value| "#{name}=#{Configuration.shown(name, value)}" }.join(", ")
     end
 
     def blank?(value)
