@@ -32,6 +32,14 @@ RSpec.describe "Instrumentation" do
     expect(requests.map { |r| r[:duration] }).to all(be_a(Float).and(be >= 0))
   end
 
+  it "publishes every request of a 1000-message batch, not only the first few hundred" do
+    batch = Array.new(1000) { |i| { type: :text, content: "m#{i}", to: "u" } }
+    expect(client.send_batch(batch, concurrency: 32)).to all(be_a(WeCom::Result))
+    requests = named("request.wecom")
+    expect(requests.count { |r| r[:path] == "/cgi-bin/message/send" }).to eq(1000)
+    expect(requests.count { |r| r[:path] == "/cgi-bin/gettoken" }).to eq(1)
+  end
+
   it "publishes deliver.wecom with the msgid, or the exception" do
     result = client.send_text("hi", to: %w[a b], party: 3)
     emulator.fail_next(40_003)

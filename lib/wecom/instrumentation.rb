@@ -31,21 +31,27 @@ module WeCom
     end
 
     # Runs the block (one native call) inside the event `name`, then publishes the HTTP requests
-    # it made as "request.wecom" events.
+    # it made as "request.wecom" events — every one of them, when someone listens for them.
     def instrument(name, payload)
       return yield unless enabled?
 
+      requests = ActiveSupport::Notifications.notifier.listening?("request.wecom")
+      Native.record_request_events if requests
       ActiveSupport::Notifications.instrument(name, payload) do
         yield payload
       ensure
-        publish_requests(payload[:app])
+        publish_requests(payload[:app]) if requests
       end
     end
 
-    def publish_requests(app)
-      # Nobody listening: skip the native call; the next call forgets the events.
-      return unless ActiveSupport::Notifications.notifier.listening?("request.wecom")
+    # The native core works around some problems and reports them here, once per process (a
+    # token store that cannot be written: sends go on with a token of this process's own).
+    def warn(message)
+      line = "WeCom: #{message}"
+      WeCom.logger ? WeCom.logger.warn(line) : Kernel.warn(line)
+    end
 
+    def publish_requests(app)
       instrumenter = ActiveSupport::Notifications.instrumenter
       Native.take_request_events.each do |event|
         # The request is over: its own duration travels in the payload, in milliseconds.

@@ -146,7 +146,17 @@ impl Client {
             if let Some(stored) = current.as_ref().filter(|s| fresh(s)) {
                 return Ok((stored.token.clone(), stored.remaining()));
             }
-            if let Some(lock) = store.try_lock(redis, key, lock_ttl).await? {
+            let lock = match store.try_lock(redis, key, lock_ttl).await {
+                Ok(lock) => lock,
+                // Readable but not lockable (a read-only directory, a cache that drops writes):
+                // fetch for this process alone rather than fail every send.
+                Err(error) => {
+                    let fetched = self.fetch_token(context).await?;
+                    self.store_failed(&error);
+                    return Ok(fetched);
+                }
+            };
+            if let Some(lock) = lock {
                 let refreshed = async {
                     // Another process may have refreshed between our read and our lock.
                     if let Some(stored) = store.read(redis, key).await?.filter(|s| fresh(s)) {
@@ -155,7 +165,11 @@ impl Client {
                     }
                     let (token, expires_in) = self.fetch_token(context).await?;
                     let stored = StoredToken::new(token.clone(), expires_in);
-                    store.write(redis, key, &stored).await?;
+                    // Unwritten, the token still serves this process until it is due: a store
+                    // failure must not become a gettoken call per send.
+                    if let Err(error) = store.write(redis, key, &stored).await {
+                        self.store_failed(&error);
+                    }
                     Ok((token, expires_in))
                 }
                 .await;
@@ -175,6 +189,18 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Logs, once per process and store, that the store could not be written.
+    fn store_failed(&self, error: &Error) {
+        let store = format!("{:?}", self.config.token_store);
+        crate::process::warn_once(
+            format!("store {store}"),
+            format!(
+                "the token store {store} cannot be written ({error}); each process keeps the \
+                 tokens it fetches to itself until the store works again"
+            ),
+        );
     }
 
     async fn fetch_token(&self, context: &Context) -> Result<(String, Duration)> {

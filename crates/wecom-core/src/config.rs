@@ -82,7 +82,7 @@ impl Config {
         self.base_url = trimmed.to_string();
         match &self.token_store {
             StoreConfig::Memory | StoreConfig::External(_) => {}
-            StoreConfig::File { dir } => {
+            StoreConfig::File { dir, .. } => {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     Error::Configuration(format!(
                         "token store directory {} cannot be created: {e}",

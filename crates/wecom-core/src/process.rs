@@ -14,7 +14,9 @@
 //! nothing.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,16 +66,14 @@ impl RequestEvent {
     }
 }
 
-/// Request events kept per thread between two reads; older ones are dropped past this.
-const MAX_EVENTS: usize = 256;
-
 /// What a client needs to send: the thread's connections and the process's token cache.
 pub struct Context {
     pub transport: Transport,
     pub tokens: Arc<TokenCache>,
     /// This thread's connections to shared token stores.
     pub redis: RedisConnections,
-    events: Mutex<Vec<RequestEvent>>,
+    /// The requests of the current call, when someone will read them (`record_events`).
+    events: Mutex<Option<Vec<RequestEvent>>>,
 }
 
 impl Context {
@@ -87,16 +87,29 @@ impl Context {
     }
 
     pub fn record(&self, event: RequestEvent) {
-        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        if events.len() >= MAX_EVENTS {
-            events.remove(0);
+        if let Some(events) = self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            events.push(event);
         }
-        events.push(event);
     }
 
-    /// The requests made since the last call.
+    /// Keeps every request from now until `take_events`: all of them, however many a batch
+    /// makes. Nothing is kept otherwise.
+    pub fn record_events(&self) {
+        *self.events.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+    }
+
+    /// The requests made since `record_events`; recording stops.
     pub fn take_events(&self) -> Vec<RequestEvent> {
-        std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default()
     }
 }
 
@@ -115,6 +128,34 @@ pub struct Engine {
 }
 
 static TOKENS: Mutex<Option<(u32, Arc<TokenCache>)>> = Mutex::new(None);
+
+/// Problems the core works around and reports once per process (a token store that cannot be
+/// written): their keys, and the messages not yet handed to the host's log.
+static WARNINGS: Mutex<Option<(HashSet<String>, Vec<String>)>> = Mutex::new(None);
+/// Set while WARNINGS holds messages, so the host's check after each call costs one load.
+static WARNINGS_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Reports `message` for the host to log, the first time `key` comes up in this process.
+pub fn warn_once(key: String, message: String) {
+    let mut warnings = WARNINGS.lock().unwrap_or_else(|p| p.into_inner());
+    let (seen, pending) = warnings.get_or_insert_with(Default::default);
+    if seen.insert(key) {
+        pending.push(message);
+        WARNINGS_PENDING.store(true, Ordering::Release);
+    }
+}
+
+/// The warnings not yet taken (see `warn_once`).
+pub fn take_warnings() -> Vec<String> {
+    if !WARNINGS_PENDING.swap(false, Ordering::AcqRel) {
+        return Vec::new();
+    }
+    let mut warnings = WARNINGS.lock().unwrap_or_else(|p| p.into_inner());
+    warnings
+        .as_mut()
+        .map(|(_, pending)| std::mem::take(pending))
+        .unwrap_or_default()
+}
 
 thread_local! {
     static ENGINE: RefCell<Option<(u32, Rc<Engine>)>> = const { RefCell::new(None) };
@@ -180,5 +221,29 @@ mod tests {
         .join()
         .unwrap();
         assert!(Arc::ptr_eq(&here.context.tokens, &there_tokens));
+    }
+
+    #[test]
+    fn events_are_kept_only_while_recording_and_without_a_cap() {
+        let context = Context::default();
+        let event = || RequestEvent::new("/p", 0, Duration::ZERO, &Ok(serde_json::Value::Null));
+        context.record(event());
+        assert!(context.take_events().is_empty());
+        context.record_events();
+        for _ in 0..1000 {
+            context.record(event());
+        }
+        assert_eq!(context.take_events().len(), 1000);
+        context.record(event());
+        assert!(context.take_events().is_empty());
+    }
+
+    #[test]
+    fn a_warning_is_reported_once_per_key() {
+        warn_once("test-key".into(), "first".into());
+        warn_once("test-key".into(), "again".into());
+        let taken = take_warnings();
+        assert!(taken.contains(&"first".to_owned()));
+        assert!(!taken.contains(&"again".to_owned()));
     }
 }

@@ -38,8 +38,9 @@ pub enum StoreConfig {
     /// This process only (the default).
     #[default]
     Memory,
-    /// Files in a directory: every process of one host.
-    File { dir: PathBuf },
+    /// Files in a directory: every process of one host. `timeout` bounds each file operation
+    /// (a hung network mount must not hang a send); clients set it to their own timeout.
+    File { dir: PathBuf, timeout: Duration },
     /// A Redis server: every process of every host. `timeout` bounds each Redis call.
     Redis {
         url: String,
@@ -54,7 +55,10 @@ impl PartialEq for StoreConfig {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (StoreConfig::Memory, StoreConfig::Memory) => true,
-            (StoreConfig::File { dir: a }, StoreConfig::File { dir: b }) => a == b,
+            (
+                StoreConfig::File { dir: a, timeout: b },
+                StoreConfig::File { dir: x, timeout: y },
+            ) => (a, b) == (x, y),
             (
                 StoreConfig::Redis {
                     url: a,
@@ -78,7 +82,7 @@ impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreConfig::Memory => f.write_str("Memory"),
-            StoreConfig::File { dir } => write!(f, "File({})", dir.display()),
+            StoreConfig::File { dir, .. } => write!(f, "File({})", dir.display()),
             StoreConfig::Redis { namespace, .. } => write!(f, "Redis(namespace {namespace:?})"),
             StoreConfig::External(_) => f.write_str("External"),
         }
@@ -186,11 +190,16 @@ impl StoreConfig {
     pub async fn read(&self, redis: &RedisConnections, key: &str) -> Result<Option<StoredToken>> {
         let raw = match self {
             StoreConfig::Memory => return Ok(None),
-            StoreConfig::File { dir } => match std::fs::read(dir.join(format!("{key}.json"))) {
-                Ok(bytes) => Some(bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(store_error("reading the token file failed", e)),
-            },
+            StoreConfig::File { dir, timeout } => {
+                let path = dir.join(format!("{key}.json"));
+                let read = off_thread(*timeout, move || match std::fs::read(path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                });
+                read.await
+                    .map_err(|e| store_error("reading the token file failed", e))?
+            }
             StoreConfig::Redis { .. } => {
                 let value: Option<Vec<u8>> = self
                     .redis(redis, |mut c, k| async move {
@@ -216,33 +225,39 @@ impl StoreConfig {
         let json = serde_json::to_vec(stored).expect("a stored token always serialises");
         match self {
             StoreConfig::Memory => Ok(()),
-            StoreConfig::File { dir } => {
+            StoreConfig::File { dir, timeout } => {
                 // Write then rename: a reader sees the old file or the new one, never half.
                 let path = dir.join(format!("{key}.json"));
                 let temporary = dir.join(format!(".{key}.{}.tmp", std::process::id()));
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&temporary)
-                    .map_err(|e| store_error("writing the token file failed", e))?;
-                file.write_all(&json)
-                    .and_then(|()| std::fs::rename(&temporary, &path))
+                let write = off_thread(*timeout, move || {
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&temporary)?
+                        .write_all(&json)?;
+                    std::fs::rename(&temporary, &path)
+                });
+                write
+                    .await
                     .map_err(|e| store_error("writing the token file failed", e))
             }
             StoreConfig::Redis { .. } => {
                 let ttl = stored.remaining().as_millis().max(1) as u64;
                 self.redis(
                     redis,
-                    |mut c, k| async move {
-                        redis::cmd("SET")
-                            .arg(k)
-                            .arg(json)
-                            .arg("PX")
-                            .arg(ttl)
-                            .query_async::<()>(&mut c)
-                            .await
+                    |mut c, k| {
+                        let json = json.clone();
+                        async move {
+                            redis::cmd("SET")
+                                .arg(k)
+                                .arg(json)
+                                .arg("PX")
+                                .arg(ttl)
+                                .query_async::<()>(&mut c)
+                                .await
+                        }
                     },
                     key,
                 )
@@ -264,12 +279,15 @@ impl StoreConfig {
     ) -> Result<bool> {
         match self {
             StoreConfig::Memory => Ok(false),
-            StoreConfig::File { dir } => {
+            StoreConfig::File { dir, timeout } => {
                 // Under the refresh lock, so no process writes between our read and delete.
                 let lock = self.try_lock(redis, key, Duration::from_secs(5)).await?;
                 let deleted = match self.read(redis, key).await? {
                     Some(stored) if stored.token == failed => {
-                        std::fs::remove_file(dir.join(format!("{key}.json"))).is_ok()
+                        let path = dir.join(format!("{key}.json"));
+                        off_thread(*timeout, move || std::fs::remove_file(path))
+                            .await
+                            .is_ok()
                     }
                     _ => false,
                 };
@@ -283,12 +301,15 @@ impl StoreConfig {
                 let deleted: i64 = self
                     .redis(
                         redis,
-                        |mut c, k| async move {
-                            redis::Script::new(COMPARE_AND_DELETE)
-                                .key(k)
-                                .arg(failed)
-                                .invoke_async(&mut c)
-                                .await
+                        |mut c, k| {
+                            let failed = failed.clone();
+                            async move {
+                                redis::Script::new(COMPARE_AND_DELETE)
+                                    .key(k)
+                                    .arg(failed)
+                                    .invoke_async(&mut c)
+                                    .await
+                            }
                         },
                         key,
                     )
@@ -317,21 +338,24 @@ impl StoreConfig {
     ) -> Result<Option<Lock>> {
         match self {
             StoreConfig::Memory => Ok(None),
-            StoreConfig::File { dir } => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .mode(0o600)
-                    .open(dir.join(format!("{key}.lock")))
-                    .map_err(|e| store_error("opening the lock file failed", e))?;
-                match file.try_lock() {
-                    Ok(()) => Ok(Some(Lock::File(file))),
-                    Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-                    Err(std::fs::TryLockError::Error(e)) => {
-                        Err(store_error("locking the lock file failed", e))
+            StoreConfig::File { dir, timeout } => {
+                let path = dir.join(format!("{key}.lock"));
+                let lock = off_thread(*timeout, move || {
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .mode(0o600)
+                        .open(path)?;
+                    match file.try_lock() {
+                        Ok(()) => Ok(Some(file)),
+                        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                        Err(std::fs::TryLockError::Error(e)) => Err(e),
                     }
-                }
+                });
+                lock.await
+                    .map(|file| file.map(Lock::File))
+                    .map_err(|e| store_error("locking the token file failed", e))
             }
             StoreConfig::Redis { .. } => {
                 let owner = new_owner();
@@ -339,15 +363,18 @@ impl StoreConfig {
                 let taken: Option<String> = self
                     .redis(
                         redis,
-                        |mut c, k| async move {
-                            redis::cmd("SET")
-                                .arg(format!("{k}:lock"))
-                                .arg(o)
-                                .arg("NX")
-                                .arg("PX")
-                                .arg(ttl.as_millis() as u64)
-                                .query_async(&mut c)
-                                .await
+                        |mut c, k| {
+                            let o = o.clone();
+                            async move {
+                                redis::cmd("SET")
+                                    .arg(format!("{k}:lock"))
+                                    .arg(o)
+                                    .arg("NX")
+                                    .arg("PX")
+                                    .arg(ttl.as_millis() as u64)
+                                    .query_async(&mut c)
+                                    .await
+                            }
                         },
                         key,
                     )
@@ -371,18 +398,22 @@ impl StoreConfig {
     pub async fn unlock(&self, redis: &RedisConnections, lock: Lock) {
         match lock {
             Lock::File(file) => {
-                let _ = file.unlock();
+                // Closing the file releases the flock; off this thread, like every file call.
+                std::thread::spawn(move || drop(file));
             }
             Lock::Redis { key, owner } => {
                 let _: Result<i64> = self
                     .redis(
                         redis,
-                        |mut c, k| async move {
-                            redis::Script::new(RELEASE)
-                                .key(format!("{k}:lock"))
-                                .arg(owner)
-                                .invoke_async(&mut c)
-                                .await
+                        |mut c, k| {
+                            let owner = owner.clone();
+                            async move {
+                                redis::Script::new(RELEASE)
+                                    .key(format!("{k}:lock"))
+                                    .arg(owner)
+                                    .invoke_async(&mut c)
+                                    .await
+                            }
                         },
                         &key,
                     )
@@ -397,10 +428,11 @@ impl StoreConfig {
     }
 
     /// Runs one Redis call on this thread's connection, within the store's timeout. The key is
-    /// prefixed with the namespace.
+    /// prefixed with the namespace. A connection that broke (Redis restarted, a failover) is
+    /// dropped and the call made once more on a new one, so the store recovers by itself.
     async fn redis<T, F, Fut>(&self, redis: &RedisConnections, call: F, key: &str) -> Result<T>
     where
-        F: FnOnce(redis::aio::MultiplexedConnection, String) -> Fut,
+        F: Fn(redis::aio::MultiplexedConnection, String) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let StoreConfig::Redis {
@@ -411,40 +443,88 @@ impl StoreConfig {
         else {
             unreachable!("only called for the Redis store");
         };
+        let key = if namespace.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{namespace}:{key}")
+        };
         let work = async {
-            let connection = redis.connection(url, *timeout).await?;
-            let key = if namespace.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{namespace}:{key}")
-            };
-            call(connection, key)
-                .await
-                .map_err(|e| store_error("Redis call failed", e))
+            let mut retried = false;
+            loop {
+                let (connection, reused) = redis.connection(url, *timeout).await?;
+                match call(connection, key.clone()).await {
+                    Ok(value) => return Ok(value),
+                    Err(e) if broken(&e) => {
+                        redis.forget(url);
+                        if !reused || retried {
+                            return Err(store_error("Redis call failed", e));
+                        }
+                        retried = true;
+                    }
+                    Err(e) => return Err(store_error("Redis call failed", e)),
+                }
+            }
         };
         match tokio::time::timeout(*timeout, work).await {
             Ok(result) => result,
-            Err(_) => Err(store_error(
-                "Redis did not answer",
-                format!("no answer within {:.3}s", timeout.as_secs_f64()),
-            )),
+            Err(_) => {
+                // A connection that stopped answering is not trusted with the next call.
+                redis.forget(url);
+                Err(store_error(
+                    "Redis did not answer",
+                    format!("no answer within {:.3}s", timeout.as_secs_f64()),
+                ))
+            }
         }
     }
 }
 
+/// Whether a Redis error means the connection itself is gone, rather than a refused command.
+fn broken(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_unrecoverable_error()
+}
+
+/// Runs a file operation on a thread of its own and waits for it at most `timeout`. A token
+/// file can block (a FIFO, a hung network mount): the waiting send must stay interruptible and
+/// bounded, so the operation never runs on the thread that waits. Such a thread is left behind
+/// if the operation never returns; file operations happen only when a token is due.
+async fn off_thread<T: Send + 'static>(
+    timeout: Duration,
+    operation: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("wecom-token-file".into())
+        .spawn(move || {
+            let _ = done.send(operation());
+        })?;
+    match tokio::time::timeout(timeout, result).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(std::io::Error::other("the file operation panicked")),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {:.3}s", timeout.as_secs_f64()),
+        )),
+    }
+}
+
 impl RedisConnections {
+    /// This thread's connection to `url`, and whether it was already open.
     async fn connection(
         &self,
         url: &str,
         timeout: Duration,
-    ) -> Result<redis::aio::MultiplexedConnection> {
+    ) -> Result<(redis::aio::MultiplexedConnection, bool)> {
         if let Some(connection) = self
             .by_url
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(url)
         {
-            return Ok(connection.clone());
+            return Ok((connection.clone(), true));
         }
         let client = redis::Client::open(url)
             .map_err(|e| Error::Configuration(format!("token store: invalid Redis URL: {e}")))?;
@@ -459,7 +539,14 @@ impl RedisConnections {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(url.to_owned(), connection.clone());
-        Ok(connection)
+        Ok((connection, false))
+    }
+
+    fn forget(&self, url: &str) {
+        self.by_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(url);
     }
 }
 
@@ -480,7 +567,10 @@ mod tests {
     async fn file_store_round_trip_compare_and_delete_and_lock() {
         let dir = std::env::temp_dir().join(format!("wecom-store-{}", fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
-        let store = StoreConfig::File { dir: dir.clone() };
+        let store = StoreConfig::File {
+            dir: dir.clone(),
+            timeout: Duration::from_secs(1),
+        };
         let redis = RedisConnections::default();
         assert_eq!(store.read(&redis, "k").await.unwrap(), None);
         let stored = StoredToken::new("t1".into(), Duration::from_secs(60));
@@ -519,7 +609,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wecom-store-{}", fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("k.json"), b"{\"token\":\"t1\",\"expi").unwrap();
-        let store = StoreConfig::File { dir: dir.clone() };
+        let store = StoreConfig::File {
+            dir: dir.clone(),
+            timeout: Duration::from_secs(1),
+        };
         let redis = RedisConnections::default();
         assert_eq!(store.read(&redis, "k").await.unwrap(), None);
         std::fs::remove_dir_all(dir).unwrap();

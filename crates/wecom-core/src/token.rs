@@ -11,6 +11,13 @@ use crate::error::Result;
 /// Refresh this long before WeCom's expiry at most (a twentieth of short lifetimes), plus up to
 /// half as much again at random, so the processes of a fleet do not all refresh at once.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// Lifetimes outside these bounds (WeCom gives 7200 s) are taken as the nearest bound: zero
+/// would make every send refresh, and an absurd one would overflow the clock arithmetic.
+const MIN_LIFETIME: Duration = Duration::from_secs(1);
+const MAX_LIFETIME: Duration = crate::config::MAX_DURATION;
+/// After a failed refresh the current token serves until the next try: a second later, then
+/// twice as long after each further failure, at most this long.
+const MAX_REFRESH_RETRY: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 struct Token {
@@ -18,10 +25,13 @@ struct Token {
     /// From here on the next caller refreshes; others keep using the token meanwhile.
     refresh_at: Instant,
     expires_at: Instant,
+    /// Refreshes that failed since this token was fetched.
+    failed_refreshes: u32,
 }
 
 impl Token {
     fn new(value: String, expires_in: Duration) -> Token {
+        let expires_in = expires_in.clamp(MIN_LIFETIME, MAX_LIFETIME);
         let now = Instant::now();
         let margin = MAX_REFRESH_MARGIN.min(expires_in / 20);
         let jitter = margin.mul_f64(fastrand::f64() / 2.0);
@@ -29,7 +39,18 @@ impl Token {
             value: value.into(),
             refresh_at: now + expires_in.saturating_sub(margin + jitter),
             expires_at: now + expires_in,
+            failed_refreshes: 0,
         }
+    }
+
+    /// This token, to be used until the refresh is tried again (never past its expiry).
+    fn after_failed_refresh(mut self) -> Token {
+        let wait = Duration::from_secs(1)
+            .saturating_mul(2u32.saturating_pow(self.failed_refreshes))
+            .min(MAX_REFRESH_RETRY);
+        self.failed_refreshes = self.failed_refreshes.saturating_add(1);
+        self.refresh_at = (Instant::now() + wait).min(self.expires_at);
+        self
     }
 }
 
@@ -84,15 +105,33 @@ impl TokenSlot {
             }
         }
         let previous = self.read();
-        let (value, expires_in) = fetch().await?;
+        let (value, expires_in) = match fetch().await {
+            Ok(fetched) => fetched,
+            // A refresh ahead of expiry that failed (the store is down, gettoken answered 502)
+            // is no reason to fail a send: the current token is still good. Try again later.
+            Err(error) => {
+                let still_valid = previous.filter(|t| Instant::now() < t.expires_at);
+                let Some(token) = still_valid else {
+                    return Err(error);
+                };
+                let token = token.after_failed_refresh();
+                let value = token.value.clone();
+                self.store(token);
+                return Ok(value);
+            }
+        };
         let mut token = Token::new(value, expires_in);
         if previous.is_some_and(|p| p.value == token.value) {
             // WeCom handed out the same token again: asking before it expires is pointless.
             token.refresh_at = token.expires_at;
         }
         let fresh = token.value.clone();
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(token);
+        self.store(token);
         Ok(fresh)
+    }
+
+    fn store(&self, token: Token) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(token);
     }
 
     /// Drops the cached token only if it is still `failed`, so a token another caller has just
@@ -243,6 +282,56 @@ mod tests {
             .unwrap();
         let token = slot.read().unwrap();
         assert_eq!(token.refresh_at, token.expires_at);
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_the_valid_token_and_waits_before_trying_again() {
+        let slot = TokenSlot::default();
+        slot.get(|| async { Ok(("first".to_owned(), Duration::from_secs(60))) })
+            .await
+            .unwrap();
+        *slot.current.write().unwrap() = slot.read().map(|mut t| {
+            t.refresh_at = Instant::now();
+            t
+        });
+        let calls = AtomicUsize::new(0);
+        let failing = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(crate::Error::Configuration("store down".into()))
+        };
+        assert_eq!(&*slot.get(failing).await.unwrap(), "first");
+        // Not tried again on the next send, but a second later.
+        assert_eq!(&*slot.get(failing).await.unwrap(), "first");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let token = slot.read().unwrap();
+        let wait = token.refresh_at - Instant::now();
+        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        assert_eq!(token.after_failed_refresh().failed_refreshes, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_without_a_valid_token_fails() {
+        let slot = TokenSlot::default();
+        slot.get(|| async { Ok(("old".to_owned(), Duration::from_millis(1))) })
+            .await
+            .unwrap();
+        *slot.current.write().unwrap() = slot.read().map(|mut t| {
+            t.expires_at = Instant::now();
+            t.refresh_at = t.expires_at;
+            t
+        });
+        let error = slot
+            .get(|| async { Err(crate::Error::Configuration("down".into())) })
+            .await;
+        assert_eq!(error, Err(crate::Error::Configuration("down".into())));
+    }
+
+    #[test]
+    fn lifetimes_are_kept_within_bounds() {
+        let huge = Token::new("t".into(), Duration::from_secs(u64::MAX));
+        assert!(huge.expires_at - Instant::now() <= MAX_LIFETIME);
+        let zero = Token::new("t".into(), Duration::ZERO);
+        assert!(zero.expires_at - Instant::now() > MIN_LIFETIME / 2);
     }
 
     #[test]

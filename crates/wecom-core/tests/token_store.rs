@@ -81,7 +81,10 @@ fn client(emulator: &Emulator, store: StoreConfig) -> Client {
 fn stores() -> Vec<StoreConfig> {
     let dir = std::env::temp_dir().join(format!("wecom-fleet-{}", fastrand::u64(..)));
     vec![
-        StoreConfig::File { dir },
+        StoreConfig::File {
+            dir,
+            timeout: Duration::from_secs(1),
+        },
         StoreConfig::Redis {
             url: "redis://127.0.0.1:6379/0".into(),
             namespace: format!("wecom-test-{}", fastrand::u64(..)),

@@ -2,6 +2,7 @@
 //! checks arguments and builds bodies before calling in here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use magnus::{
     function, gc, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, RModule, RString,
@@ -50,10 +51,13 @@ impl NativeClient {
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let mut config = Config::new(corp_id, secret, agent_id);
+            config.timeout = convert::seconds(ruby, "timeout", timeout)?;
             let mut ruby_store = None;
             match token_store.map(|store| (RArray::from_value(store), store)) {
                 None => {}
-                Some((Some(spec), _)) => config.token_store = store_config(ruby, spec)?,
+                Some((Some(spec), _)) => {
+                    config.token_store = store_config(ruby, spec, config.timeout)?
+                }
                 Some((None, object)) => {
                     let store = Arc::new(RubyStore::new(object));
                     config.token_store = StoreConfig::External(store.clone());
@@ -61,7 +65,6 @@ impl NativeClient {
                 }
             }
             config.base_url = base_url;
-            config.timeout = convert::seconds(ruby, "timeout", timeout)?;
             config.open_timeout = convert::seconds(ruby, "open_timeout", open_timeout)?;
             config.idle_timeout = convert::seconds(ruby, "idle_timeout", idle_timeout)?;
             config.max_retries = max_retries;
@@ -250,13 +253,14 @@ impl NativeClient {
     }
 }
 
-/// A token store as `WeCom::TokenStore::*#native_spec` describes it: `["file", dir]` or
-/// `["redis", url, namespace, timeout]`.
-fn store_config(ruby: &Ruby, spec: RArray) -> Result<StoreConfig, Error> {
+/// A token store as `WeCom::TokenStore::*#native_spec` describes it: `["file", dir]` (each file
+/// operation bounded by the client's `timeout`) or `["redis", url, namespace, timeout]`.
+fn store_config(ruby: &Ruby, spec: RArray, timeout: Duration) -> Result<StoreConfig, Error> {
     let kind: String = spec.entry(0)?;
     match kind.as_str() {
         "file" => Ok(StoreConfig::File {
             dir: spec.entry::<String>(1)?.into(),
+            timeout,
         }),
         "redis" => Ok(StoreConfig::Redis {
             url: spec.entry(1)?,

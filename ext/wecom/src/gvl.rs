@@ -17,7 +17,7 @@
 //! wait for the response (nothing calls us), so a wait on the main thread also wakes every
 //! [`SIGNAL_POLL`] to let Ruby run pending trap handlers.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use magnus::{prelude::*, Error, Ruby};
+use magnus::{prelude::*, Error, Ruby, Value};
 use wecom_core::interrupt::Interrupt;
 use wecom_core::process::{self, Context};
 
@@ -37,6 +37,8 @@ pub type RubyJob = Box<dyn FnOnce(&Ruby) -> Result<(), Error>>;
 
 thread_local! {
     static JOBS: RefCell<Vec<RubyJob>> = const { RefCell::new(Vec::new()) };
+    /// True while a job runs: a send paused in the middle for a token store written in Ruby.
+    static IN_JOB: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Queues `job` and wakes this thread's wait so `run` runs it. Called from inside a future
@@ -54,7 +56,40 @@ fn run_jobs(ruby: &Ruby) -> Result<(), Error> {
         let Some(job) = JOBS.with(|jobs| jobs.borrow_mut().pop()) else {
             return Ok(());
         };
-        job(ruby)?;
+        IN_JOB.with(|flag| flag.set(true));
+        let ran = job(ruby);
+        IN_JOB.with(|flag| flag.set(false));
+        ran?;
+    }
+}
+
+/// A send made from inside a token store method (one that alerts through WeCom, say) would wait
+/// for the send it interrupted, which waits for it: refuse it at once instead.
+fn refuse_reentry(ruby: &Ruby) -> Result<(), Error> {
+    if !IN_JOB.with(Cell::get) {
+        return Ok(());
+    }
+    Err(errors::to_ruby(
+        ruby,
+        wecom_core::Error::Configuration(
+            "a token store method called wecom while a send was waiting for it on the same thread \
+             (it would wait for itself); send from another thread, or after the store returns"
+                .into(),
+        ),
+    ))
+}
+
+/// Hands the core's warnings (a token store that cannot be written) to the Ruby log.
+fn log_warnings(ruby: &Ruby) {
+    let warnings = process::take_warnings();
+    if warnings.is_empty() {
+        return;
+    }
+    let Ok(instrumentation) = ruby.eval::<Value>("WeCom::Instrumentation") else {
+        return;
+    };
+    for warning in warnings {
+        let _ = instrumentation.funcall::<_, _, Value>("warn", (warning,));
     }
 }
 
@@ -81,11 +116,10 @@ where
     F: Future<Output = wecom_core::error::Result<T>> + Send,
     T: Send,
 {
+    refuse_reentry(ruby)?;
     let engine = process::engine().map_err(|e| errors::to_ruby(ruby, e))?;
     let mut future = std::pin::pin!(make(engine.context.clone()));
     engine.interrupt.reset();
-    // Request events are reported per call: forget those of a call nobody read.
-    engine.context.take_events();
     let flags = (rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE) as i32;
     let poll_signals = ruby.thread_current().equal(ruby.thread_main())?;
     loop {
@@ -108,6 +142,9 @@ where
                 &engine.interrupt as *const Interrupt as *mut c_void,
                 flags,
             );
+        }
+        if call.outcome.is_some() {
+            log_warnings(ruby);
         }
         match call.outcome {
             Some(Ok(result)) => return result.map_err(|e| errors::to_ruby(ruby, e)),

@@ -1,10 +1,17 @@
-//! `WeCom::Native.take_request_events`: the HTTP requests the calling thread's last native call
-//! made, for `WeCom::Instrumentation` (lib/wecom/instrumentation.rb) to publish.
+//! `WeCom::Native.record_request_events` and `take_request_events`: the HTTP requests the calling
+//! thread's native calls made in between, for `WeCom::Instrumentation`
+//! (lib/wecom/instrumentation.rb) to publish. Nothing is recorded unless asked.
 
 use magnus::{function, Error, RArray, RModule, Ruby};
 use wecom_core::process;
 
 use crate::errors;
+
+fn record_request_events(ruby: &Ruby) -> Result<(), Error> {
+    let engine = process::engine().map_err(|e| errors::to_ruby(ruby, e))?;
+    engine.context.record_events();
+    Ok(())
+}
 
 fn take_request_events(ruby: &Ruby) -> Result<RArray, Error> {
     let engine = process::engine().map_err(|e| errors::to_ruby(ruby, e))?;
@@ -27,5 +34,6 @@ fn take_request_events(ruby: &Ruby) -> Result<RArray, Error> {
 }
 
 pub fn define(native: RModule) -> Result<(), Error> {
+    native.define_module_function("record_request_events", function!(record_request_events, 0))?;
     native.define_module_function("take_request_events", function!(take_request_events, 0))
 }

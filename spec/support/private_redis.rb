@@ -1,0 +1,54 @@
+# frozen_string_literal: true
+
+require "socket"
+
+# A redis-server of the example's own on a free port, which the example may stop and start again
+# (the shared one on 6379 is never touched).
+#
+#   redis = PrivateRedis.start; redis.url; redis.stop; redis.start; redis.stop
+class PrivateRedis
+  attr_reader :port
+
+  def self.start
+    new.tap(&:start)
+  end
+
+  def initialize
+    @port = TCPServer.open("127.0.0.1", 0).then { |server| server.addr[1].tap { server.close } }
+  end
+
+  def url
+    "redis://127.0.0.1:#{port}/0"
+  end
+
+  def start
+    @pid = Process.spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
+                         "--appendonly", "no", out: File::NULL, err: File::NULL)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+    until ping?
+      raise "redis-server did not start on port #{port}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.02
+    end
+    self
+  end
+
+  def stop
+    return unless @pid
+
+    Process.kill(:KILL, @pid)
+    Process.wait(@pid)
+    @pid = nil
+  rescue Errno::ESRCH, Errno::ECHILD
+    @pid = nil
+  end
+
+  def ping?
+    TCPSocket.open("127.0.0.1", port) do |socket|
+      socket.write("PING\r\n")
+      socket.gets == "+PONG\r\n"
+    end
+  rescue SystemCallError
+    false
+  end
+end
