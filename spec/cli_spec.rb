@@ -347,12 +347,36 @@ RSpec.describe "The wecom command" do
     end
   end
 
+  describe "--require of a file that fails" do
+    it "is a usage error in one line, naming the file and where it failed, exit 2" do
+      [["missing", nil, /no such file: .*missing\.rb \(--require\)/],
+       ["load", "require \"wecom_no_such_library\"\n", /failed: LoadError: cannot load such file -- wecom_no_such_library \(.*load\.rb:1\)/],
+       ["syntax", "def broken(\n", /failed: SyntaxError: .*syntax\.rb:\d+: syntax error/],
+       ["raise", "x = 1\nraise ArgumentError, \"bad setting\"\n", /failed: ArgumentError: bad setting \(.*raise\.rb:2\)/]]
+        .each do |name, source, message|
+          file = source ? tmp_file("#{name}.rb", source) : File.join(tmp_dir, "#{name}.rb")
+          [[], ["--json"]].each do |json|
+            out, err, status = wecom(*json, "token", "--require", file)
+            expect(status.exitstatus).to eq(2), "#{name}: #{err}"
+            expect(out).to eq("")
+            expect(err.lines.size).to eq(1), "#{name}: #{err}"
+            if json.empty?
+              expect(err).to match(message).and include(file)
+            else
+              expect(JSON.parse(err)).to include("error" => "UsageError", "message" => match(message))
+            end
+          end
+        end
+      expect(emulator.requests).to be_empty
+    end
+  end
+
   describe "redaction" do
-    it "hides the secret and the robot key even in an unexpected error" do
+    it "hides the secret and the robot key even in the error of a --require'd file" do
       file = tmp_file("boom.rb", 'raise "boom: #{ENV["WECOM_SECRET"]} #{ENV["WECOM_ROBOT_KEY"]}"' + "\n")
       _, err, status = wecom("token", "-r", file, env: env.merge("WECOM_ROBOT_KEY" => robot_key))
-      expect(status.exitstatus).to eq(1)
-      expect(err).to start_with("wecom: unexpected RuntimeError: boom: [REDACTED] [REDACTED]")
+      expect(status.exitstatus).to eq(2)
+      expect(err).to start_with("wecom: --require #{file} failed: RuntimeError: boom: [REDACTED] [REDACTED]")
       expect(err).not_to include(credentials[:secret], robot_key)
     end
   end

@@ -611,7 +611,14 @@ module WeCom
     def require_files
       @options[:requires].each do |file|
         usage!("no such file: #{file} (--require)") unless File.file?(file)
-        require File.expand_path(file)
+        path = File.expand_path(file)
+        begin
+          require path
+        rescue ScriptError, StandardError => e
+          # The file's mistake, in one line saying where: wecom's backtrace would not help.
+          at = e.backtrace&.find { |line| line.start_with?("#{path}:") }&.[](/\A.*?:\d+/)
+          usage!("--require #{file} failed: #{e.class}: #{e.message.lines.first&.chomp}#{" (#{at})" if at}")
+        end
       end
     end
 
