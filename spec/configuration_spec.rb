@@ -186,6 +186,28 @@ RSpec.describe "WeCom configuration" do
         .to raise_error(WeCom::ConfigurationError, %r{base_url must be an http\(s\) URL.*got "ftp://x"})
     end
 
+    it "refuses a base_url with user info, a query or a fragment, which would be dropped, never showing the user info" do
+      ["https://gateway:pa55word@gw.example.com", "https://user@gw.example.com/wecom", "https://gw.example.com/wecom?a=1",
+       "https://gw.example.com/#x"].each do |url|
+        expect { WeCom::Client.new(**credentials, base_url: url) }.to raise_error(ArgumentError) { |error|
+          expect(error.message).to eq("base_url takes a scheme, host, port and optional path only (such as " \
+                                      "https://qyapi.weixin.qq.com or https://gateway.example.com/wecom): " \
+                                      "user:password@, a query or a fragment would not be sent, and a proxy is not " \
+                                      "configured through base_url")
+        }
+      end
+      WeCom.configure { |c| c.app :hr, secret: secret, agent_id: 5, base_url: "https://gateway:pa55word@gw.example.com" }
+      expect { WeCom::Client.new(:hr, corp_id: credentials[:corp_id]) }
+        .to raise_error(WeCom::ConfigurationError, /\AWeCom app :hr: base_url takes a scheme, host, port/) { |error|
+          expect(error.message).not_to include("pa55word")
+        }
+      ENV["WECOM_BASE_URL"] = "https://gw.example.com/?token=abc"
+      expect { WeCom::Client.new(**credentials) }
+        .to raise_error(WeCom::ConfigurationError, /\AWeCom base_url takes/) { |error| expect(error.message).not_to include("abc") }
+      expect(WeCom::Client.new(**credentials, base_url: "https://gw.example.com:8443/wecom/").base_url)
+        .to eq("https://gw.example.com:8443/wecom")
+    end
+
     it "rejects an ftp:// base_url from WECOM_BASE_URL" do
       set_env_for(emulator)
       ENV["WECOM_BASE_URL"] = "ftp://x"

@@ -358,4 +358,158 @@ RSpec.describe WeCom::Client, "argument checks" do
       expect_rejected(/msgid must not be empty/) { client.recall("") }
     end
   end
+
+  describe "any object, wherever it is given" do
+    # What the messages call an object that has no use there.
+    odd = /(got |holds a )(#<)?(Basic)?Object/
+    # A BasicObject has no #class, #is_a?, #respond_to?, #inspect or #to_s; this Object has them
+    # all, but its #to_s and #inspect raise.
+    values = { "a BasicObject" => -> { BasicObject.new },
+               "an object whose to_s and inspect raise" => lambda {
+                 Object.new.tap do |object|
+                   def object.to_s = raise("to_s failed")
+                   def object.inspect = raise("inspect failed")
+                 end
+               } }
+    values.each do |description, make|
+      it "refuses #{description} with ArgumentError naming the field" do
+        value = make.call
+        card = { card_type: "text_notice", card_action: { type: 1, url: "https://a" } }
+        {
+          /\Acontent must be a String, #{odd}/ => -> { client.send_text(value, to: "u") },
+          /\Ato must hold Strings, Symbols or Integers, #{odd}/ => -> { client.send_text("hi", to: value) },
+          /\Ato must hold/ => -> { client.send_text("hi", to: ["u", value]) },
+          /\Aparty must hold/ => -> { client.send_text("hi", party: value) },
+          /\Atag must hold/ => -> { client.send_text("hi", tag: [value]) },
+          /\Aduplicate_check must be true or 1 to 14400 seconds, #{odd}/ =>
+            -> { client.send_text("hi", to: "u", duplicate_check: value) },
+          /\Acard must be a Hash/ => -> { client.send_template_card(value, to: "u") },
+          /\Acard\[:card_type\] must be a String, #{odd}/ => -> { client.send_template_card({ card_type: value }, to: "u") },
+          /\Atemplate_card\["main_title"\]\["title"\] #{odd}/ =>
+            -> { client.send_template_card(card.merge(main_title: { title: value }), to: "u") },
+          /\Aarticles must be an Array of Hashes, #{odd}/ => -> { client.send_news(value, to: "u") },
+          /\Aarticles\[0\] must be a Hash, #{odd}/ => -> { client.send_mpnews([value], to: "u") },
+          /\Aarticles\[0\]\[:title\] must be a String, #{odd}/ => -> { client.send_news([{ title: value, url: "https://a" }], to: "u") },
+          /\Acontent_item must be a Hash or an Array/ =>
+            -> { client.send_miniprogram_notice(appid: "wx1", title: "Booking", content_item: value, to: "u") },
+          /\Acontent_item\[0\]\[:value\] must be a String, #{odd}/ =>
+            -> { client.send_miniprogram_notice(appid: "wx1", title: "Booking", content_item: { "Time" => value }, to: "u") },
+          /\Amsgtype must be a WeCom message type such as :text, #{odd}/ => -> { client.send_message(value, {}, to: "u") },
+          /\Abody must be a Hash, #{odd}/ => -> { client.send_message(:text, value, to: "u") },
+          /\Atext\["content"\] #{odd}/ => -> { client.send_message(:text, { content: value }, to: "u") },
+          /\Atype must be one of .*, #{odd}/ => -> { client.deliver(value, "hi", to: "u") },
+          /\Amessages must be an Array of Hashes, #{odd}/ => -> { client.send_batch(value) },
+          /\Amessages\[0\]: must be a Hash, #{odd}/ => -> { client.send_batch([value]) },
+          /\Amessages\[0\]: type must be one of .*, #{odd}/ => -> { client.send_batch([{ type: value, content: "x", to: "u" }]) },
+          /\Aconcurrency must be an Integer from 1 to 1000, #{odd}/ => -> { client.send_batch([], concurrency: value) },
+          /\Arate_limit_pause must be a positive number of seconds, #{odd}/ =>
+            -> { client.send_batch([], rate_limit_pause: value) },
+          /\Amedia_id must be a String, #{odd}/ => -> { client.send_file(value, to: "u") },
+          /\Aa file must be a path, an IO or a String of bytes, #{odd}/ => -> { client.upload_media(value, type: :file) },
+          /\Atype must be one of :image, :voice, :video, :file, #{odd}/ =>
+            -> { client.upload_media("x" * 10, type: value, filename: "a.txt") },
+          /\Afilename must be a String, #{odd}/ => -> { client.upload_media("x" * 10, type: :file, filename: value) },
+          /\Amsgid must be a String, #{odd}/ => -> { client.recall(value) },
+          /\Aname must be a String, #{odd}/ => -> { client.create_chat(name: value, owner: "a", users: %w[a b]) },
+          /\Ausers must hold Strings, Symbols or Integers, #{odd}/ =>
+            -> { client.create_chat(name: "Loop", owner: "a", users: ["a", value]) },
+          /\Achat_id must be 1 to 32 letters and digits, #{odd}/ => -> { client.send_chat(value, :text, "hi") },
+          /\Atype must be one of text, markdown, .*, #{odd}/ => -> { client.send_chat("loop42", value, "hi") },
+          /\Aa WeCom app name must be a non-empty Symbol or String, #{odd}/ => -> { WeCom::Client.new(value) },
+          /\Aidempotency_key must be a non-empty String of at most 255 bytes, #{odd}/ =>
+            -> { WeCom.deliver_later(:text, "hi", to: "u", idempotency_key: value) },
+          /\Adelivery_log must be true or false, #{odd}/ => -> { WeCom.configure { |c| c.delivery_log = value } }
+        }.each do |message, call|
+          expect(&call).to raise_error(ArgumentError, message)
+        end
+        %i[corp_id secret agent_id base_url timeout open_timeout max_retries retry_base_delay token_store].each do |name|
+          expect { WeCom::Client.new(**credentials, name => value) }.to raise_error(ArgumentError, /\A#{name} must be .*#{odd}/)
+          WeCom.configure { |c| c.public_send(:"#{name}=", value) }
+          expect { WeCom::Client.new(**credentials.except(name)) }
+            .to raise_error(WeCom::ConfigurationError, /\AWeCom #{name} must be .*#{odd}/)
+          WeCom.reset_configuration!
+        end
+        expect(emulator.requests).to be_empty
+      end
+    end
+
+    it "takes any object as a true or false option" do
+      client.send_text("hi", to: "u", safe: BasicObject.new, id_trans: BasicObject.new)
+      expect(emulator.messages.last).to include("safe" => 1, "enable_id_trans" => 1)
+    end
+  end
+
+  describe "Hash keys that are neither Symbols nor Strings" do
+    it "are refused naming the field and the key" do
+      expect_rejected(/\Aarticles\[0\] keys must be Symbols or Strings, got 1\z/) do
+        client.send_news([{ 1 => "x", title: "t", url: "https://a" }], to: "u")
+      end
+      expect_rejected(/\Aarticles\[1\] keys must be Symbols or Strings, got \[:title\]/) do
+        client.send_mpnews([{ title: "t", thumb_media_id: "m", content: "c" }, { [:title] => "t" }], to: "u")
+      end
+      expect_rejected(/\Acontent_item\[0\] keys must be Symbols or Strings, got 1/) do
+        client.send_miniprogram_notice(appid: "wx1", title: "Booking", content_item: [{ 1 => "x" }], to: "u")
+      end
+      expect_rejected(/\Amessages\[1\]: keys must be Symbols or Strings, got 2/) do
+        client.send_batch([{ type: :text, content: "x", to: "u" }, { 2 => "x", type: :text, content: "x", to: "u" }])
+      end
+      expect_rejected(/\Aarticles\[0\] key is not valid UTF-8/) do
+        client.send_news([{ "\xff".b => "x", title: "t", url: "https://a" }], to: "u")
+      end
+    end
+  end
+
+  describe "recipient ids in other encodings" do
+    it "converts them to UTF-8, as content is" do
+      client.send_text("hi", to: ["zhangsan".encode("UTF-16LE"), "张三".encode("GBK")], party: "2".encode("UTF-16BE"),
+                             tag: :"7")
+      expect(emulator.messages.last).to include("touser" => "zhangsan|张三", "toparty" => "2", "totag" => "7")
+    end
+
+    it "refuses invalid bytes, naming the field" do
+      expect_rejected(/\Ato is not valid UTF-8/) { client.send_text("hi", to: "\xff".b) }
+      expect_rejected(/\Ato is not valid UTF-8/) { client.send_text("hi", to: ["u", "a\xffb"]) }
+      expect_rejected(/\Aparty is not valid UTF-8/) { client.send_text("hi", party: ["\xfe".b]) }
+      expect_rejected(/\Atag cannot be converted from UTF-16LE to UTF-8/) do
+        client.send_text("hi", tag: "\xff".dup.force_encoding("UTF-16LE"))
+      end
+      expect_rejected(/\Ausers is not valid UTF-8/) { client.create_chat(name: "Loop", owner: "a", users: ["a", "\xff".b]) }
+      expect_rejected(/\Aowner is not valid UTF-8/) { client.create_chat(name: "Loop", owner: "\xff".b, users: %w[a b]) }
+      expect_rejected(/\Achat_id cannot be converted/) { client.send_chat("\xff".dup.force_encoding("UTF-16LE"), :text, "hi") }
+    end
+
+    it "sends to chat members given in UTF-16" do
+      chat_id = client.create_chat(name: "Loop", owner: "a".encode("UTF-16LE"), users: ["a", "b".encode("UTF-16LE")])
+      expect(client.chat(chat_id.encode("UTF-16LE"))).to have_attributes(owner: "a", users: %w[a b])
+    end
+  end
+
+  describe "durations" do
+    limit = WeCom::Native::MAX_SECONDS.to_i
+
+    it "refuses more than a day, infinity and NaN for every duration setting, naming it and the limit" do
+      %i[timeout open_timeout retry_base_delay].each do |name|
+        [1e19, 1e20, Float::INFINITY, Float::NAN, -1, 0, "abc", limit + 0.5, "1e20"].each do |value|
+          message = /\A#{name} must be a positive number of seconds, got #{Regexp.escape(value.inspect)} \(at most #{limit}, a day\)\z/
+          expect { WeCom::Client.new(**credentials, name => value) }.to raise_error(ArgumentError, message)
+        end
+        WeCom.configure { |c| c.public_send(:"#{name}=", 1e19) }
+        expect { WeCom::Client.new(**credentials) }
+          .to raise_error(WeCom::ConfigurationError, /\AWeCom #{name} must be a positive number of seconds, got 1.0e\+19 \(at most #{limit}, a day\)/)
+        WeCom.reset_configuration!
+      end
+      expect(emulator.client(timeout: limit, open_timeout: "#{limit}", retry_base_delay: 0.01).send_text("hi", to: "u").msgid)
+        .to be_a(String)
+    end
+
+    it "refuses a rate_limit_pause over a day, naming it and the limit" do
+      batch = [{ type: :text, content: "x", to: "u" }]
+      [1e19, Float::INFINITY, Float::NAN, 0, -1, limit + 1].each do |pause|
+        expect_rejected(/\Arate_limit_pause must be a positive number of seconds, got #{Regexp.escape(pause.inspect)} \(at most #{limit}, a day\)\z/) do
+          client.send_batch(batch, rate_limit_pause: pause)
+        end
+      end
+      expect(client.send_batch(batch, rate_limit_pause: limit)).to all(be_a(WeCom::Result))
+    end
+  end
 end

@@ -152,6 +152,71 @@ RSpec.describe WeCom::Webhook do
     expect { described_class.new(key: key, max_retries: -1) }.to raise_error(ArgumentError, /max_retries must be an integer/)
   end
 
+  it "refuses durations over a day, naming the setting and the limit" do
+    limit = WeCom::Native::MAX_SECONDS.to_i
+    %i[timeout open_timeout retry_base_delay].each do |name|
+      [1e19, Float::INFINITY, Float::NAN, 0, "abc"].each do |value|
+        expect { described_class.new(key: key, name => value) }
+          .to raise_error(ArgumentError, /\A#{name} must be a positive number of seconds, got #{Regexp.escape(value.inspect)} \(at most #{limit}, a day\)\z/)
+      end
+      WeCom.configure { |c| c.public_send(:"#{name}=", 1e19) }
+      expect { described_class.new(key: key) }
+        .to raise_error(WeCom::ConfigurationError, /\AWeCom #{name} must be a positive number of seconds, got 1.0e\+19 \(at most #{limit}/)
+      WeCom.reset_configuration!
+    end
+  end
+
+  it "refuses any object where a String or list belongs, naming the field" do
+    broken = Object.new
+    def broken.to_s = raise("to_s failed")
+    def broken.inspect = raise("inspect failed")
+    [BasicObject.new, broken].each do |value|
+      {
+        /\Akey must be a String, got (Basic)?Object/ => -> { described_class.new(key: value) },
+        /\Aname must be a String, got (Basic)?Object/ => -> { described_class.new(key: key, name: value) },
+        /\Abase_url must be a String, got (Basic)?Object/ => -> { described_class.new(key: key, base_url: value) },
+        /\Acontent must be a String/ => -> { robot.send_text(value) },
+        /\Amention must be a String/ => -> { robot.send_text("hi", mention: ["a", value]) },
+        /\Amention must be an Array/ => -> { robot.send_text("hi", mention: value) },
+        /\Amention_mobiles must be a String/ => -> { robot.send_text("hi", mention_mobiles: [value]) },
+        /\Acontent must be a String, got/ => -> { robot.send_markdown(value) },
+        /\Aarticles\[0\] must be a Hash/ => -> { robot.send_news([value]) },
+        /\Acard must be a Hash/ => -> { robot.send_template_card(value) },
+        /\Amedia_id must be a String/ => -> { robot.send_file(value) },
+        /\Aa file must be a path/ => -> { robot.upload_media(value) }
+      }.each { |message, call| expect(&call).to raise_error(ArgumentError, message) }
+    end
+    expect(robots.requests).to be_empty
+  end
+
+  it "converts mentions in other encodings to UTF-8 and refuses invalid bytes, naming the field" do
+    robot.send_text("hi", mention: ["zhangsan".encode("UTF-16LE")], mention_mobiles: ["13800000000".encode("UTF-16LE")])
+    expect(received.last["text"]).to include("mentioned_list" => ["zhangsan"], "mentioned_mobile_list" => ["13800000000"])
+    expect { robot.send_text("hi", mention: ["\xff".b]) }.to raise_error(ArgumentError, /\Amention is not valid UTF-8/)
+    expect { robot.send_text("hi", mention_mobiles: ["\xff".b]) }
+      .to raise_error(ArgumentError, /\Amention_mobiles is not valid UTF-8/)
+  end
+
+  it "refuses a base_url or webhook URL with user info, a query or a fragment, never showing the user info" do
+    ["https://robot:pa55word@gw.example.com", "https://gw.example.com/wecom?via=proxy", "https://gw.example.com#top"]
+      .each do |url|
+        expect { described_class.new(key: key, base_url: url) }.to raise_error(ArgumentError) { |error|
+          expect(error.message).to start_with("base_url takes a scheme, host, port and optional path only")
+          expect(error.message).to include("a proxy is not configured through base_url")
+          expect(error.message).not_to include("pa55word", "robot:")
+        }
+      end
+    expect { described_class.new(key: "https://robot:pa55word@gw.example.com/cgi-bin/webhook/send?key=#{key}") }
+      .to raise_error(ArgumentError, /\Abase_url takes a scheme, host, port and optional path only/) { |error|
+        expect(error.message).not_to include("pa55word")
+      }
+    WeCom.configure { |c| c.base_url = "https://robot:pa55word@gw.example.com" }
+    expect { described_class.new(key: key) }
+      .to raise_error(WeCom::ConfigurationError, /\AWeCom base_url takes a scheme/) { |error|
+        expect(error.message).not_to include("pa55word")
+      }
+  end
+
   it "needs a key outside test mode" do
     expect { described_class.new(key: nil) }.to raise_error(WeCom::ConfigurationError, /key is missing/)
   end

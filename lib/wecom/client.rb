@@ -42,7 +42,7 @@ module WeCom
         settings = Settings.new(given, configuration, @app).require!(:corp_id, :secret, :agent_id)
         @native = Native::Client.new(
           settings.string(:corp_id), settings.string(:secret), settings.integer(:agent_id, AGENT_IDS),
-          settings.string(:base_url), settings.seconds(:timeout), settings.seconds(:open_timeout),
+          settings.base_url, settings.seconds(:timeout), settings.seconds(:open_timeout),
           settings.seconds(:idle_timeout), settings.integer(:max_retries, RETRIES), settings.seconds(:retry_base_delay),
           settings.token_store
         )
@@ -177,10 +177,10 @@ module WeCom
       end
 
       def type_name(type)
-        type = type.to_s if type.is_a?(Symbol)
+        type = type.to_s if Symbol === type
         return type if Messages::TYPES.include?(type)
 
-        raise ArgumentError, "type must be one of #{Messages::TYPES.join(', ')}, got #{type.inspect}"
+        raise ArgumentError, "type must be one of #{Messages::TYPES.join(', ')}, got #{Messages::Check.shown(type)}"
       end
 
       # What the native send takes: msgtype, body, users, parties, tags, all, safe, id_trans,
@@ -200,11 +200,12 @@ module WeCom
         when true then DEFAULT_DUPLICATE_CHECK
         else
           # Numbers and ActiveSupport::Duration (30.minutes).
-          finite = value.is_a?(Numeric) ? value.finite? : value.respond_to?(:in_seconds)
+          finite = Numeric === value ? value.real? && value.finite? : Messages::Check.responds?(value, :in_seconds)
           seconds = value.to_i if finite
           return seconds if seconds&.between?(1, MAX_DUPLICATE_CHECK)
 
-          raise ArgumentError, "duplicate_check must be true or 1 to #{MAX_DUPLICATE_CHECK} seconds, got #{value.inspect}"
+          raise ArgumentError, "duplicate_check must be true or 1 to #{MAX_DUPLICATE_CHECK} seconds, " \
+                               "got #{Messages::Check.shown(value)}"
         end
       end
     end
@@ -236,8 +237,8 @@ module WeCom
     # Renames the chat, hands it to another owner, adds and removes members. Returns true.
     def update_chat(chat_id, name: nil, owner: nil, add: [], remove: [])
       body = { "chatid" => chat_id(chat_id) }
-      body["name"] = Messages::Check.string(name, "name", max_chars: CHAT_NAME_MAX_CHARS) unless name.nil?
-      body["owner"] = Messages::Check.string(owner, "owner") unless owner.nil?
+      body["name"] = Messages::Check.string(name, "name", max_chars: CHAT_NAME_MAX_CHARS) unless nil.equal?(name)
+      body["owner"] = Messages::Check.string(owner, "owner") unless nil.equal?(owner)
       add = Recipients.ids(add, "add")
       remove = Recipients.ids(remove, "remove")
       body["add_user_list"] = add unless add.empty?
@@ -263,8 +264,10 @@ module WeCom
     #
     #   client.send_chat(chat_id, :textcard, title: "Loop #42", description: "...", url: "https://...")
     def send_chat(chat_id, type, *arguments, safe: false, **fields)
-      type = type.to_s if type.is_a?(Symbol)
-      raise ArgumentError, "type must be one of #{CHAT_TYPES.join(', ')}, got #{type.inspect}" unless CHAT_TYPES.include?(type)
+      type = type.to_s if Symbol === type
+      unless CHAT_TYPES.include?(type)
+        raise ArgumentError, "type must be one of #{CHAT_TYPES.join(', ')}, got #{Messages::Check.shown(type)}"
+      end
 
       chat_id = chat_id(chat_id)
       if MEDIA_TYPES.include?(type)
@@ -301,19 +304,21 @@ module WeCom
     # met; one failure never stops the others. WeCom's frequency limit (45009) pauses the whole
     # batch for rate_limit_pause seconds, then it goes on.
     def send_batch(messages, concurrency: 16, rate_limit_pause: 60)
-      raise ArgumentError, "messages must be an Array of Hashes, got #{messages.class}" unless messages.is_a?(Array)
-      unless concurrency.is_a?(Integer) && concurrency.between?(1, MAX_CONCURRENCY)
-        raise ArgumentError, "concurrency must be an Integer from 1 to #{MAX_CONCURRENCY}, got #{concurrency.inspect}"
+      unless Array === messages
+        raise ArgumentError, "messages must be an Array of Hashes, got #{Messages::Check.class_of(messages)}"
       end
-      unless rate_limit_pause.is_a?(Numeric) && rate_limit_pause.positive?
-        raise ArgumentError, "rate_limit_pause must be a positive number of seconds, got #{rate_limit_pause.inspect}"
+      unless Integer === concurrency && concurrency.between?(1, MAX_CONCURRENCY)
+        raise ArgumentError, "concurrency must be an Integer from 1 to #{MAX_CONCURRENCY}, " \
+                             "got #{Messages::Check.shown(concurrency)}"
       end
+      pause = Settings.seconds(rate_limit_pause) or
+        raise ArgumentError, "rate_limit_pause #{Settings.not_seconds(rate_limit_pause)}"
 
       batch = messages.each_with_index.map { |message, index| batch_entry(message, index) }
       return batch.map { |arguments| record(*arguments) } if WeCom.delivery_method == :test
 
       Instrumentation.instrument("deliver_batch.wecom", app: app, messages: batch.size) do |payload|
-        results = native.send_batch(batch, concurrency, rate_limit_pause.to_f).map do |outcome|
+        results = native.send_batch(batch, concurrency, pause).map do |outcome|
           outcome.is_a?(Hash) ? Result.new(**outcome) : outcome
         end
         payload[:failed] = results.count { |outcome| outcome.is_a?(Error) } if payload
@@ -365,10 +370,11 @@ module WeCom
     end
 
     def chat_id(value)
-      value = value.to_s if value.is_a?(Symbol)
-      return value if value.is_a?(String) && CHAT_ID.match?(value)
+      value = value.to_s if Symbol === value
+      value = Messages::Check.utf8(value, "chat_id") if String === value
+      return value if String === value && CHAT_ID.match?(value)
 
-      raise ArgumentError, "chat_id must be 1 to 32 letters and digits, got #{value.inspect}"
+      raise ArgumentError, "chat_id must be 1 to 32 letters and digits, got #{Messages::Check.shown(value)}"
     end
 
     def chat_users(users)
@@ -394,9 +400,9 @@ module WeCom
     end
 
     def batch_entry(message, index)
-      raise ArgumentError, "must be a Hash, got #{message.class}" unless message.is_a?(Hash)
+      raise ArgumentError, "must be a Hash, got #{Messages::Check.class_of(message)}" unless Hash === message
 
-      fields = message.transform_keys(&:to_sym)
+      fields = Messages::Check.symbol_keys(message)
       type = fields.delete(:type) { raise ArgumentError, "type is required (such as type: :text)" }
       sending = fields.slice(*SENDING_KEYS)
       self.class.native_arguments(Messages.build(type, fields.except(*SENDING_KEYS)), **sending)

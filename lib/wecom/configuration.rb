@@ -47,7 +47,7 @@ module WeCom
       return "[REDACTED]" if name == :secret && value
       return value.sub(%r{(//)[^/@]*@}, '\\1[REDACTED]@').inspect if name == :base_url && String === value
 
-      value.inspect
+      Messages::Check.shown(value)
     end
 
     # An app's settings (app_settings): a frozen Hash whose #inspect redacts the secret.
@@ -104,7 +104,7 @@ module WeCom
     # The app a client asked for `name` uses: that app, else default_app, else nil (the unnamed,
     # top-level app). Raises ConfigurationError for an app that is not registered.
     def app_for(name)
-      app = name.nil? ? default_app : app_name(name)
+      app = nil.equal?(name) ? default_app : app_name(name)
       return app if app.nil? || @apps.key?(app)
 
       registered = apps.empty? ? "none" : apps.map(&:inspect).join(", ")
@@ -114,12 +114,14 @@ module WeCom
 
     def default_app=(name)
       writable!
-      @default_app = name.nil? ? nil : app_name(name)
+      @default_app = nil.equal?(name) ? nil : app_name(name)
     end
 
     def delivery_log=(enabled)
       writable!
-      raise ArgumentError, "delivery_log must be true or false, got #{enabled.inspect}" unless [true, false].include?(enabled)
+      unless [true, false].include?(enabled)
+        raise ArgumentError, "delivery_log must be true or false, got #{Messages::Check.shown(enabled)}"
+      end
 
       @delivery_log = enabled
     end
@@ -161,13 +163,13 @@ module WeCom
 
     # Our own frozen copy of a String, so that changing the caller's String changes nothing here.
     def own(value)
-      value.is_a?(String) ? value.dup.freeze : value
+      String === value ? value.dup.freeze : value
     end
 
     def app_name(name)
-      return name.to_sym if (name.is_a?(Symbol) || name.is_a?(String)) && !name.empty?
+      return name.to_sym if (Symbol === name || String === name) && !name.empty?
 
-      raise ArgumentError, "a WeCom app name must be a non-empty Symbol or String, got #{name.inspect}"
+      raise ArgumentError, "a WeCom app name must be a non-empty Symbol or String, got #{Messages::Check.shown(name)}"
     end
 
     def shown(settings)
@@ -175,7 +177,7 @@ module WeCom
     end
 
     def blank?(value)
-      value.nil? || (value.respond_to?(:empty?) && value.empty?)
+      Messages::Check.blank?(value)
     end
   end
 

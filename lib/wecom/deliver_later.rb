@@ -22,9 +22,11 @@ module WeCom
     # delivery fails with WeCom::DeliveryUnknownError rather than risk a second copy).
     def deliver_later(type, *arguments, app: nil, idempotency_key: nil, wait: nil, wait_until: nil, queue: nil,
                       priority: nil, **options)
-      unless idempotency_key.nil? || (idempotency_key.is_a?(String) && !idempotency_key.strip.empty? &&
-                                      idempotency_key.bytesize <= 255)
-        raise ArgumentError, "idempotency_key must be a non-empty String of at most 255 bytes, got #{idempotency_key.inspect}"
+      idempotency_key = Messages::Check.utf8(idempotency_key, "idempotency_key") if String === idempotency_key
+      unless nil.equal?(idempotency_key) || (String === idempotency_key && !idempotency_key.strip.empty? &&
+                                             idempotency_key.bytesize <= 255)
+        raise ArgumentError, "idempotency_key must be a non-empty String of at most 255 bytes, " \
+                             "got #{Messages::Check.shown(idempotency_key)}"
       end
 
       arguments = later_file(type, arguments, options)

@@ -39,9 +39,10 @@ module WeCom
     # source: a path (String or Pathname), a File, another IO (read into memory; give
     # filename:), or — with filename: — a String of bytes.
     def upload(source, type:, filename: nil, limits: LIMITS)
-      type = type.to_sym if type.is_a?(String)
-      limit = limits[type] or
-        raise ArgumentError, "type must be one of #{limits.keys.map(&:inspect).join(', ')}, got #{type.inspect}"
+      type = type.to_sym if String === type
+      limit = (Symbol === type && limits[type]) or
+        raise ArgumentError, "type must be one of #{limits.keys.map(&:inspect).join(', ')}, " \
+                             "got #{Messages::Check.shown(type)}"
 
       path, bytes, filename = read(source, filename, limit[:max_bytes])
       size = path ? ::File.size(path) : bytes.bytesize
@@ -55,7 +56,7 @@ module WeCom
       case source
       when String then !source.empty? && !source.include?("\0") && ::File.file?(source)
       when Pathname, IO then true
-      else source.respond_to?(:read)
+      else Messages::Check.responds?(source, :read)
       end
     end
 
@@ -76,11 +77,13 @@ module WeCom
       when Pathname then path = source.to_s
       when ::File then path = source.path
       else
-        raise ArgumentError, "a file must be a path, an IO or a String of bytes, got #{source.class}" unless source.respond_to?(:read)
+        unless Messages::Check.responds?(source, :read)
+          raise ArgumentError, "a file must be a path, an IO or a String of bytes, got #{Messages::Check.class_of(source)}"
+        end
 
         # One byte past the limit is enough to refuse a larger stream without reading it whole.
         bytes = source.read(max_bytes + 1).to_s.b
-        return [nil, bytes, checked_filename(filename || (source.respond_to?(:path) && source.path))]
+        return [nil, bytes, checked_filename(filename || (Messages::Check.responds?(source, :path) && source.path))]
       end
       unless !path.include?("\0") && ::File.file?(path)
         shown = path.length > 80 ? "#{path[0, 80].inspect}..." : path.inspect
@@ -92,7 +95,7 @@ module WeCom
     end
 
     def checked_filename(filename)
-      filename = filename.to_s
+      filename = Messages::Check.text(filename, "filename")
       raise ArgumentError, "filename: is required for bytes or an IO without a path" if filename.strip.empty?
 
       ::File.basename(filename)

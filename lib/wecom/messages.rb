@@ -35,7 +35,7 @@ module WeCom
         "description" => Check.string(description, "description", max_bytes: DESCRIPTION_MAX_BYTES),
         "url" => Check.url(url, "url")
       }
-      unless button_text.nil?
+      unless nil.equal?(button_text)
         body["btntxt"] = Check.string(button_text, "button_text", max_chars: BUTTON_TEXT_MAX_CHARS)
       end
       ["textcard", body]
@@ -113,9 +113,11 @@ module WeCom
 
     # card: a Hash in WeCom's template_card shape (see WeCom's documentation of message/send).
     def template_card(card)
-      raise ArgumentError, "card must be a Hash in WeCom's template_card shape, got #{card.class}" unless card.is_a?(Hash)
+      unless Hash === card
+        raise ArgumentError, "card must be a Hash in WeCom's template_card shape, got #{Check.class_of(card)}"
+      end
 
-      card_type = (card[:card_type] || card["card_type"]).to_s
+      card_type = Check.text(card[:card_type] || card["card_type"], "card[:card_type]")
       unless TEMPLATE_CARD_TYPES.include?(card_type)
         raise ArgumentError, "card[:card_type] must be one of #{TEMPLATE_CARD_TYPES.join(', ')}, got #{card_type.inspect}"
       end
@@ -128,11 +130,11 @@ module WeCom
 
     # Any msgtype with a body in WeCom's shape, for what the other builders do not cover.
     def custom(msgtype, body)
-      msgtype = msgtype.to_s if msgtype.is_a?(Symbol)
-      unless msgtype.is_a?(String) && msgtype.match?(/\A[a-z_]+\z/)
-        raise ArgumentError, "msgtype must be a WeCom message type such as :text, got #{msgtype.inspect}"
+      msgtype = msgtype.to_s if Symbol === msgtype
+      unless String === msgtype && msgtype.match?(/\A[a-z_]+\z/)
+        raise ArgumentError, "msgtype must be a WeCom message type such as :text, got #{Check.shown(msgtype)}"
       end
-      raise ArgumentError, "body must be a Hash, got #{body.class}" unless body.is_a?(Hash)
+      raise ArgumentError, "body must be a Hash, got #{Check.class_of(body)}" unless Hash === body
 
       [msgtype, body]
     end
@@ -148,8 +150,8 @@ module WeCom
     # build(:textcard, title: "...", description: "...", url: "..."), or
     # build(:message, msgtype: "text", body: { content: "hi" }) for any msgtype.
     def build(type, fields)
-      type = type.to_s
-      raise ArgumentError, "type must be one of #{TYPES.join(', ')}, got #{type.inspect}" unless TYPES.include?(type)
+      type = type.to_s if Symbol === type
+      raise ArgumentError, "type must be one of #{TYPES.join(', ')}, got #{Check.shown(type)}" unless TYPES.include?(type)
 
       return custom(fields.fetch(:msgtype, nil), fields.fetch(:body, nil)) if type == "message"
 
@@ -169,14 +171,56 @@ module WeCom
       module_function
 
       def blank?(value)
-        value.nil? || (value.respond_to?(:empty?) && value.empty?)
+        nil.equal?(value) || (responds?(value, :empty?) && value.empty?)
+      end
+
+      # The checks below work for any object, a BasicObject included (it has no #class, #is_a?,
+      # #respond_to?, #inspect or #to_s), and for objects whose #inspect or #to_s raises.
+
+      # How an error message shows a value: its #inspect, else #<ItsClass>.
+      def shown(value)
+        text = value.inspect
+        String === text ? text : "#<#{class_of(value)}>"
+      rescue StandardError
+        "#<#{class_of(value)}>"
+      end
+
+      def class_of(value)
+        Kernel.instance_method(:class).bind_call(value)
+      end
+
+      def responds?(value, method)
+        Kernel.instance_method(:respond_to?).bind_call(value, method)
+      end
+
+      # value.to_s, for fields that take any object's text form (content_item values, names).
+      def text(value, field)
+        text = begin
+          value.to_s
+        rescue StandardError => e
+          raise ArgumentError, "#{field} must be a String, got #{class_of(value)} (its to_s raised #{class_of(e)})"
+        end
+        return text if String === text
+
+        raise ArgumentError, "#{field} must be a String, got #{class_of(value)} (its to_s returned #{class_of(text)})"
+      end
+
+      # The Hash with Symbol keys; field names it in the error (nil: the caller does).
+      def symbol_keys(hash, field = nil)
+        hash.to_h do |key, value|
+          unless Symbol === key || String === key
+            raise ArgumentError, "#{field} keys must be Symbols or Strings, got #{shown(key)}".lstrip
+          end
+
+          [Symbol === key ? key : utf8(key, "#{field} key".lstrip).to_sym, value]
+        end
       end
 
       # A non-empty String (or Symbol) in valid UTF-8, within the limits given.
       def string(value, field, max_bytes: nil, max_chars: nil, chars: nil)
-        value = value.to_s if value.is_a?(Symbol)
-        raise ArgumentError, "#{field} is required" if value.nil?
-        raise ArgumentError, "#{field} must be a String, got #{value.class}" unless value.is_a?(String)
+        value = value.to_s if Symbol === value
+        raise ArgumentError, "#{field} is required" if nil.equal?(value)
+        raise ArgumentError, "#{field} must be a String, got #{class_of(value)}" unless String === value
 
         value = utf8(value, field)
         raise ArgumentError, "#{field} must not be empty" if value.strip.empty?
@@ -202,35 +246,36 @@ module WeCom
 
       # Adds key => checked value to hash unless value is nil.
       def optional(hash, key, value, field, **limits)
-        hash[key] = string(value, field, **limits) unless value.nil?
+        hash[key] = string(value, field, **limits) unless nil.equal?(value)
       end
 
       def articles(articles, field)
-        raise ArgumentError, "#{field} must be an Array of Hashes, got #{articles.class}" unless articles.is_a?(Array)
+        raise ArgumentError, "#{field} must be an Array of Hashes, got #{class_of(articles)}" unless Array === articles
         if articles.empty? || articles.size > MAX_ARTICLES
           raise ArgumentError, "#{field} has #{articles.size} articles; WeCom wants 1 to #{MAX_ARTICLES}"
         end
 
         articles.each_with_index.map do |article, i|
-          raise ArgumentError, "#{field}[#{i}] must be a Hash, got #{article.class}" unless article.is_a?(Hash)
+          raise ArgumentError, "#{field}[#{i}] must be a Hash, got #{class_of(article)}" unless Hash === article
 
-          article.transform_keys(&:to_sym)
+          symbol_keys(article, "#{field}[#{i}]")
         end
       end
 
       def content_items(items)
-        pairs = items.is_a?(Hash) ? items.map { |k, v| { key: k, value: v } } : items
-        raise ArgumentError, "content_item must be a Hash or an Array of { key:, value: }" unless pairs.is_a?(Array)
+        pairs = Hash === items ? items.map { |k, v| { key: k, value: v } } : items
+        raise ArgumentError, "content_item must be a Hash or an Array of { key:, value: }" unless Array === pairs
         if pairs.size > MINIPROGRAM_MAX_ITEMS
           raise ArgumentError, "content_item has #{pairs.size} items; WeCom allows at most #{MINIPROGRAM_MAX_ITEMS}"
         end
 
         pairs.each_with_index.map do |pair, i|
-          raise ArgumentError, "content_item[#{i}] must be a Hash with key: and value:" unless pair.is_a?(Hash)
+          raise ArgumentError, "content_item[#{i}] must be a Hash with key: and value:" unless Hash === pair
 
-          pair = pair.transform_keys(&:to_sym)
-          { "key" => string(pair[:key].to_s, "content_item[#{i}][:key]", max_chars: 10),
-            "value" => string(pair[:value].to_s, "content_item[#{i}][:value]", max_chars: 30) }
+          pair = symbol_keys(pair, "content_item[#{i}]")
+          { "key" => string(text(pair[:key], "content_item[#{i}][:key]"), "content_item[#{i}][:key]", max_chars: 10),
+            "value" => string(text(pair[:value], "content_item[#{i}][:value]"), "content_item[#{i}][:value]",
+                              max_chars: 30) }
         end
       end
 

@@ -12,21 +12,22 @@ module WeCom
     end
 
     # One id, an Array of ids, or "a|b" as WeCom writes them; blanks dropped, duplicates removed.
+    # Ids in other encodings are converted to UTF-8, as content is.
     def self.ids(value, field)
-      list = value.is_a?(Array) ? value.flatten : [value]
+      list = Array === value ? value.flatten : [value]
       list.compact.flat_map do |id|
-        next "@all" if id == :all
+        next "@all" if :all.equal?(id)
 
-        unless id.is_a?(String) || id.is_a?(Symbol) || id.is_a?(Integer)
-          raise ArgumentError, "#{field} must hold Strings, Symbols or Integers, got #{id.class}"
+        unless String === id || Symbol === id || Integer === id
+          raise ArgumentError, "#{field} must hold Strings, Symbols or Integers, got #{Messages::Check.class_of(id)}"
         end
 
-        id.to_s.split("|").map(&:strip)
+        Messages::Check.utf8(id.to_s, field).split("|").map(&:strip)
       end.reject(&:empty?).uniq.freeze
     end
 
     def initialize(to: nil, party: nil, tag: nil)
-      users = to == :all ? ["@all"] : ids(to, "to")
+      users = :all.equal?(to) ? ["@all"] : ids(to, "to")
       @all = users.include?("@all")
       @users = @all ? [].freeze : users
       @parties = ids(party, "party")

@@ -5,6 +5,23 @@ module WeCom
   # top-level ones), else (unnamed app only) the environment, and checks it: a bad argument is an
   # ArgumentError, a bad configured value a ConfigurationError. Used by Client and Webhook.
   class Settings
+    BASE_URL = "takes a scheme, host, port and optional path only (such as #{Configuration::DEFAULTS[:base_url]} or " \
+               "https://gateway.example.com/wecom): user:password@, a query or a fragment would not be sent, and a " \
+               "proxy is not configured through base_url".freeze
+
+    # value (a number or an ActiveSupport::Duration) as a Float, if it is a positive number of
+    # seconds up to Native::MAX_SECONDS; else nil.
+    def self.seconds(value)
+      value = value.to_f if !(Numeric === value) && Messages::Check.responds?(value, :in_seconds)
+      value.to_f if Numeric === value && value.real? && value.positive? && value <= Native::MAX_SECONDS
+    end
+
+    # Why `value` is not a duration: for the error naming the setting.
+    def self.not_seconds(value)
+      "must be a positive number of seconds, got #{Messages::Check.shown(value)} " \
+        "(at most #{Native::MAX_SECONDS.to_i}, a day)"
+    end
+
     attr_reader :app
 
     def initialize(given, configuration, app)
@@ -23,15 +40,26 @@ module WeCom
 
     def string(name)
       value = value(name)
-      invalid(name, "must be a String, got #{value.class}") unless value.is_a?(String) || value.is_a?(Symbol)
+      invalid(name, "must be a String, got #{Messages::Check.class_of(value)}") unless String === value || Symbol === value
       value.to_s
+    end
+
+    # The URL requests go to. The native core checks that it is http(s) with a host; anything
+    # else a URL can hold would be dropped (a query, a fragment) or sent nowhere (user:password@,
+    # which is never echoed).
+    def base_url
+      url = string(:base_url)
+      invalid(:base_url, BASE_URL) if url.match?(%r{\A[^:/?#]*://[^/?#]*@}) || url.match?(/[?#]/)
+      url
     end
 
     def integer(name, range)
       value = value(name)
-      integer = value if value.is_a?(Integer)
-      integer = Integer(value, 10, exception: false) if value.is_a?(String)
-      invalid(name, "must be an integer from #{range.min} to #{range.max}, got #{value.inspect}") unless range.cover?(integer)
+      integer = value if Integer === value
+      integer = Integer(value, 10, exception: false) if String === value
+      unless range.cover?(integer)
+        invalid(name, "must be an integer from #{range.min} to #{range.max}, got #{Messages::Check.shown(value)}")
+      end
       integer
     end
 
@@ -39,31 +67,29 @@ module WeCom
     # stores, the object itself for a custom store.
     def token_store
       store = value(:token_store)
-      return nil if store == :memory || store == "memory"
-      return store.native_spec if store.respond_to?(:native_spec)
-      return store if TokenStore.custom?(store)
+      return nil if :memory == store || "memory" == store
+      return store.native_spec if Messages::Check.responds?(store, :native_spec)
+      return store if Messages::Check.responds?(store, :respond_to?) && TokenStore.custom?(store)
 
       invalid(:token_store, "must be :memory, a WeCom::TokenStore::File, a WeCom::TokenStore::Redis or an " \
-                            "object with #{TokenStore::INTERFACE.join(', ')}, got #{store.inspect}")
+                            "object with #{TokenStore::INTERFACE.join(', ')}, got #{Messages::Check.shown(store)}")
     end
 
+    # A configured duration may also be a numeric String (from YAML or the environment).
     def seconds(name)
       value = value(name)
-      seconds = value.is_a?(String) ? Float(value, exception: false) : value
-      unless seconds.is_a?(Numeric) && seconds.positive? && seconds.to_f.finite?
-        invalid(name, "must be a positive number of seconds, got #{value.inspect}")
-      end
-      seconds.to_f
+      self.class.seconds(String === value ? Float(value, exception: false) : value) or
+        invalid(name, self.class.not_seconds(value))
     end
 
     private
 
     def value(name)
-      @given[name].nil? ? @configuration.resolve(name, app: app) : @given[name]
+      nil.equal?(@given[name]) ? @configuration.resolve(name, app: app) : @given[name]
     end
 
     def invalid(name, problem)
-      raise ArgumentError, "#{name} #{problem}" unless @given[name].nil?
+      raise ArgumentError, "#{name} #{problem}" unless nil.equal?(@given[name])
 
       raise ConfigurationError, "#{prefix}#{name} #{problem}"
     end
@@ -85,7 +111,7 @@ module WeCom
     end
 
     def blank?(value)
-      value.nil? || (value.respond_to?(:empty?) && value.empty?)
+      Messages::Check.blank?(value)
     end
   end
 end

@@ -35,10 +35,13 @@ module WeCom
     # default to WeCom.configure's top-level ones, like a Client's.
     def initialize(key:, name: nil, base_url: nil, timeout: nil, open_timeout: nil, idle_timeout: nil,
                    max_retries: nil, retry_base_delay: nil, wait: true, configuration: WeCom.configuration)
-      @name = (name || "robot").to_s
+      @name = Messages::Check.text(name || "robot", "name")
       @wait = wait ? true : false
       key, url_base = split(key)
-      @base_url = (url_base || base_url || configuration.resolve(:base_url)).to_s
+      settings = Settings.new({ base_url: url_base || base_url, timeout: timeout, open_timeout: open_timeout,
+                                idle_timeout: idle_timeout, max_retries: max_retries,
+                                retry_base_delay: retry_base_delay }, configuration, nil)
+      @base_url = settings.base_url
       if key.nil?
         # As for a Client: a test suite recording sends needs no credentials.
         @configuration_error = ConfigurationError.new("WeCom robot #{@name}: the key is missing (give key: the " \
@@ -47,8 +50,6 @@ module WeCom
 
         return
       end
-      settings = Settings.new({ timeout: timeout, open_timeout: open_timeout, idle_timeout: idle_timeout,
-                                max_retries: max_retries, retry_base_delay: retry_base_delay }, configuration, nil)
       @native = Native::Webhook.new(key, @base_url, settings.seconds(:timeout), settings.seconds(:open_timeout),
                                     settings.seconds(:idle_timeout), settings.integer(:max_retries, Client::RETRIES),
                                     settings.seconds(:retry_base_delay), PER_MINUTE)
@@ -59,7 +60,7 @@ module WeCom
       body = { "content" => Messages::Check.string(content, "content", max_bytes: TEXT_MAX_BYTES) }
       mentioned = list(mention, "mention") { |id| Messages::Check.string(id, "mention") }
       mobiles = list(mention_mobiles, "mention_mobiles") do |mobile|
-        mobile = mobile.to_s
+        mobile = Integer === mobile ? mobile.to_s : Messages::Check.string(mobile, "mention_mobiles")
         raise ArgumentError, "mention_mobiles: #{mobile.inspect} is not a phone number or \"@all\"" unless MOBILE.match?(mobile)
 
         mobile
@@ -140,15 +141,16 @@ module WeCom
     end
 
     def list(values, field, &check)
-      values = [values] if values.is_a?(String)
-      raise ArgumentError, "#{field} must be an Array, got #{values.class}" unless values.is_a?(Array)
+      values = [values] if String === values
+      raise ArgumentError, "#{field} must be an Array, got #{Messages::Check.class_of(values)}" unless Array === values
 
       values.map(&check).uniq
     end
 
     # [key, base_url] from a key or a webhook URL.
     def split(key)
-      key = key.to_s.strip
+      # Never shown in an error: it is the robot's credential.
+      key = Messages::Check.text(key, "key").strip
       return [nil, nil] if key.empty?
 
       match = URL.match(key)
