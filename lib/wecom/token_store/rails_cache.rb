@@ -11,7 +11,14 @@ module WeCom
     # Memcached and memory stores. Compare-and-delete reads and then deletes: a cache has no
     # atomic form of it, so in a rare race a process may delete a token another has just
     # written, which costs one extra gettoken, never a wrong token.
+    #
+    # Cache stores swallow connection errors (Redis down: a read answers nil, a write false), so
+    # a write that is not kept, and a lock that cannot be taken while no holder can be read back,
+    # raise Unreachable: wecom then fails fast, or fetches for its process alone, instead of
+    # waiting for a lock no one can take.
     class RailsCache
+      class Unreachable < StandardError; end
+
       attr_reader :cache, :namespace
 
       def initialize(cache = default_cache, namespace: "wecom")
@@ -28,7 +35,7 @@ module WeCom
       end
 
       def write(key, value, ttl)
-        cache.write(name(key), value, expires_in: ttl)
+        cache.write(name(key), value, expires_in: ttl) or unreachable("the token was not written")
       end
 
       def delete(key, value)
@@ -36,7 +43,12 @@ module WeCom
       end
 
       def lock(key, owner, ttl)
-        cache.write(name("#{key}:lock"), owner, unless_exist: true, expires_in: ttl) ? true : false
+        # Twice: a holder may unlock between our write and our read.
+        2.times do
+          return true if cache.write(name("#{key}:lock"), owner, unless_exist: true, expires_in: ttl)
+          return false if cache.read(name("#{key}:lock"))
+        end
+        unreachable("the lock was neither taken nor held")
       end
 
       def unlock(key, owner)
@@ -48,6 +60,10 @@ module WeCom
       end
 
       private
+
+      def unreachable(what)
+        raise Unreachable, "#{cache.class.name} is unreachable or not writable: #{what}"
+      end
 
       def name(key)
         "#{namespace}:#{key}"
