@@ -498,6 +498,10 @@ RSpec.describe WeCom::Client, "argument checks" do
           .to raise_error(WeCom::ConfigurationError, /\AWeCom #{name} must be a positive number of seconds, got 1.0e\+19 \(at most #{limit}, a day\)/)
         WeCom.reset_configuration!
       end
+      [1e19, Float::INFINITY].each do |value|
+        expect { WeCom::Client.new(**credentials, idle_timeout: value) }
+          .to raise_error(ArgumentError, /\Aidle_timeout must be a positive number of seconds, got .* \(at most #{limit}, a day\)/)
+      end
       expect(emulator.client(timeout: limit, open_timeout: "#{limit}", retry_base_delay: 0.01).send_text("hi", to: "u").msgid)
         .to be_a(String)
     end
