@@ -160,6 +160,13 @@ RSpec.describe "Shared token stores" do
       expect(emulator.messages).to eq([])
     end
 
+    it "refuses a timeout over a day, or not a positive number" do
+      [1e19, Float::INFINITY, 0, -1, "1"].each do |timeout|
+        expect { WeCom::TokenStore::Redis.new(timeout: timeout) }
+          .to raise_error(ArgumentError, /timeout must be a positive number of seconds, at most 86400/)
+      end
+    end
+
     it "keeps sending with the token the process has when Redis stops mid-run" do
       port = free_port
       redis = spawn("redis-server", "--port", port.to_s, "--save", "", "--appendonly", "no",

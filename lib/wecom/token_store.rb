@@ -68,8 +68,9 @@ module WeCom
       def initialize(url: ENV.fetch("REDIS_URL", "redis://127.0.0.1:6379/0"), namespace: "wecom", timeout: 1)
         raise ArgumentError, "url must be a redis:// or rediss:// URL" unless url.is_a?(String) && url.match?(%r{\Arediss?://}i)
         raise ArgumentError, "namespace must be a String" unless namespace.is_a?(String)
-        unless timeout.is_a?(Numeric) && timeout.positive? && timeout.to_f.finite?
-          raise ArgumentError, "timeout must be a positive number of seconds, got #{timeout.inspect}"
+        unless timeout.is_a?(Numeric) && timeout.positive? && timeout.to_f <= Native::MAX_SECONDS
+          raise ArgumentError, "timeout must be a positive number of seconds, at most #{Native::MAX_SECONDS.to_i} " \
+                               "(a day), got #{timeout.inspect}"
         end
 
         @url = url.dup.freeze

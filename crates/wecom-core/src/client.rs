@@ -194,8 +194,13 @@ impl Client {
     /// Logs, once per process and store, that the store could not be written.
     fn store_failed(&self, error: &Error) {
         let store = format!("{:?}", self.config.token_store);
+        // Custom stores all print as "External": tell them apart by the object.
+        let identity = match &self.config.token_store {
+            StoreConfig::External(object) => format!("{store} {:p}", Arc::as_ptr(object)),
+            _ => store.clone(),
+        };
         crate::process::warn_once(
-            format!("store {store}"),
+            format!("store {identity}"),
             format!(
                 "the token store {store} cannot be written ({error}); each process keeps the \
                  tokens it fetches to itself until the store works again"
