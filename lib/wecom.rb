@@ -10,6 +10,7 @@ require_relative "wecom/errors"
 # extension directory by `gem install`.
 require "wecom/wecom_native"
 require_relative "wecom/configuration"
+require_relative "wecom/delivery_method"
 require_relative "wecom/settings"
 require_relative "wecom/token_store"
 require_relative "wecom/messages"

@@ -44,6 +44,52 @@ RSpec.describe "Testing helpers" do
     end
   end
 
+  describe "a delivery method of your own (WeCom::DeliveryMethod.register)" do
+    # Records what every kind of send asked for, and answers as the test method would.
+    let(:outbox) do
+      Class.new(WeCom::DeliveryMethod::Test) do
+        attr_reader :asked
+
+        WeCom::DeliveryMethod::OPERATIONS.each do |operation|
+          define_method(operation) do |**details|
+            (@asked ||= []) << operation
+            super(**details)
+          end
+        end
+      end.new
+    end
+
+    around do |example|
+      WeCom::DeliveryMethod.register(:outbox, outbox)
+      WeCom.delivery_method = "outbox"
+      example.run
+    ensure
+      WeCom.delivery_method = :live
+      WeCom::Testing.clear!
+    end
+
+    it "carries every send, upload, robot message, chat call, recall and deliver_later" do
+      client.send_text("hi", to: "u")
+      client.send_batch([{ type: :text, content: "x", to: "u" }])
+      client.upload_media("bytes-of-a-file", type: :file, filename: "a.txt")
+      chat_id = client.create_chat(name: "Loop", owner: "a", users: %w[a b])
+      client.update_chat(chat_id, add: %w[c])
+      client.send_chat_text(chat_id, "hi")
+      client.recall("msgid")
+      WeCom::Webhook.new(key: "robot-key").send_text("hi")
+      WeCom.deliver_later(:text, "later", to: "u")
+      expect(outbox.asked).to eq(%i[send_message send_batch upload create_chat update_chat chat_message recall
+                                    robot_message deliver_later])
+      expect(emulator.requests).to eq([])
+      expect(WeCom.delivery_method).to eq(:outbox)
+    end
+
+    it "must answer every operation" do
+      expect { WeCom::DeliveryMethod.register(:half, Object.new) }
+        .to raise_error(ArgumentError, /credentials_needed\?, send_message, send_batch/)
+    end
+  end
+
   it "gives an app's RSpec suite have_sent_wecom_message, cleared between examples" do
     # Run from the fixture's folder, so that this gem's .rspec and spec_helper stay out of it.
     fixtures = File.join(__dir__, "fixtures", "testing")

@@ -49,7 +49,7 @@ module WeCom
       rescue ConfigurationError => e
         # A test suite recording sends (WeCom.delivery_method = :test) needs no credentials; a
         # live send raises this error then.
-        raise unless WeCom.delivery_method == :test
+        raise if WeCom.delivery.credentials_needed?
 
         @configuration_error = e
         return
@@ -110,10 +110,10 @@ module WeCom
     # over 5 bytes. A file outside the limits raises ArgumentError before anything is sent.
     def upload_media(source, type:, filename: nil)
       upload = Media.upload(source, type: type, filename: filename)
-      return Testing.record_upload(app, upload) if WeCom.delivery_method == :test
-
-      Instrumentation.instrument("upload.wecom", app: app, type: upload.type, size: upload.size) do |event|
-        native.upload_media(*upload.native_arguments).tap { |media_id| event[:media_id] = media_id if event }
+      WeCom.delivery.upload(upload: upload, app: app) do
+        Instrumentation.instrument("upload.wecom", app: app, type: upload.type, size: upload.size) do |event|
+          native.upload_media(*upload.native_arguments).tap { |media_id| event[:media_id] = media_id if event }
+        end
       end
     end
 
@@ -229,9 +229,7 @@ module WeCom
       end
 
       body["chatid"] = chat_id(chat_id) unless chat_id.nil?
-      return body["chatid"] || "testchat#{SecureRandom.hex(8)}" if WeCom.delivery_method == :test
-
-      chat_call(:create, body)["chatid"]
+      WeCom.delivery.create_chat(body: body, app: app) { chat_call(:create, body)["chatid"] }
     end
 
     # Renames the chat, hands it to another owner, adds and removes members. Returns true.
@@ -244,10 +242,10 @@ module WeCom
       body["add_user_list"] = add unless add.empty?
       body["del_user_list"] = remove unless remove.empty?
       raise ArgumentError, "update_chat needs name:, owner:, add: or remove:" if body.size == 1
-      return true if WeCom.delivery_method == :test
-
-      chat_call(:update, body)
-      true
+      WeCom.delivery.update_chat(body: body, app: app) do
+        chat_call(:update, body)
+        true
+      end
     end
 
     # The chat as WeCom has it: a WeCom::Chat (chat_id, name, owner, users).
@@ -274,13 +272,10 @@ module WeCom
         arguments = [media_id_for(arguments.first, type.to_sym, fields.delete(:filename)), *arguments.drop(1)]
       end
       msgtype, body = Messages.public_send(type, *arguments, **fields)
-      if WeCom.delivery_method == :test
-        Testing.record(app: app, msgtype: msgtype, body: body, safe: safe ? true : false, chat_id: chat_id)
-        return true
+      WeCom.delivery.chat_message(app: app, chat_id: chat_id, msgtype: msgtype, body: body, safe: safe ? true : false) do
+        chat_call(:send, { "chatid" => chat_id, "msgtype" => msgtype, msgtype => body, "safe" => safe ? 1 : 0 })
+        true
       end
-
-      chat_call(:send, { "chatid" => chat_id, "msgtype" => msgtype, msgtype => body, "safe" => safe ? 1 : 0 })
-      true
     end
 
     CHAT_TYPES.each do |type|
@@ -315,23 +310,23 @@ module WeCom
         raise ArgumentError, "rate_limit_pause #{Settings.not_seconds(rate_limit_pause)}"
 
       batch = messages.each_with_index.map { |message, index| batch_entry(message, index) }
-      return batch.map { |arguments| record(*arguments) } if WeCom.delivery_method == :test
-
-      Instrumentation.instrument("deliver_batch.wecom", app: app, messages: batch.size) do |payload|
-        results = native.send_batch(batch, concurrency, pause).map do |outcome|
-          outcome.is_a?(Hash) ? Result.new(**outcome) : outcome
+      WeCom.delivery.send_batch(app: app, batch: batch) do
+        Instrumentation.instrument("deliver_batch.wecom", app: app, messages: batch.size) do |payload|
+          results = native.send_batch(batch, concurrency, pause).map do |outcome|
+            outcome.is_a?(Hash) ? Result.new(**outcome) : outcome
+          end
+          payload[:failed] = results.count { |outcome| outcome.is_a?(Error) } if payload
+          results
         end
-        payload[:failed] = results.count { |outcome| outcome.is_a?(Error) } if payload
-        results
       end
     end
 
     # Recalls a message sent within the last 24 hours. Returns true.
     def recall(msgid)
       msgid = Messages::Check.string(msgid, "msgid")
-      return true if WeCom.delivery_method == :test
-
-      Instrumentation.instrument("recall.wecom", app: app) { native.recall(msgid) }
+      WeCom.delivery.recall(msgid: msgid, app: app) do
+        Instrumentation.instrument("recall.wecom", app: app) { native.recall(msgid) }
+      end
     end
 
     # The cached access token, fetched if missing or about to expire. Treat it as a secret.
@@ -354,12 +349,12 @@ module WeCom
 
     def deliver_message(message, **recipients_and_options)
       arguments = self.class.native_arguments(message, **recipients_and_options)
-      return record(*arguments) if WeCom.delivery_method == :test
-
-      msgtype, _body, users, parties, tags, all = arguments
-      payload = { app: app, msgtype: msgtype, users: users.size, parties: parties.size, tags: tags.size, all: all }
-      Instrumentation.instrument("deliver.wecom", payload) do |event|
-        Result.new(**native.send_message(*arguments)).tap { |result| event[:msgid] = result.msgid if event }
+      WeCom.delivery.send_message(app: app, arguments: arguments) do
+        msgtype, _body, users, parties, tags, all = arguments
+        payload = { app: app, msgtype: msgtype, users: users.size, parties: parties.size, tags: tags.size, all: all }
+        Instrumentation.instrument("deliver.wecom", payload) do |event|
+          Result.new(**native.send_message(*arguments)).tap { |result| event[:msgid] = result.msgid if event }
+        end
       end
     end
 
@@ -392,11 +387,6 @@ module WeCom
       raise @configuration_error if @configuration_error
 
       @native
-    end
-
-    # WeCom.delivery_method = :test: keeps the send in WeCom::Testing.deliveries instead.
-    def record(*native_arguments)
-      Testing.record_send(app, native_arguments).then { |delivery| Result.new(msgids: [delivery.msgid]) }
     end
 
     def batch_entry(message, index)

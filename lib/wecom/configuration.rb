@@ -183,8 +183,30 @@ module WeCom
 
   @configuration = Configuration.new.freeze
   @configure_lock = Mutex.new
+  @delivery_method = :live
 
   class << self
+    # The name of the delivery method every send goes through (see WeCom::DeliveryMethod):
+    # :live (the default) sends; :test records every send in WeCom::Testing.deliveries instead,
+    # as ActionMailer's :test delivery method does. wecom/testing/rspec and
+    # wecom/testing/minitest switch to :test and clear the record before each test.
+    attr_reader :delivery_method
+
+    def delivery_method=(name)
+      name = name.to_sym if String === name
+      unless DeliveryMethod.names.include?(name)
+        raise ArgumentError, "delivery_method must be one of #{DeliveryMethod.names.join(', ')}, " \
+                             "got #{Messages::Check.shown(name)}"
+      end
+
+      @delivery_method = name
+    end
+
+    # The current delivery method object.
+    def delivery
+      DeliveryMethod[@delivery_method]
+    end
+
     # The current settings: a frozen Configuration, replaced as a whole by WeCom.configure.
     attr_reader :configuration
 

@@ -33,14 +33,14 @@ module WeCom
       options = Client.idempotent(options) if idempotency_key
       checked = Client.check(type, *arguments, **options)
       app = configuration.app_for(app)
-      return Testing.record_send(app, checked, idempotency_key: idempotency_key, later: true) if delivery_method == :test
+      delivery.deliver_later(app: app, arguments: checked, idempotency_key: idempotency_key) do
+        require "wecom/delivery_job"
+        job = DeliveryJob.set({ wait: wait, wait_until: wait_until, queue: queue, priority: priority }.compact)
+                         .perform_later(type, *arguments, **{ app: app, idempotency_key: idempotency_key }.compact, **options)
+        raise Error, "WeCom::DeliveryJob was not enqueued (a before_enqueue callback aborted it)" unless job
 
-      require "wecom/delivery_job"
-      job = DeliveryJob.set({ wait: wait, wait_until: wait_until, queue: queue, priority: priority }.compact)
-                       .perform_later(type, *arguments, **{ app: app, idempotency_key: idempotency_key }.compact, **options)
-      raise Error, "WeCom::DeliveryJob was not enqueued (a before_enqueue callback aborted it)" unless job
-
-      job
+        job
+      end
     end
 
     private

@@ -1,27 +1,7 @@
 # frozen_string_literal: true
 
 module WeCom
-  DELIVERY_METHODS = %i[live test].freeze
-
-  class << self
-    # :live (the default) sends; :test records every send in WeCom::Testing.deliveries instead,
-    # as ActionMailer's :test delivery method does. wecom/testing/rspec and
-    # wecom/testing/minitest switch to :test and clear the record before each test.
-    def delivery_method
-      @delivery_method || :live
-    end
-
-    def delivery_method=(method)
-      method = method.to_sym if method.is_a?(String)
-      unless DELIVERY_METHODS.include?(method)
-        raise ArgumentError, "delivery_method must be one of #{DELIVERY_METHODS.join(', ')}, got #{method.inspect}"
-      end
-
-      @delivery_method = method
-    end
-  end
-
-  # What the :test delivery method records, and how tests look at it.
+  # What the :test delivery method (WeCom::DeliveryMethod::Test) records, and how tests look at it.
   module Testing
     # One recorded send. `body` is the message body in WeCom's shape (String keys), as it would
     # have been sent under `msgtype`. `later` is true for WeCom.deliver_later, which also

@@ -46,7 +46,7 @@ module WeCom
         # As for a Client: a test suite recording sends needs no credentials.
         @configuration_error = ConfigurationError.new("WeCom robot #{@name}: the key is missing (give key: the " \
                                                       "robot's key or webhook URL)")
-        raise @configuration_error unless WeCom.delivery_method == :test
+        raise @configuration_error if WeCom.delivery.credentials_needed?
 
         return
       end
@@ -109,10 +109,10 @@ module WeCom
     # returns its media_id. source as in WeCom::Client#upload_media.
     def upload_media(source, type: :file, filename: nil)
       upload = Media.upload(source, type: type, filename: filename, limits: Media::ROBOT_LIMITS)
-      return Testing.record_upload(nil, upload, robot: name) if WeCom.delivery_method == :test
-
-      Instrumentation.instrument("upload.wecom", robot: name, type: upload.type, size: upload.size) do |event|
-        native.upload_media(*upload.native_arguments).tap { |media_id| event[:media_id] = media_id if event }
+      WeCom.delivery.upload(upload: upload, robot: name) do
+        Instrumentation.instrument("upload.wecom", robot: name, type: upload.type, size: upload.size) do |event|
+          native.upload_media(*upload.native_arguments).tap { |media_id| event[:media_id] = media_id if event }
+        end
       end
     end
 
@@ -124,13 +124,10 @@ module WeCom
     private
 
     def deliver(msgtype, body, wait, mentioned = [])
-      if WeCom.delivery_method == :test
-        Testing.record(msgtype: msgtype, body: body, users: mentioned, robot: name)
-        return true
-      end
-
-      Instrumentation.instrument("robot.wecom", robot: name, msgtype: msgtype) do
-        native.send_message({ "msgtype" => msgtype, msgtype => body }, wait ? true : false)
+      WeCom.delivery.robot_message(robot: name, msgtype: msgtype, body: body, mentioned: mentioned) do
+        Instrumentation.instrument("robot.wecom", robot: name, msgtype: msgtype) do
+          native.send_message({ "msgtype" => msgtype, msgtype => body }, wait ? true : false)
+        end
       end
     end
 

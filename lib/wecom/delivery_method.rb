@@ -1,0 +1,104 @@
+# frozen_string_literal: true
+
+module WeCom
+  # The one seam between "send" and "record", as ActionMailer's delivery methods are: every send,
+  # batch, upload, group robot message, app group chat call, recall and WeCom.deliver_later
+  # asks the current delivery method (WeCom.delivery_method) to carry it out. Each operation
+  # gets what it is about by keyword, and a block that does it for real.
+  #
+  #   :live  runs the block (the default)
+  #   :test  records in WeCom::Testing instead, and answers as WeCom would
+  #
+  # Another method is any object with the operations of Live (and credentials_needed?),
+  # registered by name: WeCom::DeliveryMethod.register(:outbox, Outbox.new).
+  module DeliveryMethod
+    # What every delivery method answers.
+    OPERATIONS = %i[send_message send_batch upload robot_message create_chat update_chat chat_message recall
+                    deliver_later].freeze
+
+    # Sends: each operation runs its block.
+    class Live
+      def credentials_needed?
+        true
+      end
+
+      OPERATIONS.each do |operation|
+        define_method(operation) { |**_details, &live| live.call }
+      end
+    end
+
+    # Records every message and upload in WeCom::Testing; input is still checked by the caller
+    # before it gets here, and no credentials are needed.
+    class Test
+      def credentials_needed?
+        false
+      end
+
+      # arguments: as WeCom::Client.check returns them.
+      def send_message(app:, arguments:)
+        recorded(app, arguments)
+      end
+
+      def send_batch(app:, batch:)
+        batch.map { |arguments| recorded(app, arguments) }
+      end
+
+      def upload(upload:, app: nil, robot: nil)
+        Testing.record_upload(app, upload, robot: robot)
+      end
+
+      def robot_message(robot:, msgtype:, body:, mentioned:)
+        Testing.record(msgtype: msgtype, body: body, users: mentioned, robot: robot)
+        true
+      end
+
+      def create_chat(body:, app: nil)
+        body["chatid"] || "testchat#{SecureRandom.hex(8)}"
+      end
+
+      def update_chat(body:, app: nil)
+        true
+      end
+
+      def chat_message(app:, chat_id:, msgtype:, body:, safe:)
+        Testing.record(app: app, msgtype: msgtype, body: body, safe: safe, chat_id: chat_id)
+        true
+      end
+
+      def recall(msgid:, app: nil)
+        true
+      end
+
+      # Records at once instead of enqueueing; a key already recorded is not recorded again.
+      def deliver_later(app:, arguments:, idempotency_key:)
+        Testing.record_send(app, arguments, idempotency_key: idempotency_key, later: true)
+      end
+
+      private
+
+      def recorded(app, arguments)
+        Result.new(msgids: [Testing.record_send(app, arguments).msgid])
+      end
+    end
+
+    @methods = { live: Live.new, test: Test.new }.freeze
+
+    class << self
+      # Makes `method` available as WeCom.delivery_method = name.
+      def register(name, method)
+        missing = [:credentials_needed?, *OPERATIONS].reject { |operation| method.respond_to?(operation) }
+        raise ArgumentError, "a delivery method needs #{missing.join(', ')}" unless missing.empty?
+
+        @methods = @methods.merge(name.to_sym => method).freeze
+      end
+
+      def names
+        @methods.keys
+      end
+
+      def [](name)
+        @methods[name]
+      end
+    end
+  end
+end
