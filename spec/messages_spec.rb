@@ -475,4 +475,18 @@ RSpec.describe WeCom::Client do
       expect(emulator.recalled).to be_empty
     end
   end
+
+  describe "the one send value, WeCom::AppMessage" do
+    it "is what Client.check returns and what the native send reads by name" do
+      message = WeCom::Client.check(:text, "hi", to: %w[a b], tag: 3, safe: true, duplicate_check: true)
+      expect(message).to be_frozen
+      expect(message.to_h).to eq(msgtype: "text", body: { "content" => "hi" }, users: %w[a b], parties: [],
+                                 tags: ["3"], all: false, safe: true, id_trans: false, duplicate_check: 1800)
+      native = WeCom::Native::Client.new(credentials[:corp_id], credentials[:secret], credentials[:agent_id],
+                                         emulator.base_url, 5.0, 5.0, 4.0, 0, 0.01, nil)
+      expect(native.send_message(message)[:msgids].size).to eq(1)
+      expect(emulator.messages.last).to include("touser" => "a|b", "totag" => "3", "safe" => 1)
+      expect { native.send_message(["text", {}]) }.to raise_error(TypeError, /WeCom::AppMessage/)
+    end
+  end
 end

@@ -145,14 +145,14 @@ module WeCom
 
     class << self
       # Checks a deliver(type, *arguments, **options) call without sending (no credentials
-      # needed) and returns what the native send takes: msgtype, body, users, parties, tags, all,
-      # safe, id_trans, duplicate_check interval. Raises ArgumentError as the send would.
+      # needed) and returns the WeCom::AppMessage it would send. Raises ArgumentError as the send
+      # would.
       def check(type, *arguments, **options)
         message, sending = compose(type, *arguments, **options)
         # The builders leave :message bodies and template cards as given: the native conversion
         # the send would make finds what has no JSON form (a Time, NaN, binary bytes, ...).
         Native.check_json(message[1], message[0])
-        native_arguments(message, **sending)
+        app_message(message, **sending)
       end
 
       # The options of a send made under an idempotency key: WeCom's duplicate check on, for the
@@ -183,13 +183,13 @@ module WeCom
         raise ArgumentError, "type must be one of #{Messages::TYPES.join(', ')}, got #{Messages::Check.shown(type)}"
       end
 
-      # What the native send takes: msgtype, body, users, parties, tags, all, safe, id_trans,
-      # duplicate_check interval.
-      def native_arguments(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
+      # The WeCom::AppMessage of a built [msgtype, body] with its recipients and options.
+      def app_message(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
         msgtype, body = message
         recipients = Recipients.new(to: to, party: party, tag: tag)
-        [msgtype, body, recipients.users, recipients.parties, recipients.tags, recipients.all?, safe ? true : false,
-         id_trans ? true : false, duplicate_check_interval(duplicate_check)]
+        AppMessage.new(msgtype: msgtype, body: body, users: recipients.users, parties: recipients.parties,
+                       tags: recipients.tags, all: recipients.all?, safe: safe ? true : false,
+                       id_trans: id_trans ? true : false, duplicate_check: duplicate_check_interval(duplicate_check))
       end
 
       private
@@ -348,12 +348,12 @@ module WeCom
     private
 
     def deliver_message(message, **recipients_and_options)
-      arguments = self.class.native_arguments(message, **recipients_and_options)
-      WeCom.delivery.send_message(app: app, arguments: arguments) do
-        msgtype, _body, users, parties, tags, all = arguments
-        payload = { app: app, msgtype: msgtype, users: users.size, parties: parties.size, tags: tags.size, all: all }
+      message = self.class.app_message(message, **recipients_and_options)
+      WeCom.delivery.send_message(app: app, message: message) do
+        payload = { app: app, msgtype: message.msgtype, users: message.users.size, parties: message.parties.size,
+                    tags: message.tags.size, all: message.all }
         Instrumentation.instrument("deliver.wecom", payload) do |event|
-          Result.new(**native.send_message(*arguments)).tap { |result| event[:msgid] = result.msgid if event }
+          Result.new(**native.send_message(message)).tap { |result| event[:msgid] = result.msgid if event }
         end
       end
     end
@@ -395,7 +395,7 @@ module WeCom
       fields = Messages::Check.symbol_keys(message)
       type = fields.delete(:type) { raise ArgumentError, "type is required (such as type: :text)" }
       sending = fields.slice(*SENDING_KEYS)
-      self.class.native_arguments(Messages.build(type, fields.except(*SENDING_KEYS)), **sending)
+      self.class.app_message(Messages.build(type, fields.except(*SENDING_KEYS)), **sending)
     rescue ArgumentError => e
       raise ArgumentError, "messages[#{index}]: #{e.message}"
     end

@@ -31,9 +31,9 @@ module WeCom
 
       arguments = later_file(type, arguments, options)
       options = Client.idempotent(options) if idempotency_key
-      checked = Client.check(type, *arguments, **options)
+      message = Client.check(type, *arguments, **options)
       app = configuration.app_for(app)
-      delivery.deliver_later(app: app, arguments: checked, idempotency_key: idempotency_key) do
+      delivery.deliver_later(app: app, message: message, idempotency_key: idempotency_key) do
         require "wecom/delivery_job"
         job = DeliveryJob.set({ wait: wait, wait_until: wait_until, queue: queue, priority: priority }.compact)
                          .perform_later(type, *arguments, **{ app: app, idempotency_key: idempotency_key }.compact, **options)

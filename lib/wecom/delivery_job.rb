@@ -32,13 +32,14 @@ module WeCom
       @delivery = nil
       options = Client.idempotent(options) if idempotency_key
       client = Client.new(app)
-      msgtype, _body, users, parties, tags, all, _safe, _id_trans, window = Client.check(type, *arguments, **options)
-      @event = { app: client.app, msgtype: msgtype, idempotency_key: idempotency_key, job_id: job_id }
+      message = Client.check(type, *arguments, **options)
+      window = message.duplicate_check
+      @event = { app: client.app, msgtype: message.msgtype, idempotency_key: idempotency_key, job_id: job_id }
 
       if WeCom.configuration.delivery_log
         @delivery = Delivery.claim!(idempotency_key: idempotency_key, job_id: job_id, app: client.app&.to_s,
-                                    msgtype: msgtype,
-                                    recipients: { users: users, parties: parties, tags: tags, all: all })
+                                    msgtype: message.msgtype,
+                                    recipients: message.to_h.slice(:users, :parties, :tags, :all))
         return @delivery unless @delivery.pending? # sent or failed by an earlier job of this key
 
         if @delivery.unsafe_to_retry?(window.to_i, Delivery.lease)

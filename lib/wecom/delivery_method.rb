@@ -34,13 +34,13 @@ module WeCom
         false
       end
 
-      # arguments: as WeCom::Client.check returns them.
-      def send_message(app:, arguments:)
-        recorded(app, arguments)
+      # message: a WeCom::AppMessage.
+      def send_message(app:, message:)
+        recorded(app, message)
       end
 
       def send_batch(app:, batch:)
-        batch.map { |arguments| recorded(app, arguments) }
+        batch.map { |message| recorded(app, message) }
       end
 
       def upload(upload:, app: nil, robot: nil)
@@ -70,14 +70,14 @@ module WeCom
       end
 
       # Records at once instead of enqueueing; a key already recorded is not recorded again.
-      def deliver_later(app:, arguments:, idempotency_key:)
-        Testing.record_send(app, arguments, idempotency_key: idempotency_key, later: true)
+      def deliver_later(app:, message:, idempotency_key:)
+        Testing.record_send(app, message, idempotency_key: idempotency_key, later: true)
       end
 
       private
 
-      def recorded(app, arguments)
-        Result.new(msgids: [Testing.record_send(app, arguments).msgid])
+      def recorded(app, message)
+        Result.new(msgids: [Testing.record_send(app, message).msgid])
       end
     end
 

@@ -66,13 +66,11 @@ module WeCom
         end
       end
 
-      # Records one send, given as WeCom::Client.check returns it, and returns the recorded
-      # Delivery. As in production, a second send with an idempotency_key already recorded is
-      # not recorded again (the first is returned).
-      def record_send(app, native_arguments, **details)
-        msgtype, body, users, parties, tags, all, safe, id_trans, duplicate_check = native_arguments
-        record(app: app, msgtype: msgtype, body: body, users: users, parties: parties, tags: tags, all: all, safe: safe,
-               id_trans: id_trans, duplicate_check: duplicate_check, **details)
+      # Records one send (a WeCom::AppMessage) and returns the recorded Delivery. As in
+      # production, a second send with an idempotency_key already recorded is not recorded
+      # again (the first is returned).
+      def record_send(app, message, **details)
+        record(app: app, **message.to_h, **details)
       end
 
       # Records one send described by Delivery's attributes (robot and chat messages, which have

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use magnus::{
     function, gc, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, RModule, RString,
-    Ruby, Value,
+    RStruct, Ruby, Value,
 };
 use wecom_core::payload::Payload;
 use wecom_core::{
@@ -91,36 +91,10 @@ impl NativeClient {
         gvl::run(ruby, move |context| action(client, context))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn send_message(
-        ruby: &Ruby,
-        rb_self: &Self,
-        msgtype: String,
-        body: RHash,
-        users: Vec<String>,
-        parties: Vec<String>,
-        tags: Vec<String>,
-        all: bool,
-        safe: bool,
-        id_trans: bool,
-        duplicate_check: Option<u32>,
-    ) -> Result<RHash, Error> {
+    /// Sends one `WeCom::AppMessage`, checked by Ruby.
+    fn send_message(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<RHash, Error> {
         guard(ruby, || {
-            let message = Message {
-                body: convert::to_json(ruby, body.as_value(), &msgtype)?,
-                msgtype,
-                recipients: Recipients {
-                    users,
-                    parties,
-                    tags,
-                    all,
-                },
-                options: SendOptions {
-                    safe,
-                    id_trans,
-                    duplicate_check,
-                },
-            };
+            let message = app_message(ruby, message, None)?;
             let result = rb_self.with_client(ruby, move |client, context| async move {
                 client.send(&context, &message).await
             })?;
@@ -128,8 +102,8 @@ impl NativeClient {
         })
     }
 
-    /// `messages`: Arrays of the nine arguments of `send_message`, checked by Ruby. Returns, in
-    /// order, a result Hash or the `WeCom::Error` each message met (not raised).
+    /// `messages`: `WeCom::AppMessage`s, checked by Ruby. Returns, in order, a result Hash or the
+    /// `WeCom::Error` each message met (not raised).
     fn send_batch(
         ruby: &Ruby,
         rb_self: &Self,
@@ -144,7 +118,8 @@ impl NativeClient {
             };
             let mut batch = Vec::with_capacity(messages.len());
             for i in 0..messages.len() {
-                batch.push(batch_message(ruby, messages.entry(i as isize)?, i)?);
+                let message = messages.entry(i as isize)?;
+                batch.push(app_message(ruby, message, Some(i))?);
             }
             let results = rb_self.with_client(ruby, move |client, context| async move {
                 Ok(client.send_batch(&context, batch, options).await)
@@ -274,24 +249,31 @@ fn store_config(ruby: &Ruby, spec: RArray, timeout: Duration) -> Result<StoreCon
     }
 }
 
-/// One message of a batch: `[msgtype, body, users, parties, tags, all, safe, id_trans,
-/// duplicate_check]`, as `WeCom::Client#send_batch` builds it.
-fn batch_message(ruby: &Ruby, entry: RArray, index: usize) -> Result<Message, Error> {
-    let msgtype: String = entry.entry(0)?;
-    let body: RHash = entry.entry(1)?;
+/// A `WeCom::AppMessage` (lib/wecom/app_message.rb), read by member name. Errors name the body
+/// by its msgtype, or by its place in a batch (`index`).
+fn app_message(ruby: &Ruby, value: Value, index: Option<usize>) -> Result<Message, Error> {
+    let message = RStruct::from_value(value).ok_or_else(|| {
+        Error::new(
+            ruby.exception_type_error(),
+            "a send takes a WeCom::AppMessage",
+        )
+    })?;
+    let msgtype: String = message.getmember("msgtype")?;
+    let field = index.map_or_else(|| msgtype.clone(), |i| format!("messages[{i}]"));
+    let body: Value = message.getmember("body")?;
     Ok(Message {
-        body: convert::to_json(ruby, body.as_value(), &format!("messages[{index}]"))?,
+        body: convert::to_json(ruby, body, &field)?,
         msgtype,
         recipients: Recipients {
-            users: entry.entry(2)?,
-            parties: entry.entry(3)?,
-            tags: entry.entry(4)?,
-            all: entry.entry(5)?,
+            users: message.getmember("users")?,
+            parties: message.getmember("parties")?,
+            tags: message.getmember("tags")?,
+            all: message.getmember("all")?,
         },
         options: SendOptions {
-            safe: entry.entry(6)?,
-            id_trans: entry.entry(7)?,
-            duplicate_check: entry.entry(8)?,
+            safe: message.getmember("safe")?,
+            id_trans: message.getmember("id_trans")?,
+            duplicate_check: message.getmember("duplicate_check")?,
         },
     })
 }
@@ -299,7 +281,7 @@ fn batch_message(ruby: &Ruby, entry: RArray, index: usize) -> Result<Message, Er
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeClient::new, 10))?;
-    class.define_method("send_message", method!(NativeClient::send_message, 9))?;
+    class.define_method("send_message", method!(NativeClient::send_message, 1))?;
     class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;
     class.define_method("call", method!(NativeClient::call, 4))?;
