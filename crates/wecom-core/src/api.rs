@@ -53,11 +53,22 @@ fn excerpt(body: &[u8]) -> String {
     format!("{shown:?}")
 }
 
-/// Whether a repeat of a request can make WeCom act twice.
+/// Whether a repeat of a request can make WeCom act twice: `Safe` for a GET, an upload, or a send
+/// with WeCom's duplicate check; `Unsafe` for any other send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Repeat {
     Safe,
     Unsafe,
+}
+
+impl Repeat {
+    pub fn safe_if(safe: bool) -> Repeat {
+        if safe {
+            Repeat::Safe
+        } else {
+            Repeat::Unsafe
+        }
+    }
 }
 
 /// Where and how to call WeCom: the base URL, timeouts and retry policy.
@@ -88,11 +99,7 @@ impl Api {
             let result = self.exchange(context, path, query, payload).await;
             context.record(RequestEvent::new(path, attempt, started.elapsed(), &result));
             match result {
-                Err(error)
-                    if self
-                        .policy
-                        .should_retry(&error, attempt, repeat == Repeat::Safe) =>
-                {
+                Err(error) if self.policy.should_retry(&error, attempt, repeat) => {
                     tokio::time::sleep(self.policy.delay(&error, attempt)).await;
                     attempt += 1;
                 }

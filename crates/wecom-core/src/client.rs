@@ -244,13 +244,8 @@ impl Client {
         context: &Context,
         path: &str,
         body: Vec<u8>,
-        idempotent: bool,
+        repeat: Repeat,
     ) -> Result<Value> {
-        let repeat = if idempotent {
-            Repeat::Safe
-        } else {
-            Repeat::Unsafe
-        };
         let payload = Payload::Json(Bytes::from(body));
         self.call(context, path, &[], Some(&payload), repeat).await
     }
@@ -336,13 +331,13 @@ impl Client {
         pause: Option<&Pause>,
     ) -> Result<SendResult> {
         message.validate()?;
-        let idempotent = message.options.duplicate_check.is_some();
+        let repeat = Repeat::safe_if(message.options.duplicate_check.is_some());
         let chunks = message.recipients.chunks();
         let mut result = SendResult::default();
         let mut all_invalid = None;
         for recipients in &chunks {
             let body = message.to_json(self.config.agent_id, recipients);
-            match self.post_chunk(context, body, idempotent, pause).await {
+            match self.post_chunk(context, body, repeat, pause).await {
                 Ok(answer) => result.merge(&answer),
                 // In a split send, one call whose recipients are all invalid is not a failure of
                 // the send: they are reported like WeCom reports invalid ids in a good call.
@@ -356,7 +351,7 @@ impl Client {
                         cause: Box::new(cause),
                         delivered: Box::new(result),
                         calls: chunks.len(),
-                        idempotent,
+                        repeat,
                     })
                 }
             }
@@ -372,19 +367,16 @@ impl Client {
         &self,
         context: &Context,
         body: Vec<u8>,
-        idempotent: bool,
+        repeat: Repeat,
         pause: Option<&Pause>,
     ) -> Result<Value> {
         let Some(pause) = pause else {
-            return self.post(context, SEND_PATH, body, idempotent).await;
+            return self.post(context, SEND_PATH, body, repeat).await;
         };
         let mut paused = 0;
         loop {
             pause.wait().await;
-            match self
-                .post(context, SEND_PATH, body.clone(), idempotent)
-                .await
-            {
+            match self.post(context, SEND_PATH, body.clone(), repeat).await {
                 Err(e) if e.errcode() == Some(45009) && paused < self.api.policy.max_retries => {
                     pause.start();
                     paused += 1;
@@ -401,7 +393,7 @@ impl Client {
         }
         let body = serde_json::to_vec(&serde_json::json!({ "msgid": msgid }))
             .expect("a JSON value always serialises");
-        self.post(context, RECALL_PATH, body, true)
+        self.post(context, RECALL_PATH, body, Repeat::Safe)
             .await
             .map(|_| ())
     }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::api::Repeat;
 use crate::client::SendResult;
 
 /// What kind of failure an [`Error`] is, which decides the Ruby class it becomes.
@@ -70,10 +71,14 @@ pub enum Error {
         delivered: Box<SendResult>,
         /// How many calls the send needed in all.
         calls: usize,
-        /// Repeating the whole send is safe (duplicate_check was on).
-        idempotent: bool,
+        /// Whether repeating the whole send is safe (duplicate_check was on).
+        repeat: Repeat,
     },
 }
+
+/// Error codes worth another try: -1 (busy) and 45033 (too many concurrent calls) at once,
+/// 45009 (frequency limit) only after its `retry_after`.
+const RETRYABLE_ERRCODES: &[i64] = &[-1, 45009, 45033];
 
 /// Error codes that mean "the credentials or the token are not accepted".
 const AUTHENTICATION_ERRCODES: &[i64] = &[40001, 40013, 40014, 40091, 41001, 42001, 301002, 60020];
@@ -99,14 +104,14 @@ impl Error {
     /// Whether trying the same call again later can succeed (what ActiveJob's `retry_on` wants).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Api { errcode, .. } => matches!(errcode, -1 | 45009 | 45033),
+            Error::Api { errcode, .. } => RETRYABLE_ERRCODES.contains(errcode),
             Error::Http { status, .. } => *status == 429 || *status >= 500,
             Error::Network { .. } | Error::Timeout { .. } | Error::Throttled { .. } => true,
             Error::InvalidArgument(_) | Error::Configuration(_) | Error::Internal(_) => false,
             // Repeating the whole send would deliver the first calls twice.
-            Error::PartiallySent {
-                cause, idempotent, ..
-            } => *idempotent && cause.is_retryable(),
+            Error::PartiallySent { cause, repeat, .. } => {
+                *repeat == Repeat::Safe && cause.is_retryable()
+            }
         }
     }
 
@@ -224,7 +229,7 @@ impl fmt::Display for Error {
                 cause,
                 delivered,
                 calls,
-                idempotent,
+                repeat,
             } => {
                 write!(
                     f,
@@ -232,7 +237,7 @@ impl fmt::Display for Error {
                     delivered.msgids.len(),
                     delivered.msgids.join(", ")
                 )?;
-                f.write_str(if *idempotent {
+                f.write_str(if *repeat == Repeat::Safe {
                     "; duplicate_check makes repeating the whole send safe)"
                 } else {
                     "; repeating the whole send would deliver those again)"
@@ -298,20 +303,23 @@ mod tests {
 
     #[test]
     fn a_partly_sent_split_send_is_retryable_only_with_duplicate_check() {
-        let partly = |idempotent| Error::PartiallySent {
+        let partly = |repeat| Error::PartiallySent {
             cause: Box::new(api(-1)),
             delivered: Box::new(SendResult {
                 msgids: vec!["m1".into()],
                 ..SendResult::default()
             }),
             calls: 3,
-            idempotent,
+            repeat,
         };
-        assert!(!partly(false).is_retryable());
-        assert!(partly(true).is_retryable());
-        assert_eq!(partly(false).errcode(), Some(-1));
-        assert_eq!(partly(false).partial_result().unwrap().msgids, ["m1"]);
-        assert!(partly(false)
+        assert!(!partly(Repeat::Unsafe).is_retryable());
+        assert!(partly(Repeat::Safe).is_retryable());
+        assert_eq!(partly(Repeat::Unsafe).errcode(), Some(-1));
+        assert_eq!(
+            partly(Repeat::Unsafe).partial_result().unwrap().msgids,
+            ["m1"]
+        );
+        assert!(partly(Repeat::Unsafe)
             .to_string()
             .contains("after 1 of 3 calls of this send were delivered, msgids m1"));
     }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::api::Repeat;
 use crate::error::Error;
 
 /// Longest single backoff: a job that waits longer should be rescheduled instead.
@@ -15,13 +16,14 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// Whether `error` on attempt number `attempt` (0-based) should be tried again.
-    /// `idempotent` says a repeat cannot deliver twice (a GET, or a send with duplicate check).
-    pub fn should_retry(&self, error: &Error, attempt: u32, idempotent: bool) -> bool {
+    /// A failure that can have reached WeCom is repeated only when `repeat` is safe.
+    pub fn should_retry(&self, error: &Error, attempt: u32, repeat: Repeat) -> bool {
         if attempt >= self.max_retries {
             return false;
         }
         match error {
-            Error::Api { errcode, .. } => matches!(errcode, -1 | 45033),
+            // Retryable errcodes are retried now, unless WeCom makes the caller wait (45009).
+            Error::Api { .. } => error.is_retryable() && error.retry_after().is_none(),
             Error::Http {
                 status,
                 retry_after,
@@ -35,7 +37,7 @@ impl RetryPolicy {
             }
             | Error::Timeout {
                 delivery_unknown, ..
-            } => !delivery_unknown || idempotent,
+            } => !delivery_unknown || repeat == Repeat::Safe,
             _ => false,
         }
     }
@@ -81,23 +83,23 @@ mod tests {
 
     #[test]
     fn retries_busy_and_concurrency_errors_up_to_the_limit() {
-        assert!(POLICY.should_retry(&api(-1), 0, false));
-        assert!(POLICY.should_retry(&api(45033), 2, false));
-        assert!(!POLICY.should_retry(&api(-1), 3, false));
+        assert!(POLICY.should_retry(&api(-1), 0, Repeat::Unsafe));
+        assert!(POLICY.should_retry(&api(45033), 2, Repeat::Unsafe));
+        assert!(!POLICY.should_retry(&api(-1), 3, Repeat::Unsafe));
     }
 
     #[test]
     fn never_retries_caller_mistakes_or_the_frequency_limit() {
         for code in [40003, 40008, 44004, 45002, 81013, 301002, 45009] {
-            assert!(!POLICY.should_retry(&api(code), 0, true), "{code}");
+            assert!(!POLICY.should_retry(&api(code), 0, Repeat::Safe), "{code}");
         }
     }
 
     #[test]
     fn ambiguous_failures_are_retried_only_when_idempotent() {
-        assert!(!POLICY.should_retry(&timeout(true), 0, false));
-        assert!(POLICY.should_retry(&timeout(true), 0, true));
-        assert!(POLICY.should_retry(&timeout(false), 0, false));
+        assert!(!POLICY.should_retry(&timeout(true), 0, Repeat::Unsafe));
+        assert!(POLICY.should_retry(&timeout(true), 0, Repeat::Safe));
+        assert!(POLICY.should_retry(&timeout(false), 0, Repeat::Unsafe));
     }
 
     #[test]
@@ -107,10 +109,14 @@ mod tests {
             path: "/p".into(),
             retry_after,
         };
-        assert!(POLICY.should_retry(&http(502, None), 0, false));
-        assert!(POLICY.should_retry(&http(429, Some(Duration::from_secs(1))), 0, false));
-        assert!(!POLICY.should_retry(&http(429, Some(Duration::from_secs(120))), 0, false));
-        assert!(!POLICY.should_retry(&http(404, None), 0, false));
+        assert!(POLICY.should_retry(&http(502, None), 0, Repeat::Unsafe));
+        assert!(POLICY.should_retry(&http(429, Some(Duration::from_secs(1))), 0, Repeat::Unsafe));
+        assert!(!POLICY.should_retry(
+            &http(429, Some(Duration::from_secs(120))),
+            0,
+            Repeat::Unsafe
+        ));
+        assert!(!POLICY.should_retry(&http(404, None), 0, Repeat::Unsafe));
         assert_eq!(
             POLICY.delay(&http(429, Some(Duration::from_secs(2))), 0),
             Duration::from_secs(2)

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use wecom_core::emulator::{Emulator, EmulatorConfig};
 use wecom_core::store::{ExternalStore, StoreFuture};
-use wecom_core::{Client, Config, Context, StoreConfig};
+use wecom_core::{Client, Config, Context, Repeat, StoreConfig};
 
 /// A host-implemented store, as the Ruby binding provides (expiry is not needed here).
 #[derive(Default)]
@@ -134,13 +134,13 @@ async fn a_rejected_token_is_replaced_in_the_store_once() {
         // b then finds the new one in the store instead of fetching again.
         let body = br#"{"touser":"u","msgtype":"text","agentid":1000002,"text":{"content":"x"}}"#;
         client
-            .post(&a, "/cgi-bin/message/send", body.to_vec(), false)
+            .post(&a, "/cgi-bin/message/send", body.to_vec(), Repeat::Unsafe)
             .await
             .unwrap();
         let refreshed = client.access_token(&a).await.unwrap();
         assert_ne!(refreshed, first, "{store:?}");
         client
-            .post(&b, "/cgi-bin/message/send", body.to_vec(), false)
+            .post(&b, "/cgi-bin/message/send", body.to_vec(), Repeat::Unsafe)
             .await
             .unwrap();
         assert_eq!(client.access_token(&b).await.unwrap(), refreshed);

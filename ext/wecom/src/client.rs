@@ -163,11 +163,7 @@ impl NativeClient {
                 }
                 None => None,
             };
-            let repeat = if idempotent || payload.is_none() {
-                Repeat::Safe
-            } else {
-                Repeat::Unsafe
-            };
+            let repeat = Repeat::safe_if(idempotent || payload.is_none());
             let answer = rb_self.with_client(ruby, move |client, context| async move {
                 let query: Vec<(&str, &str)> = query
                     .iter()
