@@ -18,16 +18,9 @@ module WeCom
   # WeCom.configure yields a copy and freezes it when the block returns; WeCom.configuration is
   # that frozen object, so it never changes under a thread reading it.
   class Configuration
-    DEFAULTS = {
-      base_url: "https://qyapi.weixin.qq.com",
-      timeout: 10,
-      open_timeout: 5,
-      # Shorter than the 5 s that Apache, Node.js and many proxies keep an idle connection.
-      idle_timeout: 4,
-      max_retries: 3,
-      retry_base_delay: 0.2,
-      token_store: :memory
-    }.freeze
+    # The native core owns the defaults (base_url https://qyapi.weixin.qq.com, timeout 10,
+    # open_timeout 5, idle_timeout 4, max_retries 3, retry_base_delay 0.2).
+    DEFAULTS = Native::DEFAULTS.merge(token_store: :memory).freeze
 
     ENV_NAMES = {
       corp_id: "WECOM_CORP_ID",

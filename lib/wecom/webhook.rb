@@ -24,7 +24,7 @@ module WeCom
     MARKDOWN_MAX_BYTES = 4096
     IMAGE_MAX_BYTES = 2 * Media::MB
     IMAGE_EXTENSIONS = %w[jpg jpeg png].freeze
-    PER_MINUTE = 20
+    PER_MINUTE = Native::ROBOT_MESSAGES_PER_MINUTE
     MOBILE = /\A(\+?\d{5,20}|@all)\z/
     URL = %r{\A(?<base>https?://[^?#]+?)/cgi-bin/webhook/send\?(?:[^#]*&)?key=(?<key>[^&#]+)}
 

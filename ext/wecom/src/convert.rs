@@ -223,9 +223,5 @@ fn check_json(ruby: &Ruby, value: Value, field: String) -> Result<(), Error> {
 
 pub fn define(native: magnus::RModule) -> Result<(), Error> {
     native.define_module_function("check_json", magnus::function!(check_json, 2))?;
-    native.const_set(
-        "MAX_SECONDS",
-        wecom_core::config::MAX_DURATION.as_secs_f64(),
-    )?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod client;
 mod convert;
+mod defaults;
 mod emulator;
 mod errors;
 mod gvl;
@@ -18,6 +19,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = wecom.define_module("Native")?;
     client::define(ruby, native)?;
     convert::define(native)?;
+    defaults::define(ruby, native)?;
     emulator::define(ruby, native)?;
     errors::define(ruby, native)?;
     instrumentation::define(native)?;
