@@ -94,19 +94,20 @@ fn log_warnings(ruby: &Ruby) {
 }
 
 /// The future's output, or the payload of its panic.
-type Outcome<T> = std::thread::Result<T>;
+type Caught<T> = std::thread::Result<T>;
 
 /// How often a wait on the main thread gives Ruby a chance to run trap handlers.
 const SIGNAL_POLL: Duration = Duration::from_millis(20);
 
-struct Call<'a, F: Future> {
+/// One wait without the GVL: what `wait` drives, and what it leaves for `run`.
+struct Waiting<'a, F: Future> {
     runtime: &'a tokio::runtime::Runtime,
     future: Pin<&'a mut F>,
     interrupt: &'a Interrupt,
     /// Wake every SIGNAL_POLL (main thread only) so trap handlers run promptly.
     poll_signals: bool,
     /// `None` when Ruby interrupted the wait (or had an interrupt pending and never started it).
-    outcome: Option<Outcome<F::Output>>,
+    outcome: Option<Caught<F::Output>>,
 }
 
 /// Builds a future with the thread's context and runs it without the GVL.
@@ -123,7 +124,7 @@ where
     let flags = (rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE) as i32;
     let poll_signals = ruby.thread_current().equal(ruby.thread_main())?;
     loop {
-        let mut call = Call {
+        let mut call = Waiting {
             runtime: &engine.runtime,
             future: future.as_mut(),
             interrupt: &engine.interrupt,
@@ -137,7 +138,7 @@ where
         unsafe {
             rb_sys::rb_nogvl(
                 Some(wait::<F, T>),
-                &mut call as *mut Call<'_, F> as *mut c_void,
+                &mut call as *mut Waiting<'_, F> as *mut c_void,
                 Some(unblock),
                 &engine.interrupt as *const Interrupt as *mut c_void,
                 flags,
@@ -169,7 +170,7 @@ unsafe extern "C" fn wait<F, T>(data: *mut c_void) -> *mut c_void
 where
     F: Future<Output = wecom_core::error::Result<T>>,
 {
-    let call = &mut *(data as *mut Call<'_, F>);
+    let call = &mut *(data as *mut Waiting<'_, F>);
     let runtime = call.runtime;
     let interrupt = call.interrupt;
     let poll_signals = call.poll_signals;

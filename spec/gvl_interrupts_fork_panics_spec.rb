@@ -11,7 +11,7 @@ module NativeHostSpec
   class Interrupt < Exception; end # rubocop:disable Lint/InheritException
 end
 
-RSpec.describe "WeCom native extension as a good Ruby citizen" do
+RSpec.describe "The native extension as a good Ruby citizen: the GVL, interrupts, fork, panics" do
   def now
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end
