@@ -22,6 +22,9 @@ unless system(cargo, "--version", out: File::NULL, err: File::NULL)
 end
 
 target_dir = ENV.fetch("CARGO_TARGET_DIR", File.join(root, "target"))
+# Cargo features of the extension: `rake compile` asks for test-hooks (see ext/wecom/Cargo.toml).
+features = ENV.fetch("WECOM_CARGO_FEATURES", "")
+features = " --features #{Shellwords.escape(features)}" unless features.empty?
 # cargo names the library after the platform: libwecom.so, libwecom.dylib, wecom.dll.
 soext = RbConfig::CONFIG["SOEXT"] || "so"
 built = File.join(target_dir, "release", "#{soext == 'dll' ? '' : 'lib'}wecom.#{soext}")
@@ -39,7 +42,7 @@ File.write("Makefile", <<~MAKE)
   all: $(LIBRARY)
 
   $(LIBRARY): FORCE
-  \tRUBY=$(RUBY) $(CARGO) build --release --locked --manifest-path #{shell.call(File.join(ext_dir, 'Cargo.toml'))} --target-dir #{shell.call(target_dir)}
+  \tRUBY=$(RUBY) $(CARGO) build --release --locked --manifest-path #{shell.call(File.join(ext_dir, 'Cargo.toml'))} --target-dir #{shell.call(target_dir)}#{features}
   \tcp #{shell.call(built)} $(LIBRARY)
 
   install: all

@@ -3,9 +3,7 @@
 
 use std::any::Any;
 
-use magnus::{
-    function, kwargs, prelude::*, value::Lazy, Error, ExceptionClass, RModule, Ruby, Value,
-};
+use magnus::{kwargs, prelude::*, value::Lazy, Error, ExceptionClass, RModule, Ruby, Value};
 use wecom_core::{Error as CoreError, ErrorKind};
 
 fn wecom_class(ruby: &Ruby, name: &str) -> ExceptionClass {
@@ -97,8 +95,10 @@ pub fn guard<T>(ruby: &Ruby, f: impl FnOnce() -> Result<T, Error>) -> Result<T, 
         .unwrap_or_else(|payload| Err(from_panic(ruby, payload)))
 }
 
-/// `WeCom::Native.panic_for_test(where)`: panics on purpose, on the Ruby thread ("ruby") or
-/// while the GVL is released ("blocking"), so the specs can prove a panic never escapes.
+/// `WeCom::Native.panic_for_test(where)`, in test-hooks builds only: panics on purpose, on the
+/// Ruby thread ("ruby") or while the GVL is released ("blocking"), so the specs can prove a panic
+/// never escapes.
+#[cfg(feature = "test-hooks")]
 fn panic_for_test(ruby: &Ruby, place: String) -> Result<(), Error> {
     guard(ruby, || match place.as_str() {
         "ruby" => panic!("panic_for_test on the Ruby thread"),
@@ -108,8 +108,10 @@ fn panic_for_test(ruby: &Ruby, place: String) -> Result<(), Error> {
     })
 }
 
-pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
-    let _ = ruby;
-    native.define_module_function("panic_for_test", function!(panic_for_test, 1))?;
+pub fn define(native: RModule) -> Result<(), Error> {
+    #[cfg(feature = "test-hooks")]
+    native.define_module_function("panic_for_test", magnus::function!(panic_for_test, 1))?;
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = native;
     Ok(())
 }

@@ -21,7 +21,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     convert::define(native)?;
     defaults::define(ruby, native)?;
     emulator::define(ruby, native)?;
-    errors::define(ruby, native)?;
+    errors::define(native)?;
     instrumentation::define(native)?;
     webhook::define(ruby, native)?;
     Ok(())
