@@ -246,6 +246,12 @@ RSpec.describe WeCom::Client, "argument checks" do
       end
     end
 
+    it "checks a body with no client and no send (Native.check_json, as deliver_later does)", gc_stress: true do
+      expect(WeCom::Native.check_json({ "content" => "hi", "n" => [1, 2.5, nil, true, { k: :v }] }, "text")).to be_nil
+      expect { WeCom::Native.check_json({ "t" => Time.at(0) }, "text") }
+        .to raise_error(ArgumentError, /text\["t"\] holds a Time/)
+    end
+
     it "rejects a recursive Hash", gc_stress: true do
       body = { content: "hi" }
       body[:again] = body
