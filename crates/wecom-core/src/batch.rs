@@ -106,11 +106,11 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::{Emulator, EmulatorConfig};
     use crate::message::{Recipients, SendOptions};
     use crate::Config;
     use serde_json::json;
     use std::sync::Arc;
+    use wecom_emulator::{Emulator, EmulatorConfig};
 
     fn text(content: &str, user: &str) -> Message {
         Message {

@@ -1,5 +1,6 @@
 //! The plain-Rust core of the wecom gem: configuration, the access-token cache, the WeCom API
-//! client with its retry policy, message bodies, and a local WeCom emulator.
+//! client with its retry policy, and message bodies. The local WeCom emulator its tests talk to
+//! is the `wecom-emulator` crate, a dev-dependency only.
 //!
 //! Nothing here knows about Ruby; the `wecom` extension crate binds it. Everything is covered
 //! by `cargo test -p wecom-core`.
@@ -8,7 +9,6 @@ pub mod api;
 pub mod batch;
 pub mod client;
 pub mod config;
-pub mod emulator;
 pub mod error;
 pub mod interrupt;
 pub mod message;

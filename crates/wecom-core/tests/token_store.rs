@@ -8,9 +8,9 @@ use std::time::Duration;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use wecom_core::emulator::{Emulator, EmulatorConfig};
 use wecom_core::store::{ExternalStore, StoreFuture};
 use wecom_core::{Client, Config, Context, Repeat, StoreConfig};
+use wecom_emulator::{Emulator, EmulatorConfig};
 
 /// A host-implemented store, as the Ruby binding provides (expiry is not needed here).
 #[derive(Default)]

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RModule, Ruby};
-use wecom_core::emulator::{Emulator, EmulatorApp, EmulatorConfig, Uploader};
+use wecom_emulator::{Emulator, EmulatorApp, EmulatorConfig, Uploader};
 
 use crate::convert;
 use crate::errors::guard;

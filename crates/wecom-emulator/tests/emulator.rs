@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wecom_core::emulator::{
+use wecom_emulator::{
     Chat, Emulator, EmulatorApp, EmulatorConfig, MediaKind, RobotMessage, Uploader,
 };
 
