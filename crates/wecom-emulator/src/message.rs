@@ -8,7 +8,6 @@
 //! 100 tags → 40058; a non-string `touser`/`toparty`/`totag` → 40058; none given, or all of them
 //! invalid → 81013. `@all` in `touser` addresses everyone: nothing is invalid then.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::check::{content, parse_object, reject, reject_with, required, Check};
 use super::reply::Reply;
+use super::server::Call;
 use super::state::{random_string, Directory, Recent, Shared};
 use super::token::authenticate;
 
@@ -57,12 +57,13 @@ const INTERACTIVE_CARD_TYPES: &[&str] = &[
     "multiple_interaction",
 ];
 
-pub(crate) fn send(shared: &Shared, query: &[(String, String)], body: &[u8], ip: IpAddr) -> Reply {
-    let app = match authenticate(shared, query, ip) {
+pub(crate) fn send(shared: &Shared, call: &Call) -> Reply {
+    let ip = call.ip;
+    let app = match authenticate(shared, call.query, ip) {
         Ok(app) => app,
         Err(reply) => return reply,
     };
-    let value = match parse_object(body) {
+    let value = match parse_object(call.body) {
         Ok(value) => value,
         Err(rejection) => return rejection.into_reply(ip),
     };
@@ -76,17 +77,13 @@ pub(crate) fn send(shared: &Shared, query: &[(String, String)], body: &[u8], ip:
     }
 }
 
-pub(crate) fn recall(
-    shared: &Shared,
-    query: &[(String, String)],
-    body: &[u8],
-    ip: IpAddr,
-) -> Reply {
-    let app = match authenticate(shared, query, ip) {
+pub(crate) fn recall(shared: &Shared, call: &Call) -> Reply {
+    let ip = call.ip;
+    let app = match authenticate(shared, call.query, ip) {
         Ok(app) => app,
         Err(reply) => return reply,
     };
-    let value = match parse_object(body) {
+    let value = match parse_object(call.body) {
         Ok(value) => value,
         Err(rejection) => return rejection.into_reply(ip),
     };

@@ -145,18 +145,15 @@ pub(crate) struct Call<'a> {
     pub ip: IpAddr,
 }
 
+/// Every endpoint's handler: what the emulator holds, and the request.
 type Handler = fn(&Shared, &Call) -> Reply;
 
 /// The method and handler serving `path`.
 fn route(path: &str) -> Option<(Method, Handler)> {
     let route: (Method, Handler) = match path {
-        GETTOKEN_PATH => (Method::GET, |s, c| {
-            token::gettoken(s, c.query, c.body, c.ip)
-        }),
-        "/cgi-bin/message/send" => (Method::POST, |s, c| message::send(s, c.query, c.body, c.ip)),
-        "/cgi-bin/message/recall" => (Method::POST, |s, c| {
-            message::recall(s, c.query, c.body, c.ip)
-        }),
+        GETTOKEN_PATH => (Method::GET, token::gettoken),
+        "/cgi-bin/message/send" => (Method::POST, message::send),
+        "/cgi-bin/message/recall" => (Method::POST, message::recall),
         "/cgi-bin/media/upload" => (Method::POST, media::upload),
         "/cgi-bin/webhook/send" => (Method::POST, robot::send),
         "/cgi-bin/webhook/upload_media" => (Method::POST, robot::upload_media),

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::reply::Reply;
+use super::server::Call;
 use super::state::{Shared, TokenCheck};
 
 /// First value of `name` in the query; an empty value counts as absent, like WeCom.
@@ -24,23 +25,18 @@ pub(crate) fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q
         .filter(|v| !v.is_empty())
 }
 
-pub(crate) fn gettoken(
-    shared: &Shared,
-    query: &[(String, String)],
-    _body: &[u8],
-    ip: IpAddr,
-) -> Reply {
-    let Some(corp_id) = param(query, "corpid") else {
-        return Reply::error(41002, ip);
+pub(crate) fn gettoken(shared: &Shared, call: &Call) -> Reply {
+    let Some(corp_id) = param(call.query, "corpid") else {
+        return Reply::error(41002, call.ip);
     };
-    let Some(secret) = param(query, "corpsecret") else {
-        return Reply::error(41004, ip);
+    let Some(secret) = param(call.query, "corpsecret") else {
+        return Reply::error(41004, call.ip);
     };
     if corp_id != shared.corp_id {
-        return Reply::error(40013, ip);
+        return Reply::error(40013, call.ip);
     }
     let Some(app) = shared.apps.iter().position(|a| a.secret == secret) else {
-        return Reply::error(40001, ip);
+        return Reply::error(40001, call.ip);
     };
     let (token, remaining) = shared.issue_token(app, Instant::now());
     // The token alphabet needs no JSON escaping.
