@@ -41,10 +41,8 @@
 //! it between rounds. Uploaded files are not kept: only their size and md5 (and a multipart
 //! body appears in [`Emulator::requests`] as a short description).
 
-mod base64;
 mod chat;
 mod check;
-mod md5;
 mod media;
 mod message;
 mod multipart;

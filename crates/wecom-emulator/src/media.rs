@@ -12,10 +12,10 @@
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use md5::{Digest, Md5};
 use serde::Serialize;
 
 use super::check::{reject, Check};
-use super::md5;
 use super::multipart::{self, Part};
 use super::reply::Reply;
 use super::server::Call;
@@ -142,7 +142,7 @@ pub(crate) fn receive(shared: &Shared, call: &Call, kind: MediaKind, uploader: U
             .content_type
             .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
         size: part.data.len() as u64,
-        md5: md5::hex_digest(part.data),
+        md5: md5_hex(part.data),
         uploader,
     };
     let created_at = SystemTime::now()
@@ -176,6 +176,12 @@ pub(crate) fn receive(shared: &Shared, call: &Call, kind: MediaKind, uploader: U
     store.uploads.push(upload);
     drop(store);
     Reply::json(answer)
+}
+
+/// The lowercase hex md5 of `data`: what an upload is recorded with, and what a robot image's
+/// `md5` must be. A checksum only, never used for security.
+pub(crate) fn md5_hex(data: &[u8]) -> String {
+    format!("{:x}", Md5::digest(data))
 }
 
 /// The first part named `media` that carries a filename.
@@ -286,5 +292,47 @@ mod tests {
             assert_eq!(MediaKind::from_param(kind.as_str()), Some(kind));
         }
         assert_eq!(MediaKind::from_param("thumb"), None);
+    }
+
+    #[test]
+    fn emulator_md5_matches_the_rfc_1321_test_suite() {
+        for (input, digest) in [
+            ("", "d41d8cd98f00b204e9800998ecf8427e"),
+            ("a", "0cc175b9c0f1b6a831c399e269772661"),
+            ("abc", "900150983cd24fb0d6963f7d28e17f72"),
+            ("message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+            (
+                "abcdefghijklmnopqrstuvwxyz",
+                "c3fcd3d76192e4007dfb496cca67e13b",
+            ),
+            (
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                "d174ab98d277d9f5a5611c2c9f419d9f",
+            ),
+            (
+                "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+                "57edf4a22be3c955ac49da2e2107b67a",
+            ),
+        ] {
+            assert_eq!(md5_hex(input.as_bytes()), digest, "md5({input:?})");
+        }
+    }
+
+    #[test]
+    fn emulator_md5_pads_at_every_block_boundary() {
+        // Lengths around 56 and 64 exercise the one- and two-block padding; digests from
+        // Python's hashlib.
+        let data: Vec<u8> = (0..120u32).map(|i| (i % 251) as u8).collect();
+        for (len, digest) in [
+            (55, "6912ee65fff2d9f9ce2508cddf8bcda0"),
+            (56, "51fdd1acda72405dfdfa03fcb85896d7"),
+            (63, "48a6295221902e8e0938f773a7185e72"),
+            (64, "b2d3f56bc197fd985d5965079b5e7148"),
+            (65, "8bd7053801c768420faf816fadba971c"),
+            (119, "1c772251899a7ff007400b888d6b2042"),
+            (120, "b7ba1efc6022e9ed272f00b8831e26e6"),
+        ] {
+            assert_eq!(md5_hex(&data[..len]), digest, "length {len}");
+        }
     }
 }

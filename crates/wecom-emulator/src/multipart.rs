@@ -151,19 +151,7 @@ fn unquote(value: &str) -> String {
 
 /// The first index at or after `from` where `needle` starts.
 fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut at = from;
-    while at + needle.len() <= haystack.len() {
-        let offset = haystack[at..=haystack.len() - needle.len()]
-            .iter()
-            .position(|&b| b == first)?;
-        at += offset;
-        if haystack[at..].starts_with(needle) {
-            return Some(at);
-        }
-        at += 1;
-    }
-    None
+    memchr::memmem::find(haystack.get(from..)?, needle).map(|at| from + at)
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@
 //!   `mentioned_mobile_list`, when present, arrays of non-empty strings (else 40058).
 //! - markdown: `content` (empty → 44004, over 4096 bytes → 40058).
 //! - image: `base64` and `md5` strings (missing → 40058; empty base64 → 44004); base64 that is
-//!   not canonical RFC 4648 (standard alphabet, padded, no line breaks) → 301019; decoded over
-//!   2 MB → 40009 "invalid image size"; `md5` not the lowercase hex md5 of the decoded bytes →
-//!   301019 "media md5 not match". The image format itself is not checked.
+//!   not canonical RFC 4648 (standard alphabet, padded, no line breaks, no bits set past the
+//!   end: `"Zh=="` is refused, `"Zg=="` is "f") → 301019 "invalid base64 image data"; decoded
+//!   over 2 MB → 40009 "invalid image size"; `md5` not the lowercase hex md5 of the decoded
+//!   bytes → 301019 "media md5 not match". The image format itself is not checked.
 //! - news: `articles`, 1 to 8 objects each with a non-empty `title` and `url` (else 40058).
 //! - file, voice: `media_id` handed out by `webhook/upload_media` to any robot (else 40007);
 //!   a file media id is accepted in a voice message and vice versa.
@@ -27,14 +28,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::base64;
 use super::check::{
     content, optional_str_list, parse_object, reject, reject_with, required, Check,
 };
-use super::md5;
-use super::media::{self, MediaKind, Uploader};
+use super::media::{self, md5_hex, MediaKind, Uploader};
 use super::message::check_articles;
 use super::reply::Reply;
 use super::server::Call;
@@ -203,16 +204,23 @@ fn check_image(body: &Map<String, Value>) -> Check<()> {
     if encoded.is_empty() {
         return Err(reject(44004));
     }
-    let Some(image) = base64::decode(encoded) else {
+    let Some(image) = decode_base64(encoded) else {
         return Err(reject_with(301019, "invalid base64 image data"));
     };
     if image.len() > MAX_IMAGE_BYTES {
         return Err(reject(40009));
     }
-    if md5 != md5::hex_digest(&image) {
+    if md5 != md5_hex(&image) {
         return Err(reject(301019));
     }
     Ok(())
+}
+
+/// The bytes of canonical base64 (RFC 4648, standard alphabet, padded, no line breaks, no bits
+/// set past the end), else `None`: a client that sends anything else finds out here rather than
+/// against the real robot.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -253,5 +261,46 @@ mod tests {
             check_content(&body(""), MAX_TEXT_BYTES).unwrap_err().code,
             44004
         );
+    }
+
+    #[test]
+    fn emulator_base64_decodes_the_rfc_4648_vectors() {
+        for (encoded, decoded) in [
+            ("", ""),
+            ("Zg==", "f"),
+            ("Zm8=", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg==", "foob"),
+            ("Zm9vYmE=", "fooba"),
+            ("Zm9vYmFy", "foobar"),
+        ] {
+            assert_eq!(decode_base64(encoded).as_deref(), Some(decoded.as_bytes()));
+        }
+        assert_eq!(
+            decode_base64("iVBORw0KGgpmYWtl").as_deref(),
+            Some(&b"\x89PNG\r\n\x1a\nfake"[..])
+        );
+        assert_eq!(
+            decode_base64("+/+/").as_deref(),
+            Some(&[0xfb, 0xff, 0xbf][..])
+        );
+    }
+
+    #[test]
+    fn emulator_base64_rejects_anything_not_canonical() {
+        for bad in [
+            "Zg",         // missing padding
+            "Zg=",        // short padding
+            "Z===",       // too much padding
+            "Zg==Zg==",   // padding in the middle
+            "Zm9v\nYmFy", // line break
+            "Zm9v YmFy",  // space
+            "-_-_",       // URL-safe alphabet
+            "Zm9=Zm9v",
+            "Zh==", // bits set past the end: "f" is "Zg=="
+            "Zm9=", // likewise: "fo" is "Zm8="
+        ] {
+            assert_eq!(decode_base64(bad), None, "{bad:?}");
+        }
     }
 }

@@ -85,6 +85,29 @@ async fn emulator_robot_image_of_2_mb_passes_and_larger_fails() {
 }
 
 #[tokio::test]
+async fn emulator_robot_refuses_non_canonical_base64() {
+    let h = Harness::default();
+    // "Zh==" and "Zg==" both carry the byte "f"; "Zh==" also sets bits past its end, which a
+    // canonical encoder never does. The md5 matches "f", so only the base64 check can refuse it.
+    let md5_of_f = "8fa14cdd754f91cc6554c9e71929cce7";
+    let image =
+        |base64: &str| json!({"msgtype": "image", "image": {"base64": base64, "md5": md5_of_f}});
+    let refused = h.robot("k", &image("Zh==")).await;
+    assert_eq!(refused.errcode(), 301019, "{}", refused.text);
+    assert!(
+        refused.json()["errmsg"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid base64 image data"),
+        "{}",
+        refused.text
+    );
+    assert!(h.emu.robot_messages().is_empty());
+    assert_eq!(h.robot("k", &image("Zg==")).await.errcode(), 0);
+    assert_eq!(h.emu.robot_messages().len(), 1);
+}
+
+#[tokio::test]
 async fn emulator_robot_keys() {
     let h = Harness::new(EmulatorConfig {
         robots: set(&["k1"]),
