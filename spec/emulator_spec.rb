@@ -72,6 +72,16 @@ RSpec.describe WeCom::Emulator do
     expect { TCPSocket.new("127.0.0.1", port).close }.to raise_error(Errno::ECONNREFUSED)
   end
 
+  it "raises a WeCom::Error (a ConfigurationError naming the port), not a RuntimeError, when it cannot start" do
+    port = emulator.port
+    expect { described_class.start(**credentials, port: port) }.to raise_error(WeCom::ConfigurationError) { |e|
+      expect(e).to be_a(WeCom::Error)
+      expect(e).not_to be_a(RuntimeError)
+      expect(e.message).to include("the WeCom emulator could not start on 127.0.0.1:#{port}")
+    }
+    expect(emulator.client.send_text("still serving", to: "u").msgid).to be_a(String)
+  end
+
   it "shows its address but no secret in inspect" do
     expect(emulator.inspect).to include(emulator.base_url)
     expect(emulator.inspect).not_to include(credentials[:secret])

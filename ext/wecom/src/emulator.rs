@@ -4,10 +4,11 @@
 use std::collections::HashSet;
 
 use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RModule, Ruby};
+use wecom_core::Error as CoreError;
 use wecom_emulator::{Emulator, EmulatorApp, EmulatorConfig, Uploader};
 
 use crate::convert;
-use crate::errors::guard;
+use crate::errors::{self, guard};
 
 #[magnus::wrap(class = "WeCom::Native::Emulator", free_immediately, size)]
 struct NativeEmulator(Emulator);
@@ -45,10 +46,18 @@ impl NativeEmulator {
                 robot_limit_per_minute,
                 port,
             };
+            // A taken or forbidden port, or a corp without apps: a setting to change, so a
+            // WeCom::ConfigurationError (a WeCom::Error) that says which.
             Emulator::start(config).map(NativeEmulator).map_err(|e| {
-                Error::new(
-                    ruby.exception_runtime_error(),
-                    format!("the WeCom emulator could not start: {e}"),
+                let place = match port {
+                    0 => "127.0.0.1 (any free port)".to_owned(),
+                    port => format!("127.0.0.1:{port}"),
+                };
+                errors::to_ruby(
+                    ruby,
+                    CoreError::Configuration(format!(
+                        "the WeCom emulator could not start on {place}: {e}"
+                    )),
                 )
             })
         })
