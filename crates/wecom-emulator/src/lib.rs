@@ -1,10 +1,12 @@
-//! A local, fake WeCom server for tests and benchmarks.
+//! A local, fake WeCom server for tests and benchmarks: `WeCom::Emulator` in Ruby, and what
+//! `wecom-core`'s own tests talk to (it is only a dev-dependency there, so a send builds no
+//! server code). It needs nothing from the core.
 //!
 //! The real client talks real HTTP/1.1 (keep-alive) to it on 127.0.0.1. It implements
 //! `gettoken`, `message/send`, `message/recall`, `media/upload`, the group robot webhooks
 //! (`webhook/send`, `webhook/upload_media`) and app group chats (`appchat/create`, `update`,
-//! `get`, `send`) with the error codes described in `wecom-api.md`, records what it receives,
-//! and can inject faults and latency.
+//! `get`, `send`) with WeCom's error codes (each with the errmsg WeCom words it with, in
+//! `reply::default_text`), records what it receives, and can inject faults and latency.
 //!
 //! It runs on its own two-worker tokio runtime, created by [`Emulator::start`] and shut down by
 //! [`Emulator::stop`] (or on drop), so it never competes with, or depends on, a runtime of the
@@ -25,11 +27,12 @@
 //!   other way round); no well-formed `media` part with a filename → 41005; size → 40006, with
 //!   MB = 1024 × 1024 bytes; `.jpeg` counts as jpg. The answer's errmsg is "ok". `message/send`
 //!   and `appchat/send` accept any media_id, uploaded or not.
-//! - Robots: an image whose base64 is not canonical, or whose md5 does not match, → 301019
-//!   ("media md5 not match", as real robots answer a wrong md5); over 2 MB decoded → 40009;
-//!   file and voice messages need a media_id from a robot upload (any robot's) → else 40007.
-//!   The per-minute limit (45009, the code `wecom-api.md` expects) is a rolling 60 s window
-//!   over accepted messages; `robot_limit_per_minute: 0` turns it off.
+//! - Robots: an image whose base64 is not canonical (`"Zh=="` is not: `"f"` is `"Zg=="`), or
+//!   whose md5 does not match, → 301019 ("media md5 not match", as real robots answer a wrong
+//!   md5); over 2 MB decoded → 40009; file and voice messages need a media_id from a robot
+//!   upload (any robot's) → else 40007. The per-minute limit (45009, WeCom's "api freq out of
+//!   limit") is a rolling 60 s window over accepted messages; `robot_limit_per_minute: 0` turns
+//!   it off.
 //! - Chats: a userlist outside 2..=2000 → 86006 and ids outside the user directory → 86216
 //!   (WeCom's codes for "too many or too few members" and "invalid member id"); an owner who is
 //!   not a member → 86207, and without `owner` the first member owns the chat; a too-long name
