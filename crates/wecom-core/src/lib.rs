@@ -2,8 +2,11 @@
 //! client with its retry policy, and message bodies. The local WeCom emulator its tests talk to
 //! is the `wecom-emulator` crate, a dev-dependency only.
 //!
-//! Nothing here knows about Ruby; the `wecom` extension crate binds it. Everything is covered
-//! by `cargo test -p wecom-core`.
+//! No Ruby type or call appears here: the `wecom` extension crate binds it. Some parts are shaped
+//! for their host all the same — `interrupt` is a wake-up that a signal handler (Ruby's
+//! unblocking function) may raise, `store::ExternalStore` is a store the host implements, and
+//! `process` reports warnings for the host's log. Everything is covered by
+//! `cargo test -p wecom-core`.
 
 pub mod api;
 pub mod batch;
