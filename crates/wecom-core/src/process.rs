@@ -147,7 +147,9 @@ pub fn warn_once(key: String, message: String) {
 
 /// The warnings not yet taken (see `warn_once`).
 pub fn take_warnings() -> Vec<String> {
-    if !WARNINGS_PENDING.swap(false, Ordering::AcqRel) {
+    // A plain load first: this runs after every call, and a swap would write a shared cache line.
+    if !WARNINGS_PENDING.load(Ordering::Acquire) || !WARNINGS_PENDING.swap(false, Ordering::AcqRel)
+    {
         return Vec::new();
     }
     let mut warnings = WARNINGS.lock().unwrap_or_else(|p| p.into_inner());

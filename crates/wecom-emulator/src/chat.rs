@@ -27,12 +27,12 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::check::{optional_str, optional_str_list, parse_object, reject, Check};
+use super::check::{optional_str, optional_str_list, reject, Check};
 use super::message::check_content;
 use super::reply::Reply;
 use super::server::Call;
 use super::state::Shared;
-use super::token::{authenticate, param};
+use super::token::{authenticate, authenticated_body, param};
 
 const MAX_CHATID_CHARS: usize = 32;
 const MAX_NAME_CHARS: usize = 50;
@@ -76,19 +76,13 @@ impl ChatStore {
     }
 }
 
-/// The JSON object body of an authenticated call, or the answer refusing it.
-fn authenticated_body(shared: &Shared, call: &Call) -> Result<Value, Reply> {
-    authenticate(shared, call.query, call.ip)?;
-    parse_object(call.body).map_err(|rejection| rejection.into_reply(call.ip))
-}
-
 fn fields(value: &Value) -> &Map<String, Value> {
     value.as_object().expect("parse_object returns objects")
 }
 
 pub(crate) fn create(shared: &Shared, call: &Call) -> Reply {
     let body = match authenticated_body(shared, call) {
-        Ok(body) => body,
+        Ok((_, body)) => body,
         Err(reply) => return reply,
     };
     let chat = match new_chat(shared, fields(&body)) {
@@ -175,7 +169,7 @@ fn new_chat(shared: &Shared, body: &Map<String, Value>) -> Check<NewChat> {
 
 pub(crate) fn update(shared: &Shared, call: &Call) -> Reply {
     let body = match authenticated_body(shared, call) {
-        Ok(body) => body,
+        Ok((_, body)) => body,
         Err(reply) => return reply,
     };
     match apply_update(shared, fields(&body)) {
@@ -262,7 +256,7 @@ pub(crate) fn get(shared: &Shared, call: &Call) -> Reply {
 
 pub(crate) fn send(shared: &Shared, call: &Call) -> Reply {
     let body = match authenticated_body(shared, call) {
-        Ok(body) => body,
+        Ok((_, body)) => body,
         Err(reply) => return reply,
     };
     let chat_id = match optional_str(fields(&body), "chatid") {

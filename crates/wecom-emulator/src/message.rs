@@ -14,11 +14,11 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::check::{content, parse_object, reject, reject_with, required, Check};
+use super::check::{content, reject, reject_with, required, Check};
 use super::reply::Reply;
 use super::server::Call;
 use super::state::{random_string, Directory, Recent, Shared};
-use super::token::authenticate;
+use super::token::authenticated_body;
 
 const MAX_CONTENT_BYTES: usize = 2048;
 const MAX_USERS: usize = 1000;
@@ -59,13 +59,9 @@ const INTERACTIVE_CARD_TYPES: &[&str] = &[
 
 pub(crate) fn send(shared: &Shared, call: &Call) -> Reply {
     let ip = call.ip;
-    let app = match authenticate(shared, call.query, ip) {
-        Ok(app) => app,
+    let (app, value) = match authenticated_body(shared, call) {
+        Ok(authenticated) => authenticated,
         Err(reply) => return reply,
-    };
-    let value = match parse_object(call.body) {
-        Ok(value) => value,
-        Err(rejection) => return rejection.into_reply(ip),
     };
     let msg = value.as_object().expect("parse_object returns objects");
     let checked = check_agent(shared, app, msg)
@@ -79,13 +75,9 @@ pub(crate) fn send(shared: &Shared, call: &Call) -> Reply {
 
 pub(crate) fn recall(shared: &Shared, call: &Call) -> Reply {
     let ip = call.ip;
-    let app = match authenticate(shared, call.query, ip) {
-        Ok(app) => app,
+    let (app, value) = match authenticated_body(shared, call) {
+        Ok(authenticated) => authenticated,
         Err(reply) => return reply,
-    };
-    let value = match parse_object(call.body) {
-        Ok(value) => value,
-        Err(rejection) => return rejection.into_reply(ip),
     };
     let invalid = || Reply::error_with(40058, "invalid msgid", ip);
     let Some(msgid) = value.get("msgid").and_then(Value::as_str) else {

@@ -12,6 +12,9 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
+use super::check::parse_object;
 use super::reply::Reply;
 use super::server::Call;
 use super::state::{Shared, TokenCheck};
@@ -60,6 +63,13 @@ pub(crate) fn authenticate(
         TokenCheck::Unknown => Err(Reply::error(40014, ip)),
         TokenCheck::Expired => Err(Reply::error(42001, ip)),
     }
+}
+
+/// The app and the JSON object body of an authenticated POST, or the answer refusing it.
+pub(crate) fn authenticated_body(shared: &Shared, call: &Call) -> Result<(usize, Value), Reply> {
+    let app = authenticate(shared, call.query, call.ip)?;
+    let body = parse_object(call.body).map_err(|rejection| rejection.into_reply(call.ip))?;
+    Ok((app, body))
 }
 
 /// Rounds up, and at least 1: a client told "0" would never cache the token.
