@@ -100,11 +100,12 @@ pub(crate) fn optional_str_list<'m>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
+    /// A `json!` object as the map the checks read (shared by the other modules' tests).
+    pub(crate) fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
     }
 

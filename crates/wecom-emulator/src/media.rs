@@ -232,36 +232,22 @@ mod tests {
 
     #[test]
     fn emulator_media_extensions_by_kind() {
-        assert_eq!(check_file(&file("a.JPG", 6), MediaKind::Image), Ok(()));
-        assert_eq!(check_file(&file("a.b.png", 6), MediaKind::Image), Ok(()));
-        assert_eq!(check_file(&file("a.jpeg", 6), MediaKind::Image), Ok(()));
-        assert_eq!(
-            check_file(&file("a.gif", 6), MediaKind::Image)
-                .unwrap_err()
-                .code,
-            40005
-        );
-        assert_eq!(
-            check_file(&file("png", 6), MediaKind::Image)
-                .unwrap_err()
-                .code,
-            40005
-        );
-        assert_eq!(
-            check_file(&file("a.mp3", 6), MediaKind::Voice)
-                .unwrap_err()
-                .code,
-            40005
-        );
-        assert_eq!(check_file(&file("a.amr", 6), MediaKind::Voice), Ok(()));
-        assert_eq!(
-            check_file(&file("a.mov", 6), MediaKind::Video)
-                .unwrap_err()
-                .code,
-            40005
-        );
-        assert_eq!(check_file(&file("a.mp4", 6), MediaKind::Video), Ok(()));
-        assert_eq!(check_file(&file("anything", 6), MediaKind::File), Ok(()));
+        use MediaKind::{File, Image, Video, Voice};
+        for (name, kind, answer) in [
+            ("a.JPG", Image, Ok(())),
+            ("a.b.png", Image, Ok(())),
+            ("a.jpeg", Image, Ok(())),
+            ("a.gif", Image, Err(40005)),
+            ("png", Image, Err(40005)),
+            ("a.mp3", Voice, Err(40005)),
+            ("a.amr", Voice, Ok(())),
+            ("a.mov", Video, Err(40005)),
+            ("a.mp4", Video, Ok(())),
+            ("anything", File, Ok(())),
+        ] {
+            let code = check_file(&file(name, 6), kind).map_err(|rejection| rejection.code);
+            assert_eq!(code, answer, "{name} as {kind:?}");
+        }
     }
 
     #[test]

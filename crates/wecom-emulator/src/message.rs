@@ -374,11 +374,8 @@ fn accept(shared: &Shared, app: usize, value: Value, interactive: bool, invalid:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::tests::obj;
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
 
     #[test]
     fn emulator_canonical_json_ignores_key_order() {
