@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RModule, Ruby};
+use serde_json::Value as Json;
 use wecom_core::Error as CoreError;
 use wecom_emulator::{Emulator, EmulatorApp, EmulatorConfig, Uploader};
 
@@ -72,18 +73,11 @@ impl NativeEmulator {
     }
 
     fn messages(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        let messages = rb_self.0.messages();
-        let array = ruby.ary_new_capa(messages.len());
-        for message in &messages {
-            array.push(convert::to_ruby(ruby, message)?)?;
-        }
-        Ok(array)
+        json_array(ruby, &rb_self.0.messages())
     }
 
     fn requests(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        let requests = rb_self.0.requests();
-        let array = ruby.ary_new_capa(requests.len());
-        for request in requests {
+        ruby.ary_try_from_iter(rb_self.0.requests().into_iter().map(|request| {
             let hash = ruby.hash_new();
             hash.aset(ruby.to_symbol("method"), request.method)?;
             hash.aset(ruby.to_symbol("path"), request.path)?;
@@ -93,15 +87,12 @@ impl NativeEmulator {
             }
             hash.aset(ruby.to_symbol("query"), query)?;
             hash.aset(ruby.to_symbol("body"), request.body)?;
-            array.push(hash)?;
-        }
-        Ok(array)
+            Ok(hash)
+        }))
     }
 
     fn uploads(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        let uploads = rb_self.0.uploads();
-        let array = ruby.ary_new_capa(uploads.len());
-        for upload in uploads {
+        ruby.ary_try_from_iter(rb_self.0.uploads().into_iter().map(|upload| {
             let hash = ruby.hash_new();
             hash.aset(ruby.to_symbol("media_id"), upload.media_id)?;
             hash.aset(ruby.to_symbol("type"), upload.kind.as_str())?;
@@ -115,46 +106,34 @@ impl NativeEmulator {
                 Uploader::Robot { key } => key.into_value_with(ruby),
             };
             hash.aset(ruby.to_symbol("uploader"), uploader)?;
-            array.push(hash)?;
-        }
-        Ok(array)
+            Ok(hash)
+        }))
     }
 
     /// Each body with its robot's key added under "key" (robot bodies have no such field).
     fn robot_messages(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        let messages = rb_self.0.robot_messages();
-        let array = ruby.ary_new_capa(messages.len());
-        for message in messages {
+        ruby.ary_try_from_iter(rb_self.0.robot_messages().into_iter().map(|message| {
             let mut body = message.body;
             if let Some(fields) = body.as_object_mut() {
                 fields.insert("key".to_owned(), message.key.into());
             }
-            array.push(convert::to_ruby(ruby, &body)?)?;
-        }
-        Ok(array)
+            convert::to_ruby(ruby, &body)
+        }))
     }
 
     fn chats(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        let chats = rb_self.0.chats();
-        let array = ruby.ary_new_capa(chats.len());
-        for chat in chats {
+        ruby.ary_try_from_iter(rb_self.0.chats().into_iter().map(|chat| {
             let hash = ruby.hash_new();
             hash.aset(ruby.to_symbol("chat_id"), chat.chat_id)?;
             hash.aset(ruby.to_symbol("name"), chat.name)?;
             hash.aset(ruby.to_symbol("owner"), chat.owner)?;
             hash.aset(ruby.to_symbol("users"), convert::strings(ruby, &chat.users))?;
-            array.push(hash)?;
-        }
-        Ok(array)
+            Ok(hash)
+        }))
     }
 
     fn chat_messages(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        let messages = rb_self.0.chat_messages();
-        let array = ruby.ary_new_capa(messages.len());
-        for message in &messages {
-            array.push(convert::to_ruby(ruby, message)?)?;
-        }
-        Ok(array)
+        json_array(ruby, &rb_self.0.chat_messages())
     }
 
     fn recalled(&self) -> Vec<String> {
@@ -211,6 +190,11 @@ impl NativeEmulator {
     fn stop(&self) {
         self.0.stop()
     }
+}
+
+/// JSON bodies as a Ruby Array of Hashes.
+fn json_array(ruby: &Ruby, bodies: &[Json]) -> Result<RArray, Error> {
+    ruby.ary_try_from_iter(bodies.iter().map(|body| convert::to_ruby(ruby, body)))
 }
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
