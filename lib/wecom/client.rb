@@ -109,12 +109,7 @@ module WeCom
     # up to 10 MB), :voice (amr, 2 MB), :video (mp4, 10 MB) or :file (20 MB); every file must be
     # over 5 bytes. A file outside the limits raises ArgumentError before anything is sent.
     def upload_media(source, type:, filename: nil)
-      upload = Media.upload(source, type: type, filename: filename)
-      WeCom.delivery.upload(upload: upload, app: app) do
-        Instrumentation.instrument("upload.wecom", app: app, type: upload.type, size: upload.size) do |event|
-          native.upload_media(*upload.native_arguments).tap { |media_id| event[:media_id] = media_id if event }
-        end
-      end
+      Media.upload(source, type: type, filename: filename).deliver(app: app) { native }
     end
 
     # appid:, title: (4 to 12 characters), and optional page:, description:,
@@ -282,7 +277,7 @@ module WeCom
       define_method(:"send_chat_#{type}") { |chat_id, *arguments, **options| send_chat(chat_id, type, *arguments, **options) }
     end
 
-        # Sends many messages concurrently inside the native core (the GVL released, at most
+    # Sends many messages concurrently inside the native core (the GVL released, at most
     # `concurrency` requests in flight over pooled connections, one token fetch for all).
     #
     #   results = client.send_batch([

@@ -108,12 +108,7 @@ module WeCom
     # Uploads a file for send_file (type: :file, 20 MB) or send_voice (:voice, amr, 2 MB);
     # returns its media_id. source as in WeCom::Client#upload_media.
     def upload_media(source, type: :file, filename: nil)
-      upload = Media.upload(source, type: type, filename: filename, limits: Media::ROBOT_LIMITS)
-      WeCom.delivery.upload(upload: upload, robot: name) do
-        Instrumentation.instrument("upload.wecom", robot: name, type: upload.type, size: upload.size) do |event|
-          native.upload_media(*upload.native_arguments).tap { |media_id| event[:media_id] = media_id if event }
-        end
-      end
+      Media.upload(source, type: type, filename: filename, limits: Media::ROBOT_LIMITS).deliver(robot: name) { native }
     end
 
     def inspect
