@@ -14,7 +14,7 @@ use crate::message::{Message, Recipients};
 use crate::payload::{Multipart, Payload};
 use crate::process::Context;
 use crate::retry::RetryPolicy;
-use crate::store::{self, StoreConfig, StoredToken};
+use crate::store::{self, StoredToken};
 use crate::token::TokenSlot;
 use crate::transport::Endpoint;
 
@@ -131,35 +131,34 @@ impl Client {
         context: &Context,
         failed: Option<&str>,
     ) -> Result<(String, Duration)> {
-        let store = &self.config.token_store;
-        if *store == StoreConfig::Memory {
+        let Some(store) = self.config.token_store.as_deref() else {
             return self.fetch_token(context).await;
-        }
-        let (redis, key) = (&context.redis, self.store_key.as_str());
+        };
+        let key = self.store_key.as_str();
         let usable = |stored: &StoredToken| Some(stored.token.as_str()) != failed;
         let fresh = |stored: &StoredToken| usable(stored) && !stored.due_for_refresh();
         // A holder that died keeps a Redis lock until it expires; wait that long at most.
         let lock_ttl = self.config.timeout.max(Duration::from_secs(1)) * 2;
         let deadline = tokio::time::Instant::now() + lock_ttl + self.config.timeout;
         loop {
-            let current = store.read(redis, key).await?;
+            let current = store.read_token(key).await?;
             if let Some(stored) = current.as_ref().filter(|s| fresh(s)) {
                 return Ok((stored.token.clone(), stored.remaining()));
             }
-            let lock = match store.try_lock(redis, key, lock_ttl).await {
+            let lock = match store.try_lock(key, lock_ttl).await {
                 Ok(lock) => lock,
                 // Readable but not lockable (a read-only directory, a cache that drops writes):
                 // fetch for this process alone rather than fail every send.
                 Err(error) => {
                     let fetched = self.fetch_token(context).await?;
-                    self.store_failed(&error);
+                    self.store_failed(store, &error);
                     return Ok(fetched);
                 }
             };
             if let Some(lock) = lock {
                 let refreshed = async {
                     // Another process may have refreshed between our read and our lock.
-                    if let Some(stored) = store.read(redis, key).await?.filter(|s| fresh(s)) {
+                    if let Some(stored) = store.read_token(key).await?.filter(|s| fresh(s)) {
                         let remaining = stored.remaining();
                         return Ok((stored.token, remaining));
                     }
@@ -167,13 +166,13 @@ impl Client {
                     let stored = StoredToken::new(token.clone(), expires_in);
                     // Unwritten, the token still serves this process until it is due: a store
                     // failure must not become a gettoken call per send.
-                    if let Err(error) = store.write(redis, key, &stored).await {
-                        self.store_failed(&error);
+                    if let Err(error) = store.write_token(key, &stored).await {
+                        self.store_failed(store, &error);
                     }
                     Ok((token, expires_in))
                 }
                 .await;
-                store.unlock(redis, lock).await;
+                let _ = store.unlock(lock).await;
                 return refreshed;
             }
             // Someone else is refreshing: the current token is still good meanwhile.
@@ -192,18 +191,13 @@ impl Client {
     }
 
     /// Logs, once per process and store, that the store could not be written.
-    fn store_failed(&self, error: &Error) {
-        let store = format!("{:?}", self.config.token_store);
-        // Custom stores all print as "External": tell them apart by the object.
-        let identity = match &self.config.token_store {
-            StoreConfig::External(object) => format!("{store} {:p}", Arc::as_ptr(object)),
-            _ => store.clone(),
-        };
+    fn store_failed(&self, store: &dyn store::TokenStore, error: &Error) {
         crate::process::warn_once(
-            format!("store {identity}"),
+            format!("store {}", store.identity()),
             format!(
-                "the token store {store} cannot be written ({error}); each process keeps the \
-                 tokens it fetches to itself until the store works again"
+                "the token store {} cannot be written ({error}); each process keeps the tokens \
+                 it fetches to itself until the store works again",
+                store.describe()
             ),
         );
     }
@@ -281,13 +275,9 @@ impl Client {
                     // WeCom dropped the token early. Another caller (or process) may have
                     // replaced it already, so drop it only where it is still the current one.
                     slot.invalidate(&token);
-                    if self.config.token_store != StoreConfig::Memory {
+                    if let Some(store) = &self.config.token_store {
                         // If the store cannot be reached, the refresh below still skips it.
-                        let _ = self
-                            .config
-                            .token_store
-                            .delete_if(&context.redis, &self.store_key, &token)
-                            .await;
+                        let _ = store.delete_if(&self.store_key, &token).await;
                     }
                     failed = Some(token);
                     refreshed = true;

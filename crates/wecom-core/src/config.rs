@@ -1,12 +1,13 @@
 //! Settings of one WeCom app, checked once when a client is built.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::StoreConfig;
+use crate::store::TokenStore;
 
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
 /// The longest duration any setting may have (timeouts, delays, pauses): a day. Longer values are
@@ -30,8 +31,8 @@ pub struct Config {
     pub max_retries: u32,
     /// First backoff delay; each further retry doubles it (with jitter).
     pub retry_base_delay: Duration,
-    /// Where the access token is kept: this process, a directory, or Redis.
-    pub token_store: StoreConfig,
+    /// Where the access token is shared with other processes; None keeps it in this one.
+    pub token_store: Option<Arc<dyn TokenStore>>,
 }
 
 impl Config {
@@ -46,7 +47,7 @@ impl Config {
             idle_timeout: crate::transport::DEFAULT_IDLE_TIMEOUT,
             max_retries: 3,
             retry_base_delay: Duration::from_millis(200),
-            token_store: StoreConfig::Memory,
+            token_store: None,
         }
     }
 
@@ -80,29 +81,6 @@ impl Config {
             }
         }
         self.base_url = trimmed.to_string();
-        match &self.token_store {
-            StoreConfig::Memory | StoreConfig::External(_) => {}
-            StoreConfig::File { dir, .. } => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    Error::Configuration(format!(
-                        "token store directory {} cannot be created: {e}",
-                        dir.display()
-                    ))
-                })?;
-            }
-            StoreConfig::Redis { url, timeout, .. } => {
-                redis::parse_redis_url(url).ok_or_else(|| {
-                    Error::Configuration(
-                        "token store: the Redis URL must look like redis://host:6379/0".into(),
-                    )
-                })?;
-                if timeout.is_zero() {
-                    return Err(Error::Configuration(
-                        "token store: the Redis timeout must be greater than 0 seconds".into(),
-                    ));
-                }
-            }
-        }
         for (name, value) in [
             ("timeout", self.timeout),
             ("open_timeout", self.open_timeout),

@@ -1,12 +1,12 @@
-//! The plain-Rust core of the wecom gem: configuration, the access-token cache, the WeCom API
-//! client with its retry policy, and message bodies. The local WeCom emulator its tests talk to
-//! is the `wecom-emulator` crate, a dev-dependency only.
+//! The plain-Rust core of the wecom gem: configuration, the access-token cache and its shared
+//! stores, the WeCom API client with its retry policy, and message bodies.
 //!
 //! No Ruby type or call appears here: the `wecom` extension crate binds it. Some parts are shaped
 //! for their host all the same — `interrupt` is a wake-up that a signal handler (Ruby's
-//! unblocking function) may raise, `store::ExternalStore` is a store the host implements, and
-//! `process` reports warnings for the host's log. Everything is covered by
-//! `cargo test -p wecom-core`.
+//! unblocking function) may raise, `store::TokenStore` is also implemented by the host (a Ruby
+//! store object), and `process` reports warnings for the host's log. `cargo test -p wecom-core`
+//! covers it on its own; its tests against the local WeCom emulator are in the
+//! `wecom-core-integration` crate, so that the core's own build has no server code.
 
 pub mod api;
 pub mod batch;
@@ -31,5 +31,5 @@ pub use error::{Error, ErrorKind};
 pub use message::{Message, Recipients, SendOptions};
 pub use payload::{Multipart, Source};
 pub use process::Context;
-pub use store::StoreConfig;
+pub use store::{FileStore, RedisStore, TokenStore};
 pub use webhook::{Webhook, WebhookConfig};

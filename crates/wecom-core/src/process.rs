@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
-use crate::store::RedisConnections;
 use crate::token::TokenCache;
 use crate::transport::Transport;
 
@@ -70,8 +69,6 @@ impl RequestEvent {
 pub struct Context {
     pub transport: Transport,
     pub tokens: Arc<TokenCache>,
-    /// This thread's connections to shared token stores.
-    pub redis: RedisConnections,
     /// The requests of the current call, when someone will read them (`record_events`).
     events: Mutex<Option<Vec<RequestEvent>>>,
 }
@@ -81,7 +78,6 @@ impl Context {
         Context {
             transport: Transport::default(),
             tokens,
-            redis: RedisConnections::default(),
             events: Mutex::default(),
         }
     }

@@ -10,7 +10,8 @@ use magnus::{
 };
 use wecom_core::payload::Payload;
 use wecom_core::{
-    BatchOptions, Client, Config, Context, Message, Recipients, Repeat, SendOptions, StoreConfig,
+    BatchOptions, Client, Config, Context, FileStore, Message, Recipients, RedisStore, Repeat,
+    SendOptions, TokenStore,
 };
 
 use crate::convert;
@@ -56,11 +57,11 @@ impl NativeClient {
             match token_store.map(|store| (RArray::from_value(store), store)) {
                 None => {}
                 Some((Some(spec), _)) => {
-                    config.token_store = store_config(ruby, spec, config.timeout)?
+                    config.token_store = Some(store_config(ruby, spec, config.timeout)?)
                 }
                 Some((None, object)) => {
                     let store = Arc::new(RubyStore::new(object));
-                    config.token_store = StoreConfig::External(store.clone());
+                    config.token_store = Some(store.clone());
                     ruby_store = Some(store);
                 }
             }
@@ -226,23 +227,33 @@ impl NativeClient {
 
 /// A token store as `WeCom::TokenStore::*#native_spec` describes it: `["file", dir]` (each file
 /// operation bounded by the client's `timeout`) or `["redis", url, namespace, timeout]`.
-fn store_config(ruby: &Ruby, spec: RArray, timeout: Duration) -> Result<StoreConfig, Error> {
+fn store_config(
+    ruby: &Ruby,
+    spec: RArray,
+    timeout: Duration,
+) -> Result<Arc<dyn TokenStore>, Error> {
     let kind: String = spec.entry(0)?;
-    match kind.as_str() {
-        "file" => Ok(StoreConfig::File {
-            dir: spec.entry::<String>(1)?.into(),
-            timeout,
-        }),
-        "redis" => Ok(StoreConfig::Redis {
-            url: spec.entry(1)?,
-            namespace: spec.entry(2)?,
-            timeout: convert::seconds(ruby, "timeout", spec.entry(3)?)?,
-        }),
-        other => Err(Error::new(
-            ruby.exception_arg_error(),
-            format!("unknown token store kind {other:?}"),
-        )),
-    }
+    let store: Arc<dyn TokenStore> = match kind.as_str() {
+        "file" => Arc::new(
+            FileStore::new(spec.entry::<String>(1)?, timeout)
+                .map_err(|e| errors::to_ruby(ruby, e))?,
+        ),
+        "redis" => Arc::new(
+            RedisStore::new(
+                spec.entry(1)?,
+                spec.entry(2)?,
+                convert::seconds(ruby, "timeout", spec.entry(3)?)?,
+            )
+            .map_err(|e| errors::to_ruby(ruby, e))?,
+        ),
+        other => {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                format!("unknown token store kind {other:?}"),
+            ))
+        }
+    };
+    Ok(store)
 }
 
 /// A `WeCom::AppMessage` (lib/wecom/app_message.rb), read by member name. Errors name the body

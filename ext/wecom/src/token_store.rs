@@ -1,5 +1,5 @@
 //! A token store written in Ruby — any object with `read`, `write`, `delete`, `lock` and
-//! `unlock` — as a core `ExternalStore`.
+//! `unlock` — as a core `TokenStore`.
 //!
 //! The core calls a store while a send runs without the GVL. Rather than re-acquiring the GVL
 //! from inside (where a pending interrupt could unwind through Rust frames), each call is queued
@@ -15,7 +15,7 @@ use magnus::{prelude::*, Error, IntoValue, RArray, Ruby, Value};
 use rb_sys::VALUE;
 use tokio::sync::oneshot;
 use wecom_core::error::Error as CoreError;
-use wecom_core::store::{ExternalStore, StoreFuture};
+use wecom_core::store::{new_owner, Lock, StoreFuture, StoredToken, TokenStore};
 
 use crate::gvl;
 
@@ -43,7 +43,12 @@ impl RubyStore {
     }
 
     /// Calls `method` with `args` in Ruby and converts its answer with `convert`.
-    fn call<T, F>(&self, method: &'static str, args: Vec<Arg>, convert: F) -> StoreFuture<T>
+    fn call<T, F>(
+        &self,
+        method: &'static str,
+        args: Vec<Arg>,
+        convert: F,
+    ) -> StoreFuture<'static, T>
     where
         T: Send + 'static,
         F: FnOnce(Value) -> T + 'static,
@@ -114,32 +119,63 @@ fn store_failure(method: &str, error: &Error) -> CoreError {
     }
 }
 
-impl ExternalStore for RubyStore {
-    fn read(&self, key: &str) -> StoreFuture<Option<String>> {
+impl TokenStore for RubyStore {
+    fn describe(&self) -> String {
+        "External".into()
+    }
+
+    /// Stores all describe themselves alike: tell them apart by the object.
+    fn identity(&self) -> String {
+        format!("External {:#x}", self.object)
+    }
+
+    fn read(&self, key: &str) -> StoreFuture<'_, Option<Vec<u8>>> {
         self.call("read", vec![text(key)], |value| {
-            magnus::RString::from_value(value).and_then(|s| s.to_string().ok())
+            magnus::RString::from_value(value)
+                .and_then(|s| s.to_string().ok())
+                .map(String::into_bytes)
         })
     }
 
-    fn write(&self, key: &str, value: &str, expires_in: Duration) -> StoreFuture<()> {
+    fn write(&self, key: &str, value: Vec<u8>, expires_in: Duration) -> StoreFuture<'_, ()> {
+        let value = String::from_utf8(value).expect("a stored token is JSON, so UTF-8");
         let args = vec![
             text(key),
-            text(value),
+            Arg::Text(value),
             Arg::Seconds(expires_in.as_secs_f64()),
         ];
         self.call("write", args, |_| ())
     }
 
-    fn delete(&self, key: &str, value: &str) -> StoreFuture<bool> {
-        self.call("delete", vec![text(key), text(value)], |v| v.to_bool())
+    /// The object's `delete(key, value)` deletes only if the key still holds `value`: it is
+    /// given the value just read, if that value holds the failed token.
+    fn delete_if(&self, key: &str, failed: &str) -> StoreFuture<'_, bool> {
+        let (key, failed) = (key.to_owned(), failed.to_owned());
+        Box::pin(async move {
+            let Some(raw) = self.read(&key).await? else {
+                return Ok(false);
+            };
+            let holds_failed = StoredToken::parse(&raw).is_some_and(|s| s.token == failed);
+            if !holds_failed {
+                return Ok(false);
+            }
+            let raw = String::from_utf8(raw).expect("read gives UTF-8");
+            let args = vec![text(&key), Arg::Text(raw)];
+            self.call("delete", args, |v| v.to_bool()).await
+        })
     }
 
-    fn lock(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<bool> {
-        let args = vec![text(key), text(owner), Arg::Seconds(ttl.as_secs_f64())];
-        self.call("lock", args, |v| v.to_bool())
+    fn try_lock(&self, key: &str, ttl: Duration) -> StoreFuture<'_, Option<Lock>> {
+        let (key, owner) = (key.to_owned(), new_owner());
+        let args = vec![text(&key), text(&owner), Arg::Seconds(ttl.as_secs_f64())];
+        let taken = self.call("lock", args, |v| v.to_bool());
+        Box::pin(async move { Ok(taken.await?.then(|| Lock::new((key, owner)))) })
     }
 
-    fn unlock(&self, key: &str, owner: &str) -> StoreFuture<()> {
-        self.call("unlock", vec![text(key), text(owner)], |_| ())
+    fn unlock(&self, lock: Lock) -> StoreFuture<'_, ()> {
+        match lock.into_inner::<(String, String)>() {
+            Some((key, owner)) => self.call("unlock", vec![text(&key), text(&owner)], |_| ()),
+            None => Box::pin(std::future::ready(Ok(()))),
+        }
     }
 }

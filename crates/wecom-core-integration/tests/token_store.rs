@@ -2,31 +2,32 @@
 //! the Redis on 127.0.0.1:6379). Separate `Context`s stand in for separate processes: each has
 //! its own in-process token cache.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use wecom_core::store::{ExternalStore, StoreFuture};
-use wecom_core::{Client, Config, Context, Repeat, StoreConfig};
+use wecom_core::store::{new_owner, Lock, StoreFuture, StoredToken};
+use wecom_core::{Client, Config, Context, FileStore, RedisStore, Repeat, TokenStore};
 use wecom_emulator::{Emulator, EmulatorConfig};
 
 /// A host-implemented store, as the Ruby binding provides (expiry is not needed here).
 #[derive(Default)]
 struct MapStore {
-    values: Mutex<HashMap<String, String>>,
+    values: Mutex<HashMap<String, Vec<u8>>>,
     locks: Mutex<HashMap<String, String>>,
 }
 
 impl MapStore {
-    fn delete_now(&self, key: &str, value: &str) -> bool {
+    fn delete_now(&self, key: &str, failed: &str) -> bool {
         let mut values = self.values.lock().unwrap();
-        let matches = values.get(key).is_some_and(|v| v == value);
-        if matches {
+        let holds_failed = values
+            .get(key)
+            .and_then(|raw| StoredToken::parse(raw))
+            .is_some_and(|stored| stored.token == failed);
+        if holds_failed {
             values.remove(key);
         }
-        matches
+        holds_failed
     }
 
     fn lock_now(&self, key: &str, owner: &str) -> bool {
@@ -46,51 +47,58 @@ impl MapStore {
     }
 }
 
-fn ready<T: Send + 'static>(value: T) -> StoreFuture<T> {
+fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
     Box::pin(std::future::ready(Ok(value)))
 }
 
-impl ExternalStore for MapStore {
-    fn read(&self, key: &str) -> StoreFuture<Option<String>> {
+impl TokenStore for MapStore {
+    fn describe(&self) -> String {
+        "MapStore".into()
+    }
+    fn read(&self, key: &str) -> StoreFuture<'_, Option<Vec<u8>>> {
         ready(self.values.lock().unwrap().get(key).cloned())
     }
-    fn write(&self, key: &str, value: &str, _expires_in: Duration) -> StoreFuture<()> {
-        self.values.lock().unwrap().insert(key.into(), value.into());
+    fn write(&self, key: &str, value: Vec<u8>, _expires_in: Duration) -> StoreFuture<'_, ()> {
+        self.values.lock().unwrap().insert(key.into(), value);
         ready(())
     }
-    fn delete(&self, key: &str, value: &str) -> StoreFuture<bool> {
-        ready(self.delete_now(key, value))
+    fn delete_if(&self, key: &str, failed: &str) -> StoreFuture<'_, bool> {
+        ready(self.delete_now(key, failed))
     }
-    fn lock(&self, key: &str, owner: &str, _ttl: Duration) -> StoreFuture<bool> {
-        ready(self.lock_now(key, owner))
+    fn try_lock(&self, key: &str, _ttl: Duration) -> StoreFuture<'_, Option<Lock>> {
+        let owner = new_owner();
+        let taken = self.lock_now(key, &owner);
+        ready(taken.then(|| Lock::new((key.to_owned(), owner))))
     }
-    fn unlock(&self, key: &str, owner: &str) -> StoreFuture<()> {
-        self.unlock_now(key, owner);
+    fn unlock(&self, lock: Lock) -> StoreFuture<'_, ()> {
+        if let Some((key, owner)) = lock.into_inner::<(String, String)>() {
+            self.unlock_now(&key, &owner);
+        }
         ready(())
     }
 }
 
-fn client(emulator: &Emulator, store: StoreConfig) -> Client {
+fn client(emulator: &Emulator, store: Arc<dyn TokenStore>) -> Client {
     let mut config = Config::new("corp", "secret", 1000002);
     config.base_url = emulator.base_url();
     config.retry_base_delay = Duration::from_millis(1);
-    config.token_store = store;
+    config.token_store = Some(store);
     Client::new(config).unwrap()
 }
 
-fn stores() -> Vec<StoreConfig> {
+fn stores() -> Vec<Arc<dyn TokenStore>> {
     let dir = std::env::temp_dir().join(format!("wecom-fleet-{}", fastrand::u64(..)));
     vec![
-        StoreConfig::File {
-            dir,
-            timeout: Duration::from_secs(1),
-        },
-        StoreConfig::Redis {
-            url: "redis://127.0.0.1:6379/0".into(),
-            namespace: format!("wecom-test-{}", fastrand::u64(..)),
-            timeout: Duration::from_secs(1),
-        },
-        StoreConfig::External(Arc::new(MapStore::default())),
+        Arc::new(FileStore::new(dir, Duration::from_secs(1)).unwrap()),
+        Arc::new(
+            RedisStore::new(
+                "redis://127.0.0.1:6379/0".into(),
+                format!("wecom-test-{}", fastrand::u64(..)),
+                Duration::from_secs(1),
+            )
+            .unwrap(),
+        ),
+        Arc::new(MapStore::default()),
     ]
 }
 
@@ -159,11 +167,14 @@ async fn an_unreachable_redis_is_a_clear_error_not_a_hang() {
         .port();
     let client = client(
         &emulator,
-        StoreConfig::Redis {
-            url: format!("redis://127.0.0.1:{port}/0"),
-            namespace: "wecom".into(),
-            timeout: Duration::from_millis(300),
-        },
+        Arc::new(
+            RedisStore::new(
+                format!("redis://127.0.0.1:{port}/0"),
+                "wecom".into(),
+                Duration::from_millis(300),
+            )
+            .unwrap(),
+        ),
     );
     let started = std::time::Instant::now();
     let error = client
