@@ -1,0 +1,31 @@
+//! WeCom's callback protocol (path/91144, 90968, 90241) in plain Rust: no Ruby, no HTTP.
+//!
+//! The app's side (the Ruby binding): [`Keys::verify_url`] answers the URL check,
+//! [`Keys::open`] verifies, decrypts and parses a POSTed callback into a tree, and
+//! [`write_xml`] + [`Keys::seal`] make the encrypted passive reply. WeCom's side (the
+//! emulator): [`Keys::sign_url_check`], [`Keys::sign_message`] and [`Keys::open_reply`].
+//!
+//! The order of checks is the point: parameters, body size, timestamp window, then only the
+//! envelope is parsed, the signature is compared in constant time, and only then is anything
+//! decrypted or the message parsed. The XML parser refuses DTDs, entities beyond XML's five and
+//! processing instructions, and bounds depth and size. Error messages never contain the token
+//! or the EncodingAESKey.
+
+mod error;
+mod keys;
+mod xml;
+
+use std::time::Duration;
+
+pub use error::{CallbackError, ErrorKind};
+pub use keys::{nonce, timestamp, Keys, Outgoing, Query};
+pub use xml::{parse_message, write_xml};
+
+/// The largest body (and XML document) accepted: 1 MiB. Larger is [`ErrorKind::TooLarge`].
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The deepest element nesting accepted, counting the root `<xml>`.
+pub const MAX_DEPTH: usize = 32;
+
+/// The default replay window for a callback's timestamp: 5 minutes either way.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
