@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wecom_core::store::{new_owner, Lock, StoreFuture, StoredToken};
-use wecom_core::{Client, Config, Context, FileStore, RedisStore, Repeat, TokenStore};
+use wecom_core::{Client, Config, Context, FileStore, MemoryStore, RedisStore, Repeat, TokenStore};
 use wecom_emulator::{Emulator, EmulatorConfig};
 
 /// A host-implemented store, as the Ruby binding provides (expiry is not needed here).
@@ -76,6 +76,13 @@ impl TokenStore for MapStore {
         }
         ready(())
     }
+    fn claim(&self, key: &str, owner: &str, _ttl: Duration) -> StoreFuture<'_, bool> {
+        ready(self.lock_now(&format!("{key}:claim"), owner))
+    }
+    fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()> {
+        self.unlock_now(&format!("{key}:claim"), owner);
+        ready(())
+    }
 }
 
 fn client(emulator: &Emulator, store: Arc<dyn TokenStore>) -> Client {
@@ -99,6 +106,7 @@ fn stores() -> Vec<Arc<dyn TokenStore>> {
             .unwrap(),
         ),
         Arc::new(MapStore::default()),
+        Arc::new(MemoryStore::default()),
     ]
 }
 
@@ -185,4 +193,36 @@ async fn an_unreachable_redis_is_a_clear_error_not_a_hang() {
     assert!(error.to_string().contains("token store"), "{error}");
     assert_eq!(emulator.token_requests(), 0);
     emulator.stop();
+}
+
+/// Many "processes" claim the same callback at once: exactly one gets it, in every store; only
+/// its owner can give it up, and then the next claimant gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_is_won_once_across_processes() {
+    for store in stores() {
+        let key = format!("wecom-callback:ww1:msg:{}", fastrand::u64(..));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, key) = (store.clone(), key.clone());
+                tokio::spawn(async move {
+                    let owner = format!("process-{i}");
+                    let won = store.claim(&key, &owner, Duration::from_secs(30)).await;
+                    (owner, won.unwrap())
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (owner, won) = task.await.unwrap();
+            if won {
+                winners.push(owner);
+            }
+        }
+        assert_eq!(winners.len(), 1, "{store:?}: {winners:?}");
+        store.release(&key, "someone-else").await.unwrap();
+        let ttl = Duration::from_secs(30);
+        assert!(!store.claim(&key, "late", ttl).await.unwrap(), "{store:?}");
+        store.release(&key, &winners[0]).await.unwrap();
+        assert!(store.claim(&key, "late", ttl).await.unwrap(), "{store:?}");
+    }
 }

@@ -31,5 +31,5 @@ pub use error::{Error, ErrorKind};
 pub use message::{Message, Recipients, SendOptions};
 pub use payload::{Multipart, Source};
 pub use process::Context;
-pub use store::{FileStore, RedisStore, TokenStore};
+pub use store::{FileStore, MemoryStore, RedisStore, TokenStore};
 pub use webhook::{Webhook, WebhookConfig};

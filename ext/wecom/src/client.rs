@@ -2,22 +2,18 @@
 //! checks arguments and builds bodies before calling in here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use magnus::{
     function, gc, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, RModule, RString,
     RStruct, Ruby, Value,
 };
 use wecom_core::payload::Payload;
-use wecom_core::{
-    BatchOptions, Client, Config, Context, FileStore, Message, Recipients, RedisStore, Repeat,
-    SendOptions, TokenStore,
-};
+use wecom_core::{BatchOptions, Client, Config, Context, Message, Recipients, Repeat, SendOptions};
 
 use crate::convert;
 use crate::errors::{self, guard};
 use crate::gvl;
-use crate::token_store::RubyStore;
+use crate::token_store::{self, RubyStore};
 
 #[derive(magnus::TypedData)]
 #[magnus(class = "WeCom::Native::Client", free_immediately, size, mark)]
@@ -48,23 +44,13 @@ impl NativeClient {
         idle_timeout: f64,
         max_retries: u32,
         retry_base_delay: f64,
-        token_store: Option<Value>,
+        store: Option<Value>,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let mut config = Config::new(corp_id, secret, agent_id);
             config.timeout = convert::seconds(ruby, "timeout", timeout)?;
-            let mut ruby_store = None;
-            match token_store.map(|store| (RArray::from_value(store), store)) {
-                None => {}
-                Some((Some(spec), _)) => {
-                    config.token_store = Some(store_config(ruby, spec, config.timeout)?)
-                }
-                Some((None, object)) => {
-                    let store = Arc::new(RubyStore::new(object));
-                    config.token_store = Some(store.clone());
-                    ruby_store = Some(store);
-                }
-            }
+            let store = token_store::from_ruby(ruby, store, config.timeout)?;
+            config.token_store = store.shared;
             config.base_url = base_url;
             config.open_timeout = convert::seconds(ruby, "open_timeout", open_timeout)?;
             config.idle_timeout = convert::seconds(ruby, "idle_timeout", idle_timeout)?;
@@ -73,7 +59,7 @@ impl NativeClient {
             let client = Client::new(config).map_err(|e| errors::to_ruby(ruby, e))?;
             Ok(NativeClient {
                 client: Arc::new(client),
-                ruby_store,
+                ruby_store: store.ruby,
             })
         })
     }
@@ -223,37 +209,6 @@ impl NativeClient {
     fn base_url(&self) -> String {
         self.client.config().base_url.clone()
     }
-}
-
-/// A token store as `WeCom::TokenStore::*#native_spec` describes it: `["file", dir]` (each file
-/// operation bounded by the client's `timeout`) or `["redis", url, namespace, timeout]`.
-fn store_config(
-    ruby: &Ruby,
-    spec: RArray,
-    timeout: Duration,
-) -> Result<Arc<dyn TokenStore>, Error> {
-    let kind: String = spec.entry(0)?;
-    let store: Arc<dyn TokenStore> = match kind.as_str() {
-        "file" => Arc::new(
-            FileStore::new(spec.entry::<String>(1)?, timeout)
-                .map_err(|e| errors::to_ruby(ruby, e))?,
-        ),
-        "redis" => Arc::new(
-            RedisStore::new(
-                spec.entry(1)?,
-                spec.entry(2)?,
-                convert::seconds(ruby, "timeout", spec.entry(3)?)?,
-            )
-            .map_err(|e| errors::to_ruby(ruby, e))?,
-        ),
-        other => {
-            return Err(Error::new(
-                ruby.exception_arg_error(),
-                format!("unknown token store kind {other:?}"),
-            ))
-        }
-    };
-    Ok(store)
 }
 
 /// A `WeCom::AppMessage` (lib/wecom/app_message.rb), read by member name. Errors name the body

@@ -1,6 +1,7 @@
 //! The Ruby binding of wecom-core. `Init_wecom` registers the native classes under
 //! `WeCom::Native`; the public Ruby API in `lib/wecom/` wraps them.
 
+mod claims;
 mod client;
 mod convert;
 mod defaults;
@@ -17,6 +18,7 @@ use magnus::{prelude::*, Error, Ruby};
 fn init(ruby: &Ruby) -> Result<(), Error> {
     let wecom = ruby.define_module("WeCom")?;
     let native = wecom.define_module("Native")?;
+    claims::define(ruby, native)?;
     client::define(ruby, native)?;
     convert::define(native)?;
     defaults::define(ruby, native)?;

@@ -8,6 +8,7 @@
 //! `WeCom::NetworkError`; anything else (Thread#kill, Interrupt, Timeout) ends the send and
 //! reaches Ruby as it was.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use magnus::rb_sys::{AsRawValue, FromRawValue};
@@ -16,8 +17,60 @@ use rb_sys::VALUE;
 use tokio::sync::oneshot;
 use wecom_core::error::Error as CoreError;
 use wecom_core::store::{new_owner, Lock, StoreFuture, StoredToken, TokenStore};
+use wecom_core::{FileStore, RedisStore};
 
-use crate::gvl;
+use crate::{convert, errors, gvl};
+
+/// A token store as the Ruby layer gives it (`WeCom::Settings#token_store`).
+pub struct Store {
+    /// None: this process only.
+    pub shared: Option<Arc<dyn TokenStore>>,
+    /// The Ruby object behind `shared`, for its owner's GC mark function.
+    pub ruby: Option<Arc<RubyStore>>,
+}
+
+/// nil (this process only), `["file", dir]` (each file operation bounded by `timeout`, the
+/// client's), `["redis", url, namespace, timeout]`, or an object with the store methods.
+pub fn from_ruby(ruby: &Ruby, value: Option<Value>, timeout: Duration) -> Result<Store, Error> {
+    let Some(value) = value.filter(|v| !v.is_nil()) else {
+        return Ok(Store {
+            shared: None,
+            ruby: None,
+        });
+    };
+    let Some(spec) = RArray::from_value(value) else {
+        let store = Arc::new(RubyStore::new(value));
+        return Ok(Store {
+            shared: Some(store.clone()),
+            ruby: Some(store),
+        });
+    };
+    let kind: String = spec.entry(0)?;
+    let shared: Arc<dyn TokenStore> = match kind.as_str() {
+        "file" => Arc::new(
+            FileStore::new(spec.entry::<String>(1)?, timeout)
+                .map_err(|e| errors::to_ruby(ruby, e))?,
+        ),
+        "redis" => Arc::new(
+            RedisStore::new(
+                spec.entry(1)?,
+                spec.entry(2)?,
+                convert::seconds(ruby, "timeout", spec.entry(3)?)?,
+            )
+            .map_err(|e| errors::to_ruby(ruby, e))?,
+        ),
+        other => {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                format!("unknown token store kind {other:?}"),
+            ))
+        }
+    };
+    Ok(Store {
+        shared: Some(shared),
+        ruby: None,
+    })
+}
 
 /// The Ruby store object, kept alive and in place by the `WeCom::Native::Client` holding this
 /// (its GC mark function marks it), and only touched with the GVL held.
@@ -167,15 +220,24 @@ impl TokenStore for RubyStore {
 
     fn try_lock(&self, key: &str, ttl: Duration) -> StoreFuture<'_, Option<Lock>> {
         let (key, owner) = (key.to_owned(), new_owner());
-        let args = vec![text(&key), text(&owner), Arg::Seconds(ttl.as_secs_f64())];
-        let taken = self.call("lock", args, |v| v.to_bool());
+        let taken = self.claim(&key, &owner, ttl);
         Box::pin(async move { Ok(taken.await?.then(|| Lock::new((key, owner)))) })
     }
 
     fn unlock(&self, lock: Lock) -> StoreFuture<'_, ()> {
         match lock.into_inner::<(String, String)>() {
-            Some((key, owner)) => self.call("unlock", vec![text(&key), text(&owner)], |_| ()),
+            Some((key, owner)) => self.release(&key, &owner),
             None => Box::pin(std::future::ready(Ok(()))),
         }
+    }
+
+    /// The object's `lock(key, owner, ttl)`: a lock with a lifetime is a claim.
+    fn claim(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
+        let args = vec![text(key), text(owner), Arg::Seconds(ttl.as_secs_f64())];
+        self.call("lock", args, |v| v.to_bool())
+    }
+
+    fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()> {
+        self.call("unlock", vec![text(key), text(owner)], |_| ())
     }
 }

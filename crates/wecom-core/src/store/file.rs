@@ -123,6 +123,79 @@ impl TokenStore for FileStore {
         }
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// A claim outlives the call, so it is not a flock but a file holding the owner and the
+    /// expiry, read and written under a flock of its own. The name is a digest of the key.
+    fn claim(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
+        let path = self.claim_path(key);
+        let until = super::now_ms().saturating_add(ttl.as_millis() as u64);
+        let owner = owner.to_owned();
+        Box::pin(async move {
+            off_thread(self.timeout, move || {
+                with_claim_file(&path, |holder| match holder {
+                    Some((_, expires)) if expires > super::now_ms() => Ok((false, None)),
+                    _ => Ok((true, Some(format!("{owner} {until}")))),
+                })
+            })
+            .await
+            .map_err(|e| store_error("claiming in the token directory failed", e))
+        })
+    }
+
+    fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()> {
+        let path = self.claim_path(key);
+        let owner = owner.to_owned();
+        Box::pin(async move {
+            off_thread(self.timeout, move || {
+                with_claim_file(&path, |holder| match holder {
+                    Some((holder, _)) if holder == owner => Ok(((), Some(String::new()))),
+                    _ => Ok(((), None)),
+                })
+            })
+            .await
+            .map_err(|e| store_error("releasing a claim in the token directory failed", e))
+        })
+    }
+}
+
+impl FileStore {
+    fn claim_path(&self, key: &str) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let digest: String = Sha256::digest(key.as_bytes())[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.path(&format!("claim-{digest}"), "claim")
+    }
+}
+
+/// Opens (or creates) a claim file, holds its flock while `decide` looks at the current holder
+/// (owner, expiry in Unix ms) and returns what to write instead (Some("") empties it).
+fn with_claim_file<T>(
+    path: &std::path::Path,
+    decide: impl FnOnce(Option<(&str, u64)>) -> std::io::Result<(T, Option<String>)>,
+) -> std::io::Result<T> {
+    use std::io::{Read, Seek};
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    file.lock()?;
+    let mut current = String::new();
+    file.read_to_string(&mut current)?;
+    let holder = current
+        .split_once(' ')
+        .and_then(|(owner, until)| Some((owner, until.trim().parse().ok()?)));
+    let (answer, replacement) = decide(holder)?;
+    if let Some(replacement) = replacement {
+        file.set_len(0)?;
+        file.rewind()?;
+        file.write_all(replacement.as_bytes())?;
+    }
+    Ok(answer)
 }
 
 /// Runs a file operation on a thread of its own and waits for it at most `timeout`. A token
@@ -197,6 +270,41 @@ mod tests {
         std::fs::write(dir.join("k.json"), b"{\"token\":\"t1\",\"expi").unwrap();
         let store: &dyn TokenStore = &store;
         assert_eq!(store.read_token("k").await.unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_claim_has_one_owner_until_it_is_released_or_expires() {
+        let (store, dir) = temporary_store();
+        let ttl = Duration::from_millis(100);
+        let key = "wecom-callback:ww1:msg:123/../x";
+        assert!(store.claim(key, "a", ttl).await.unwrap());
+        assert!(!store.claim(key, "b", ttl).await.unwrap());
+        // Another process sees the same claim: a second store on the same directory.
+        let other = FileStore::new(&dir, Duration::from_secs(1)).unwrap();
+        assert!(!other.claim(key, "b", ttl).await.unwrap());
+        other.release(key, "b").await.unwrap();
+        assert!(
+            !other.claim(key, "b", ttl).await.unwrap(),
+            "only the owner releases"
+        );
+        store.release(key, "a").await.unwrap();
+        assert!(other.claim(key, "b", ttl).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(
+            store.claim(key, "c", ttl).await.unwrap(),
+            "an expired claim is free"
+        );
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with("claim-") && !n.contains("..")),
+            "{names:?}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -1,12 +1,14 @@
 //! Token stores shared between processes, so a fleet uses one access token per app and
 //! refreshes it once: a directory for the processes of one host ([`FileStore`]), Redis for many
 //! hosts ([`RedisStore`]), or anything the host implements (the Ruby binding's store object).
+//! [`MemoryStore`] keeps everything in this process, for claims when nothing is shared.
 //!
 //! A store offers four operations on opaque values: read, write, compare-and-delete, and a
-//! refresh lock. The refresh protocol built on them lives in `client.rs`; the in-process cache
+//! refresh lock; and claims with an owner and a lifetime, for the callback receiver. The refresh protocol built on them lives in `client.rs`; the in-process cache
 //! (`token.rs`) stays in front, so a send reads the store only when its own copy is due.
 
 mod file;
+mod memory;
 mod redis;
 
 use std::any::Any;
@@ -18,6 +20,7 @@ use crate::config::CredentialsKey;
 use crate::error::{Error, Result};
 
 pub use file::FileStore;
+pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
 /// What a store call returns.
@@ -43,6 +46,12 @@ pub trait TokenStore: Send + Sync {
     fn try_lock(&self, key: &str, ttl: Duration) -> StoreFuture<'_, Option<Lock>>;
     /// Releases a lock taken by this store. Callers ignore a failure: the lock expires anyway.
     fn unlock(&self, lock: Lock) -> StoreFuture<'_, ()>;
+    /// Claims `key` for `owner` until `ttl` has passed or the owner releases it; true for the
+    /// one caller across the fleet that got it (the callback receiver runs a handler once per
+    /// WeCom message this way). Keys are any text: a store makes them safe for itself.
+    fn claim(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool>;
+    /// Gives up a claim, if `owner` still holds it.
+    fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()>;
 }
 
 impl dyn TokenStore {

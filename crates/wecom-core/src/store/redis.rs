@@ -24,7 +24,7 @@ local value = redis.call('GET', KEYS[1])
 if value and string.find(value, ARGV[1], 1, true) then return redis.call('DEL', KEYS[1]) end
 return 0";
 
-/// Releases the lock only if we still own it (it may have expired and been taken by another).
+/// Deletes a lock or claim only if its owner still holds it.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
@@ -143,16 +143,9 @@ impl TokenStore for RedisStore {
 
     fn try_lock(&self, key: &str, ttl: Duration) -> StoreFuture<'_, Option<Lock>> {
         let (lock_key, owner) = (format!("{}:lock", self.key(key)), new_owner());
-        let mut command = redis::cmd("SET");
-        command
-            .arg(&lock_key)
-            .arg(&owner)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl.as_millis() as u64);
         Box::pin(async move {
-            let taken: Option<String> = self.query(command).await?;
-            Ok(taken.map(|_| Lock::new((lock_key, owner))))
+            let taken = self.take(&lock_key, &owner, ttl).await?;
+            Ok(taken.then(|| Lock::new((lock_key, owner))))
         })
     }
 
@@ -160,8 +153,34 @@ impl TokenStore for RedisStore {
         let Some((lock_key, owner)) = lock.into_inner::<(String, String)>() else {
             return Box::pin(std::future::ready(Ok(())));
         };
-        let command = Self::script(RELEASE, lock_key, &owner);
-        Box::pin(async move { self.query::<i64>(command).await.map(drop) })
+        Box::pin(async move { self.give_up(lock_key, &owner).await })
+    }
+
+    fn claim(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
+        let (claim_key, owner) = (format!("{}:claim", self.key(key)), owner.to_owned());
+        Box::pin(async move { self.take(&claim_key, &owner, ttl).await })
+    }
+
+    fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()> {
+        let (claim_key, owner) = (format!("{}:claim", self.key(key)), owner.to_owned());
+        Box::pin(async move { self.give_up(claim_key, &owner).await })
+    }
+}
+
+impl RedisStore {
+    /// SET NX PX: true when `key` was free and now holds `owner` for `ttl`.
+    async fn take(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let mut command = redis::cmd("SET");
+        let ttl = ttl.as_millis().max(1) as u64;
+        command.arg(key).arg(owner).arg("NX").arg("PX").arg(ttl);
+        let taken: Option<String> = self.query(command).await?;
+        Ok(taken.is_some())
+    }
+
+    /// Deletes `key` if `owner` still holds it (it may have expired and been taken by another).
+    async fn give_up(&self, key: String, owner: &str) -> Result<()> {
+        let command = Self::script(RELEASE, key, owner);
+        self.query::<i64>(command).await.map(drop)
     }
 }
 
