@@ -119,7 +119,10 @@ pub fn parse_message(xml: &[u8]) -> Result<Map<String, Value>, CallbackError> {
                     None => {
                         root = Some(match value {
                             Value::Object(map) => map,
-                            _ => Map::new(), // <xml></xml>: finish() allows only whitespace here
+                            Value::String(s) if is_xml_space(&s) => Map::new(), // <xml></xml>
+                            _ => {
+                                return Err(CallbackError::malformed("text directly inside <xml>"))
+                            }
                         })
                     }
                 }
@@ -230,8 +233,9 @@ fn is_xml_space(s: &str) -> bool {
 /// empty array writes nothing). At the top level `ToUserName`, `FromUserName`, `CreateTime`,
 /// `MsgType`, `Event` come first, in that order; other keys follow in the map's order.
 ///
-/// So `parse_message(write_xml(t)) == t` for every tree of strings, objects and arrays of two
-/// or more items (a one-item array reads back as its item). News articles are written from
+/// So `parse_message(write_xml(t)) == t` for every tree of strings, non-empty objects and
+/// arrays of two or more items (a one-item array reads back as its item, an empty object as
+/// `""`, a number or a boolean as its text). News articles are written from
 /// `{"Articles": {"item": [{..}, {..}]}}` as `<Articles><item>..</item><item>..</item></Articles>`.
 ///
 /// Refused as [`ErrorKind::Config`]: a key that is not an XML element name, an array directly
