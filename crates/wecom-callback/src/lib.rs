@@ -10,6 +10,34 @@
 //! decrypted or the message parsed. The XML parser refuses DTDs, entities beyond XML's five and
 //! processing instructions, and bounds depth and size. Error messages never contain the token
 //! or the EncodingAESKey.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use serde_json::json;
+//! use wecom_callback::{nonce, timestamp, write_xml, Keys, DEFAULT_WINDOW};
+//!
+//! let keys = Keys::new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx5823bf96d3bd56c7")?;
+//! let now = SystemTime::now();
+//!
+//! // WeCom (the emulator) delivers a message ...
+//! let message = json!({"ToUserName": "wx5823bf96d3bd56c7", "FromUserName": "zhangsan",
+//!                      "CreateTime": "1700000000", "MsgType": "text", "Content": "help"});
+//! let xml = write_xml(message.as_object().unwrap())?;
+//! let sent = keys.sign_message(xml.as_bytes(), "wx5823bf96d3bd56c7", Some("1000002"),
+//!                              &timestamp(now), &nonce());
+//!
+//! // ... the app opens it and answers ...
+//! let msg = keys.open(&sent.query(), sent.body.as_deref().unwrap().as_bytes(), now, DEFAULT_WINDOW)?;
+//! assert_eq!(msg["Content"], "help");
+//! let reply = json!({"ToUserName": "zhangsan", "FromUserName": "wx5823bf96d3bd56c7",
+//!                    "CreateTime": "1700000001", "MsgType": "text", "Content": "Commands: today"});
+//! let sealed = keys.seal(write_xml(reply.as_object().unwrap())?.as_bytes(), &timestamp(now), &nonce());
+//!
+//! // ... and WeCom reads the reply.
+//! let answer = keys.open_reply(sealed.as_bytes())?.expect("a reply");
+//! assert_eq!(answer["Content"], "Commands: today");
+//! # Ok::<(), wecom_callback::CallbackError>(())
+//! ```
 
 mod error;
 mod keys;

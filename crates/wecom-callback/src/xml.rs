@@ -91,42 +91,14 @@ pub fn parse_message(xml: &[u8]) -> Result<Map<String, Value>, CallbackError> {
                 ))
             }
             Event::Comment(_) => {}
-            Event::Start(start) => {
-                let name = start.name().0.to_owned();
-                if stack.is_empty() {
-                    if root.is_some() {
-                        return Err(CallbackError::malformed("the XML has more than one root"));
-                    }
-                    if name != "xml" {
-                        return Err(CallbackError::malformed("the root element is not <xml>"));
-                    }
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(CallbackError::malformed(format!(
-                        "the XML nests deeper than {MAX_DEPTH} elements"
-                    )));
-                }
-                stack.push(Frame::new(name));
+            Event::Start(start) => open_element(&mut stack, &root, start.name().0)?,
+            Event::Empty(empty) => {
+                // Not produced while expand_empty_elements is set; handled the same all the same.
+                open_element(&mut stack, &root, empty.name().0)?;
+                close_element(&mut stack, &mut root)?;
             }
-            Event::End(_) => {
-                // check_end_names has matched the name; expand_empty_elements makes <a/> a pair.
-                let frame = stack.pop().ok_or_else(|| {
-                    CallbackError::malformed("ill-formed XML: an unmatched end tag")
-                })?;
-                let (name, value) = frame.finish()?;
-                match stack.last_mut() {
-                    Some(parent) => parent.add_child(name, value),
-                    None => {
-                        root = Some(match value {
-                            Value::Object(map) => map,
-                            Value::String(s) if is_xml_space(&s) => Map::new(), // <xml></xml>
-                            _ => {
-                                return Err(CallbackError::malformed("text directly inside <xml>"))
-                            }
-                        })
-                    }
-                }
-            }
+            // check_end_names has matched the name.
+            Event::End(_) => close_element(&mut stack, &mut root)?,
             Event::Text(t) => {
                 let content = t.xml10_content();
                 match stack.last_mut() {
@@ -168,7 +140,6 @@ pub fn parse_message(xml: &[u8]) -> Result<Map<String, Value>, CallbackError> {
                 frame.text.push(ch);
             }
             Event::Eof => break,
-            Event::Empty(_) => unreachable!("expand_empty_elements is set"),
         }
     }
     if !stack.is_empty() {
@@ -177,6 +148,49 @@ pub fn parse_message(xml: &[u8]) -> Result<Map<String, Value>, CallbackError> {
         ));
     }
     root.ok_or_else(|| CallbackError::malformed("the XML has no root element"))
+}
+
+fn open_element(
+    stack: &mut Vec<Frame>,
+    root: &Option<Map<String, Value>>,
+    name: &str,
+) -> Result<(), CallbackError> {
+    if stack.is_empty() {
+        if root.is_some() {
+            return Err(CallbackError::malformed("the XML has more than one root"));
+        }
+        if name != "xml" {
+            return Err(CallbackError::malformed("the root element is not <xml>"));
+        }
+    }
+    if stack.len() >= MAX_DEPTH {
+        return Err(CallbackError::malformed(format!(
+            "the XML nests deeper than {MAX_DEPTH} elements"
+        )));
+    }
+    stack.push(Frame::new(name.to_owned()));
+    Ok(())
+}
+
+fn close_element(
+    stack: &mut Vec<Frame>,
+    root: &mut Option<Map<String, Value>>,
+) -> Result<(), CallbackError> {
+    let frame = stack
+        .pop()
+        .ok_or_else(|| CallbackError::malformed("ill-formed XML: an unmatched end tag"))?;
+    let (name, value) = frame.finish()?;
+    match stack.last_mut() {
+        Some(parent) => parent.add_child(name, value),
+        None => {
+            *root = Some(match value {
+                Value::Object(map) => map,
+                Value::String(s) if is_xml_space(&s) => Map::new(), // <xml></xml>
+                _ => return Err(CallbackError::malformed("text directly inside <xml>")),
+            })
+        }
+    }
+    Ok(())
 }
 
 /// An element being read: its name, the text seen so far and its children.
