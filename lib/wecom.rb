@@ -29,6 +29,9 @@ require_relative "wecom/deliver_later"
 # that caches access tokens and talks to WeCom with the GVL released.
 module WeCom
   autoload :Emulator, "wecom/emulator"
+  # Receiving callbacks (the receiver, its Rack endpoint and handler DSL), loaded when first used.
+  autoload :Callback, "wecom/callback"
+  autoload :CallbackJob, "wecom/callback_job"
   # These need ActiveJob and ActiveRecord, loaded when first used.
   autoload :DeliveryJob, "wecom/delivery_job"
   autoload :Delivery, "wecom/delivery"

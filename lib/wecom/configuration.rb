@@ -26,18 +26,27 @@ module WeCom
       corp_id: "WECOM_CORP_ID",
       secret: "WECOM_SECRET",
       agent_id: "WECOM_AGENT_ID",
-      base_url: "WECOM_BASE_URL"
+      base_url: "WECOM_BASE_URL",
+      callback_token: "WECOM_CALLBACK_TOKEN",
+      callback_encoding_aes_key: "WECOM_CALLBACK_ENCODING_AES_KEY"
     }.freeze
 
     SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout idle_timeout max_retries
-                  retry_base_delay token_store].freeze
+                  retry_base_delay token_store callback_token callback_encoding_aes_key].freeze
 
-    # Settings a named app must give itself: a secret is valid only with its own agent id.
-    APP_OWN = %i[secret agent_id].freeze
+    # Settings a named app must give itself: a secret is valid only with its own agent id, and
+    # each app has its own "receive messages" URL with its own token and key.
+    APP_OWN = %i[secret agent_id callback_token callback_encoding_aes_key].freeze
 
-    # How a setting's value is shown by #inspect: never the secret, nor a password in a URL.
+    # Settings never shown, only whether they are set.
+    SECRET = %i[secret callback_token callback_encoding_aes_key token encoding_aes_key].freeze
+
+    # The settings of a callback endpoint that is not an app's (c.callback).
+    CALLBACK_SETTINGS = %i[token encoding_aes_key receive_id].freeze
+
+    # How a setting's value is shown by #inspect: never a secret, nor a password in a URL.
     def self.shown(name, value)
-      return "[REDACTED]" if name == :secret && value
+      return "[REDACTED]" if SECRET.include?(name) && value
       return value.sub(%r{(//)[^/@]*@}, '\\1[REDACTED]@').inspect if name == :base_url && String === value
 
       Messages::Check.shown(value)
@@ -73,6 +82,7 @@ module WeCom
 
     def initialize
       @apps = {}
+      @callbacks = {}
     end
 
     # Registers (or replaces) the app `name` with any of SETTINGS.
@@ -82,6 +92,27 @@ module WeCom
       raise ArgumentError, "unknown WeCom app setting(s): #{unknown.join(', ')}" unless unknown.empty?
 
       @apps[app_name(name)] = AppSettings[settings.transform_values { |value| own(value) }].freeze
+    end
+
+    # Registers (or replaces) a callback endpoint that is not an app's "receive messages" URL,
+    # such as the contact-sync assistant's: its token and EncodingAESKey, and the receive id its
+    # callbacks carry (default: corp_id). WeCom::Callback.new(name) uses it.
+    def callback(name, **settings)
+      writable!
+      unknown = settings.keys - CALLBACK_SETTINGS
+      raise ArgumentError, "unknown WeCom callback setting(s): #{unknown.join(', ')}" unless unknown.empty?
+
+      @callbacks[app_name(name)] = AppSettings[settings.transform_values { |value| own(value) }].freeze
+    end
+
+    # The names of the callback endpoints registered with #callback (Symbols).
+    def callbacks
+      @callbacks.keys
+    end
+
+    # The settings registered with #callback for `name` (a frozen Hash), or nil.
+    def callback_settings(name)
+      @callbacks[app_name(name)]
     end
 
     # The names of the registered apps (Symbols).
@@ -131,13 +162,16 @@ module WeCom
 
     def freeze
       @apps.freeze
+      @callbacks.freeze
       super
     end
 
     def inspect
       apps = @apps.map { |name, settings| "#{name}: {#{shown(settings)}}" }
+      callbacks = @callbacks.map { |name, settings| "#{name}: {#{shown(settings)}}" }
       "#<#{self.class.name} #{shown(SETTINGS.to_h { |name| [name, public_send(name)] })}, " \
-        "default_app=#{default_app.inspect}, delivery_log=#{delivery_log}, apps={#{apps.join(', ')}}>"
+        "default_app=#{default_app.inspect}, delivery_log=#{delivery_log}, apps={#{apps.join(', ')}}, " \
+        "callbacks={#{callbacks.join(', ')}}>"
     end
     alias to_s inspect
 
@@ -146,6 +180,7 @@ module WeCom
     def initialize_copy(source)
       super
       @apps = @apps.dup
+      @callbacks = @callbacks.dup
     end
 
     def writable!

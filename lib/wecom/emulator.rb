@@ -43,6 +43,8 @@ module WeCom
                                        directory.call(parties), directory.call(tags), directory.call(robots),
                                        Integer(robot_limit_per_minute), port)
       @latency = 0
+      @callback_attempts = []
+      @callback_lock = Mutex.new
     end
 
     # "http://127.0.0.1:PORT": give it to a Client as base_url.
@@ -166,3 +168,5 @@ module WeCom
     end
   end
 end
+
+require_relative "emulator/callbacks"

@@ -93,4 +93,49 @@ module WeCom
       super
     end
   end
+
+  # A callback from WeCom (or something posing as WeCom) was refused before any handler ran.
+  # #response_status is the HTTP status WeCom::Callback::Endpoint answers with. Messages name the reason,
+  # never the callback token or the EncodingAESKey.
+  class CallbackError < Error
+    def response_status
+      400
+    end
+  end
+
+  # msg_signature, timestamp, nonce (or, for the URL check, echostr), or the Encrypt element is missing.
+  class CallbackParameterMissing < CallbackError; end
+
+  # The msg_signature does not match: not from WeCom, or signed with another callback token.
+  class CallbackSignatureInvalid < CallbackError
+    def response_status
+      403
+    end
+  end
+
+  # The timestamp is outside the replay window (default 5 minutes either way): a replay, or a
+  # clock far off.
+  class CallbackStale < CallbackError
+    def response_status
+      403
+    end
+  end
+
+  # Decrypted fine but meant for another receiver (another corp id): a replay across tenants.
+  class CallbackReceiveIdMismatch < CallbackError
+    def response_status
+      403
+    end
+  end
+
+  # Not decryptable or not parseable: bad base64 or padding, a length past the end, XML that is
+  # malformed or carries a DTD or entities.
+  class CallbackMalformed < CallbackError; end
+
+  # The body is larger than WeCom ever sends (1 MB).
+  class CallbackTooLarge < CallbackError
+    def response_status
+      413
+    end
+  end
 end

@@ -4,6 +4,7 @@
 use std::any::Any;
 
 use magnus::{kwargs, prelude::*, value::Lazy, Error, ExceptionClass, RModule, Ruby, Value};
+use wecom_callback::{CallbackError, ErrorKind as CallbackKind};
 use wecom_core::{Error as CoreError, ErrorKind};
 
 fn wecom_class(ruby: &Ruby, name: &str) -> ExceptionClass {
@@ -26,6 +27,17 @@ static RATE_LIMIT_ERROR: Lazy<ExceptionClass> =
     Lazy::new(|ruby| wecom_class(ruby, "RateLimitError"));
 static NETWORK_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "NetworkError"));
 static TIMEOUT_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "TimeoutError"));
+static CALLBACK_PARAMETER_MISSING: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "CallbackParameterMissing"));
+static CALLBACK_SIGNATURE_INVALID: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "CallbackSignatureInvalid"));
+static CALLBACK_STALE: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "CallbackStale"));
+static CALLBACK_RECEIVE_ID_MISMATCH: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "CallbackReceiveIdMismatch"));
+static CALLBACK_MALFORMED: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "CallbackMalformed"));
+static CALLBACK_TOO_LARGE: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "CallbackTooLarge"));
 
 /// Builds the Ruby exception for a core error, with its attributes as keyword arguments.
 pub fn to_ruby(ruby: &Ruby, error: CoreError) -> Error {
@@ -66,6 +78,21 @@ pub fn to_ruby(ruby: &Ruby, error: CoreError) -> Error {
         Ok(exception) => Error::from(exception),
         Err(e) => e,
     }
+}
+
+/// The Ruby exception for a refused callback (`WeCom::CallbackError`'s subclasses) or for
+/// unusable callback settings (`WeCom::ConfigurationError`).
+pub fn callback_to_ruby(ruby: &Ruby, error: CallbackError) -> Error {
+    let class = match error.kind {
+        CallbackKind::MissingParameter => &CALLBACK_PARAMETER_MISSING,
+        CallbackKind::Signature => &CALLBACK_SIGNATURE_INVALID,
+        CallbackKind::Stale => &CALLBACK_STALE,
+        CallbackKind::ReceiveId => &CALLBACK_RECEIVE_ID_MISMATCH,
+        CallbackKind::Malformed => &CALLBACK_MALFORMED,
+        CallbackKind::TooLarge => &CALLBACK_TOO_LARGE,
+        CallbackKind::Config => &CONFIGURATION_ERROR,
+    };
+    Error::new(ruby.get_inner(class), error.message)
 }
 
 /// The Ruby exception object for a core error, to return rather than raise.

@@ -1,6 +1,7 @@
 //! The Ruby binding of wecom-core. `Init_wecom` registers the native classes under
 //! `WeCom::Native`; the public Ruby API in `lib/wecom/` wraps them.
 
+mod callback;
 mod claims;
 mod client;
 mod convert;
@@ -18,6 +19,7 @@ use magnus::{prelude::*, Error, Ruby};
 fn init(ruby: &Ruby) -> Result<(), Error> {
     let wecom = ruby.define_module("WeCom")?;
     let native = wecom.define_module("Native")?;
+    callback::define(ruby, native)?;
     claims::define(ruby, native)?;
     client::define(ruby, native)?;
     convert::define(native)?;

@@ -1,0 +1,119 @@
+# frozen_string_literal: true
+
+module WeCom
+  class Callback
+    # What an app does with the messages and events WeCom delivers, as rules:
+    #
+    #   class InterviewBot < WeCom::Callback::Handler
+    #     on :text, content: /\Ahelp\z/i do |msg| reply text: "Commands: today, next" end
+    #     on :event, event: "click", key: "TODAY" do |msg| reply news: Interviews.today_for(msg.from_user) end
+    #     on :template_card_event, key: "accept" do |ev| Interview.accept!(ev); reply update_button: "Accepted" end
+    #     on :change_contact, later: true do |ev| Directory.sync(ev) end
+    #     fallback { |msg| nil }
+    #   end
+    #
+    # `on TYPE` matches a MsgType (:text, :image, :voice, :video, :location, :link, :event) or, for
+    # events, the Event's name (:click, :template_card_event, :change_contact, ...). Each further
+    # keyword names a reader of WeCom::Callback::Message (content:, event:, key:, change_type:,
+    # from_user:, ...) and matches its value with `===` (a String, a Regexp, a Proc, a Range), or
+    # any of an Array. The first matching rule runs, else the fallback, else nothing. A block runs
+    # on a new handler object, so it can call #reply (once); a rule with `later: true` runs in
+    # WeCom::CallbackJob (ActiveJob) and WeCom gets an empty answer at once.
+    class Handler
+      # One `on` (or `fallback`) of a handler class.
+      Rule = Struct.new(:type, :conditions, :later, :block, keyword_init: true) do
+        def match?(message)
+          type_matches?(message) && conditions.all? { |name, expected| matches?(expected, value(message, name)) }
+        end
+
+        private
+
+        def type_matches?(message)
+          return true if type.nil?
+          return message.msg_type == type if MSG_TYPES.include?(type)
+
+          message.event?(type)
+        end
+
+        def value(message, name)
+          Message.method_defined?(name) ? message.public_send(name) : message[name]
+        end
+
+        def matches?(expected, actual)
+          Array === expected ? expected.any? { |one| one === actual } : expected === actual
+        end
+      end
+
+      # The MsgTypes WeCom sends; any other `on` type is an event's name.
+      MSG_TYPES = %i[text image voice video location link file event].freeze
+
+      class << self
+        # Adds a rule (see the class comment).
+        def on(type, later: false, **conditions, &block)
+          raise ArgumentError, "on #{type.inspect} needs a block" unless block
+          unless Symbol === type || String === type
+            raise ArgumentError, "on takes a MsgType or an event name (a Symbol), got #{Messages::Check.class_of(type)}"
+          end
+
+          unknown = conditions.keys.reject { |name| Message.method_defined?(name) || name.match?(/\A[A-Z]/) }
+          unless unknown.empty?
+            raise ArgumentError, "on #{type.inspect}: unknown condition(s) #{unknown.join(', ')} (use a reader of " \
+                                 "WeCom::Callback::Message such as content:, event:, key:, or a field such as EventKey:)"
+          end
+
+          own_rules << Rule.new(type: type.to_sym, conditions: conditions, later: later ? true : false, block: block)
+        end
+
+        # What runs when no rule matches.
+        def fallback(later: false, &block)
+          raise ArgumentError, "fallback needs a block" unless block
+
+          @fallback = Rule.new(type: nil, conditions: {}, later: later ? true : false, block: block)
+        end
+
+        # The rules of this class after those of its superclasses, then the fallback.
+        def rules
+          inherited = superclass.respond_to?(:rules) ? superclass.rules.reject { |rule| rule.type.nil? } : []
+          fallback = @fallback || (superclass.respond_to?(:rules) ? superclass.rules.find { |rule| rule.type.nil? } : nil)
+          inherited + own_rules + [fallback].compact
+        end
+
+        # The rule that handles `message`, or nil.
+        def rule_for(message)
+          rules.find { |rule| rule.match?(message) }
+        end
+
+        # Runs `rule` for `message` now; returns the reply content given to #reply, or nil.
+        def run(rule, message, callback = nil)
+          handler = new(message, callback)
+          handler.instance_exec(message, &rule.block)
+          handler.reply_content
+        end
+
+        private
+
+        def own_rules
+          @own_rules ||= []
+        end
+      end
+
+      attr_reader :message, :callback
+
+      def initialize(message, callback = nil)
+        @message = message
+        @callback = callback
+        @reply_content = nil
+      end
+
+      # Answers WeCom with a passive reply (see WeCom::Callback#reply for the kinds).
+      def reply(**content)
+        raise ArgumentError, "reply was already called for this message" if @reply_content
+
+        @reply_content = content
+        nil
+      end
+
+      attr_reader :reply_content
+    end
+  end
+end
