@@ -3,17 +3,22 @@
 //! server code). It needs nothing from the core.
 //!
 //! The real client talks real HTTP/1.1 (keep-alive) to it on 127.0.0.1. It implements
-//! `gettoken`, `message/send`, `message/recall`, `media/upload`, the group robot webhooks
-//! (`webhook/send`, `webhook/upload_media`) and app group chats (`appchat/create`, `update`,
-//! `get`, `send`) with WeCom's error codes (each with the errmsg WeCom words it with, in
+//! `gettoken`, `message/send`, `message/recall`, `message/update_template_card`, `media/upload`,
+//! the group robot webhooks (`webhook/send`, `webhook/upload_media`) and app group chats
+//! (`appchat/create`, `update`, `get`, `send`) with WeCom's error codes (each with the errmsg WeCom words it with, in
 //! `reply::default_text`), records what it receives, and can inject faults and latency.
 //!
 //! It runs on its own two-worker tokio runtime, created by [`Emulator::start`] and shut down by
 //! [`Emulator::stop`] (or on drop), so it never competes with, or depends on, a runtime of the
 //! code under test.
 //!
+//! It also plays a member of the corp pressing a button of an interactive template card the app
+//! sent ([`Emulator::click`]): the event to deliver to the app's callback URL, with a fresh
+//! response code that `update_template_card` accepts once within 72 hours
+//! ([`Emulator::age_response_codes`] moves that clock).
+//!
 //! Choices where real WeCom is unspecified (see also the module docs of `token`, `message`,
-//! `media`, `robot` and `chat`, which give each endpoint's order of checks):
+//! `card`, `media`, `robot` and `chat`, which give each endpoint's order of checks):
 //! - `gettoken`: missing `corpid` → 41002, missing `corpsecret` → 41004 (an empty value counts as
 //!   missing); `expires_in` is the token's remaining lifetime rounded up to whole seconds, which
 //!   is the configured ttl for a fresh token. Past half its life a token is replaced by a new
@@ -44,6 +49,7 @@
 //! it between rounds. Uploaded files are not kept: only their size and md5 (and a multipart
 //! body appears in [`Emulator::requests`] as a short description).
 
+mod card;
 mod chat;
 mod check;
 mod media;
@@ -55,6 +61,7 @@ mod server;
 mod state;
 mod token;
 
+pub use card::{Card, CardClick, CardUpdate, ClickError, Question, RESPONSE_CODE_TTL};
 pub use chat::Chat;
 pub use media::{MediaKind, Upload, Uploader};
 pub use robot::RobotMessage;
@@ -216,6 +223,36 @@ impl Emulator {
         self.shared.chats().messages.clone()
     }
 
+    /// The interactive template cards accepted by `message/send`, in order.
+    pub fn cards(&self) -> Vec<Card> {
+        self.shared.outbox().cards.cards.clone()
+    }
+
+    /// Accepted `update_template_card` calls, in order.
+    pub fn card_updates(&self) -> Vec<CardUpdate> {
+        self.shared.outbox().cards.updates.clone()
+    }
+
+    /// `user` presses the button `key` of the card with this msgid or task id: the
+    /// `template_card_event` (or, for a key of its action menu, `template_card_menu_event`) to
+    /// deliver to the sending app's callback URL, with a fresh response code. `selected` answers
+    /// the card's questions (question key → option ids); unanswered ones keep their
+    /// preselected options. Nothing is delivered here: the caller delivers the event.
+    pub fn click(
+        &self,
+        id: &str,
+        user: &str,
+        key: &str,
+        selected: &[(String, Vec<String>)],
+    ) -> Result<CardClick, ClickError> {
+        card::click(&self.shared, id, user, key, selected)
+    }
+
+    /// Makes every response code issued so far `by` older (72 hours: expired).
+    pub fn age_response_codes(&self, by: Duration) {
+        self.shared.outbox().cards.age_codes(by);
+    }
+
     /// msgids successfully recalled, in order (each at most once).
     pub fn recalled(&self) -> Vec<String> {
         self.shared.journal().recalled.clone()
@@ -273,10 +310,10 @@ impl Emulator {
         self.shared.set_latency(latency);
     }
 
-    /// Forgets recorded requests, messages, recalls, uploads (their media_ids become unknown to
-    /// robot messages), robot messages and limits, chats and their messages, the gettoken
-    /// counter and the history used for de-duplication and recall; keeps tokens, latency and
-    /// pending faults.
+    /// Forgets recorded requests, messages, recalls, template cards (their response codes and
+    /// updates), uploads (their media_ids become unknown to robot messages), robot messages and
+    /// limits, chats and their messages, the gettoken counter and the history used for
+    /// de-duplication and recall; keeps tokens, latency and pending faults.
     pub fn clear(&self) {
         self.shared.clear();
     }

@@ -2,18 +2,22 @@
 //!
 //! Checks run in this order, each answering the first failure: token → body (empty → 44002,
 //! not a JSON object → 47001) → `agentid` (another app's → 301002, else → 40056) → `msgtype`
-//! (40008) → the body under the msgtype key → recipients → duplicate check.
+//! (40008) → the body under the msgtype key (an interactive template card needs a valid
+//! `task_id`, see `card`) → recipients → duplicate check → an interactive card's `task_id` used
+//! before by the app → 40058.
 //!
 //! Recipient ids are split on `|` (blank pieces ignored). More than 1000 users, 100 parties or
 //! 100 tags → 40058; a non-string `touser`/`toparty`/`totag` → 40058; none given, or all of them
 //! invalid → 81013. `@all` in `touser` addresses everyone: nothing is invalid then.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::card::{check_task_id, sent_card};
 use super::check::{content, reject, reject_with, required, Check};
 use super::reply::Reply;
 use super::server::Call;
@@ -68,7 +72,7 @@ pub(crate) fn send(shared: &Shared, call: &Call) -> Reply {
         .and_then(|()| check_content(msg))
         .and_then(|interactive| Ok((interactive, check_recipients(&shared.directory, msg)?)));
     match checked {
-        Ok((interactive, invalid)) => accept(shared, app, value, interactive, invalid),
+        Ok((interactive, invalid)) => accept(shared, app, value, interactive, invalid, ip),
         Err(rejection) => rejection.into_reply(ip),
     }
 }
@@ -96,7 +100,7 @@ pub(crate) fn recall(shared: &Shared, call: &Call) -> Reply {
 }
 
 /// An integer given as a JSON number or a numeric string (WeCom accepts both).
-fn int_field(msg: &Map<String, Value>, key: &str) -> Option<i64> {
+pub(crate) fn int_field(msg: &Map<String, Value>, key: &str) -> Option<i64> {
     match msg.get(key)? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -104,7 +108,7 @@ fn int_field(msg: &Map<String, Value>, key: &str) -> Option<i64> {
     }
 }
 
-fn check_agent(shared: &Shared, app: usize, msg: &Map<String, Value>) -> Check<()> {
+pub(crate) fn check_agent(shared: &Shared, app: usize, msg: &Map<String, Value>) -> Check<()> {
     match int_field(msg, "agentid") {
         Some(id) if id == shared.apps[app].agent_id => Ok(()),
         Some(id) if shared.apps.iter().any(|a| a.agent_id == id) => Err(reject(301002)),
@@ -173,7 +177,11 @@ pub(crate) fn check_content(msg: &Map<String, Value>) -> Check<bool> {
             if !CARD_TYPES.contains(&card_type) {
                 return Err(reject_with(40058, "invalid card_type"));
             }
-            return Ok(INTERACTIVE_CARD_TYPES.contains(&card_type));
+            let interactive = INTERACTIVE_CARD_TYPES.contains(&card_type);
+            if interactive {
+                check_task_id(body)?;
+            }
+            return Ok(interactive);
         }
         _ => unreachable!("msgtype was checked against MSGTYPES"),
     }
@@ -200,13 +208,17 @@ pub(crate) fn check_articles(
 
 /// Recipients not found in the directory, as `a|b` lists.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Invalid {
-    users: String,
-    parties: String,
-    tags: String,
+pub(crate) struct Invalid {
+    pub users: String,
+    pub parties: String,
+    pub tags: String,
 }
 
-fn ids<'m>(msg: &'m Map<String, Value>, key: &'static str, max: usize) -> Check<Vec<&'m str>> {
+pub(crate) fn ids<'m>(
+    msg: &'m Map<String, Value>,
+    key: &'static str,
+    max: usize,
+) -> Check<Vec<&'m str>> {
     let ids: Vec<&str> = match msg.get(key) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => s
@@ -318,7 +330,14 @@ struct SendAnswer<'a> {
     response_code: Option<&'a str>,
 }
 
-fn accept(shared: &Shared, app: usize, value: Value, interactive: bool, invalid: Invalid) -> Reply {
+fn accept(
+    shared: &Shared,
+    app: usize,
+    value: Value,
+    interactive: bool,
+    invalid: Invalid,
+    ip: IpAddr,
+) -> Reply {
     let now = Instant::now();
     let window = duplicate_window(value.as_object().expect("checked to be an object"));
     let key = window.map(|_| {
@@ -336,6 +355,15 @@ fn accept(shared: &Shared, app: usize, value: Value, interactive: bool, invalid:
                 return Reply::json(recent.reply.clone());
             }
         }
+    }
+    let task_id = interactive.then(|| {
+        value["template_card"]["task_id"]
+            .as_str()
+            .unwrap_or_default()
+    });
+    if task_id.is_some_and(|task_id| outbox.cards.has_task(app, task_id)) {
+        drop(outbox);
+        return Reply::error_with(40058, "task_id already exists", ip);
     }
 
     let msgid = format!("{}{}", random_string(24), shared.next_msg_seq());
@@ -362,6 +390,10 @@ fn accept(shared: &Shared, app: usize, value: Value, interactive: bool, invalid:
                 reply: reply.clone(),
             },
         );
+    }
+    if let Some(code) = response_code {
+        let card = sent_card(app, shared.apps[app].agent_id, &msgid, &value, &invalid);
+        outbox.cards.add(card, code, now);
     }
     outbox.sent.insert(msgid, app);
     // Lock order is always outbox → journal; recording under the outbox lock keeps messages()

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use super::reply::{Outcome, Reply};
 use super::state::{FaultKind, Shared};
-use super::{chat, media, message, multipart, robot, token, RecordedRequest};
+use super::{card, chat, media, message, multipart, robot, token, RecordedRequest};
 
 pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 
@@ -154,6 +154,7 @@ fn route(path: &str) -> Option<(Method, Handler)> {
         GETTOKEN_PATH => (Method::GET, token::gettoken),
         "/cgi-bin/message/send" => (Method::POST, message::send),
         "/cgi-bin/message/recall" => (Method::POST, message::recall),
+        "/cgi-bin/message/update_template_card" => (Method::POST, card::update_template_card),
         "/cgi-bin/media/upload" => (Method::POST, media::upload),
         "/cgi-bin/webhook/send" => (Method::POST, robot::send),
         "/cgi-bin/webhook/upload_media" => (Method::POST, robot::upload_media),

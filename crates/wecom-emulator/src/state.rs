@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::card::CardStore;
 use super::chat::ChatStore;
 use super::media::MediaStore;
 use super::robot::RobotStore;
@@ -74,6 +75,8 @@ pub(crate) struct Outbox {
     pub sent: HashMap<String, usize>,
     /// Canonical JSON of a body sent with `enable_duplicate_check` → its answer.
     pub recent: HashMap<String, Recent>,
+    /// Interactive template cards, their response codes and updates.
+    pub cards: CardStore,
 }
 
 pub(crate) struct Recent {

@@ -82,10 +82,13 @@ fn valid_bodies() -> Vec<(&'static str, Value)> {
             "template_card",
             json!({"card_type": "button_interaction", "task_id": "t1"}),
         ),
-        ("template_card", json!({"card_type": "vote_interaction"})),
         (
             "template_card",
-            json!({"card_type": "multiple_interaction"}),
+            json!({"card_type": "vote_interaction", "task_id": "t2"}),
+        ),
+        (
+            "template_card",
+            json!({"card_type": "multiple_interaction", "task_id": "t3"}),
         ),
     ]
 }
@@ -461,7 +464,10 @@ async fn emulator_duplicate_check_replays_the_first_answer() {
     assert_eq!(h.emu.messages().len(), 2);
 
     // Interactive cards replay their response_code too.
-    let mut card = msg("template_card", json!({"card_type": "button_interaction"}));
+    let mut card = msg(
+        "template_card",
+        json!({"card_type": "button_interaction", "task_id": "dup"}),
+    );
     card["enable_duplicate_check"] = json!(1);
     let a = h.send(&token, &card).await.json();
     let b = h.send(&token, &card).await.json();
