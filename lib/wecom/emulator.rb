@@ -11,8 +11,19 @@ module WeCom
   #   emu.stop
   #
   # Or with a block, which stops it afterwards: WeCom::Emulator.run { |emu| ... }
+  #
+  # It plays WeCom's side of callbacks too (see Emulator::Callbacks): tell it where an app
+  # receives messages, and a member can press a button of an interactive template card:
+  #
+  #   emu.register_callback("http://127.0.0.1:3000/wecom/hr", token: "...", encoding_aes_key: "...")
+  #   client.send_template_card({ card_type: "button_interaction", task_id: "interview-42",
+  #                               button_list: [{ text: "Accept", key: "accept" }], ... }, to: "zhangsan")
+  #   emu.click("interview-42", user: "zhangsan", key: "accept")   # => the app's decrypted reply, or nil
   class Emulator
     attr_reader :corp_id, :secret, :agent_id
+
+    # How long a template card's response_code can update it (WeCom: 72 hours).
+    RESPONSE_CODE_TTL = 72 * 3600
 
     # users:, parties:, tags: make a directory: ids outside it are reported invalid (by default
     # every id is valid). apps: adds more apps of the corp, as { secret:, agent_id: } Hashes.
@@ -38,6 +49,7 @@ module WeCom
       @secret = secret
       @agent_id = agent_id
       app_list = [[secret, agent_id]] + apps.map { |app| [app.fetch(:secret), app.fetch(:agent_id)] }
+      @agent_ids = app_list.map { |_, id| Integer(id) }.freeze
       directory = ->(ids) { ids&.map(&:to_s) }
       @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, directory.call(users),
                                        directory.call(parties), directory.call(tags), directory.call(robots),
@@ -45,6 +57,7 @@ module WeCom
       @latency = 0
       @callback_attempts = []
       @callback_lock = Mutex.new
+      @registered_callbacks = {}
     end
 
     # "http://127.0.0.1:PORT": give it to a Client as base_url.
@@ -113,6 +126,81 @@ module WeCom
       @native.max_in_flight
     end
 
+    # The interactive template cards (button_interaction, vote_interaction, multiple_interaction)
+    # accepted by message/send, in order: Hashes with :task_id, :msgid, :agent_id, :card_type,
+    # :users (those it reached), :parties, :tags, :all (sent to @all), :keys (its buttons' and
+    # submit button's), :menu_keys (its action menu's) and :questions (Hashes with :key, :options
+    # and :preselected option ids).
+    def cards
+      @native.cards
+    end
+
+    # Accepted message/update_template_card calls, in order: Hashes with :task_id, :agent_id,
+    # :response_code, whom it updated the card for (:users, :parties, :tags, :all: the call's
+    # recipients, else the member who clicked, else everyone the card went to) and :body (the
+    # request, String keys).
+    def card_updates
+      @native.card_updates
+    end
+
+    # Makes every response code issued so far `seconds` older, so that a test need not wait
+    # RESPONSE_CODE_TTL: age_response_codes(WeCom::Emulator::RESPONSE_CODE_TTL) expires them all.
+    def age_response_codes(seconds)
+      @native.age_response_codes(seconds.to_f)
+    end
+
+    # Where WeCom delivers the messages and events of the app `agent_id` (default: the first
+    # app): its "receive messages" settings, the URL with its Token and EncodingAESKey. Saving
+    # them in WeCom's admin console runs the URL check first, and so does this (verify: false
+    # skips it, for an app that is not up yet). Returns the URL.
+    def register_callback(url, token:, encoding_aes_key:, agent_id: self.agent_id, verify: true)
+      agent_id = Integer(agent_id)
+      unless @agent_ids.include?(agent_id)
+        raise ArgumentError, "agent_id #{agent_id} is no app of this emulator (its apps: #{@agent_ids.join(', ')})"
+      end
+
+      url = Messages::Check.url(url, "url")
+      keys = { token: Messages::Check.string(token, "token"),
+               encoding_aes_key: Messages::Check.string(encoding_aes_key, "encoding_aes_key") }
+      Native::Callback.new(keys[:token], keys[:encoding_aes_key], corp_id) # refuses a malformed key
+      verify_callback_url(url, **keys) if verify
+      @callback_lock.synchronize { @registered_callbacks[agent_id] = { url: url, **keys }.freeze }
+      url
+    end
+
+    # The callback URL registered for the app `agent_id`, or nil.
+    def callback_url(agent_id = self.agent_id)
+      @callback_lock.synchronize { @registered_callbacks[Integer(agent_id)]&.fetch(:url) }
+    end
+
+    # `user` presses the button `key` of the interactive template card with this msgid or
+    # task_id: WeCom's template_card_event (EventKey = key, TaskId, CardType, a fresh
+    # ResponseCode, FromUserName = user, AgentID; SelectedItems for a card with questions, from
+    # `selected:` { question_key => option id(s) } else the preselected options) is delivered to
+    # the sending app's registered callback URL as #deliver_callback delivers (timeout:,
+    # retries:). A key of the card's action menu gives a template_card_menu_event. Returns the
+    # app's decrypted reply (a Hash of String keys, such as "MsgType" => "update_button") or nil.
+    #
+    # An unknown card, a user the card did not reach, or a key (or question, or option) not on
+    # the card raise ArgumentError; an app without a registered callback URL,
+    # WeCom::ConfigurationError.
+    def click(msgid_or_task_id, user:, key:, selected: {}, timeout: 5, retries: 3)
+      raise ArgumentError, "selected must be a Hash of question keys to option ids" unless Hash === selected
+      if @callback_lock.synchronize { @registered_callbacks.empty? }
+        raise ConfigurationError, "no callback URL is registered: call register_callback(url, token:, encoding_aes_key:)"
+      end
+
+      answers = selected.map { |question, options| [question.to_s, Array(options).map(&:to_s)] }
+      agent_id, event = @native.click(Messages::Check.string(msgid_or_task_id, "msgid_or_task_id"),
+                                      Messages::Check.string(user, "user"), Messages::Check.string(key, "key"),
+                                      answers)
+      callback = @callback_lock.synchronize { @registered_callbacks[agent_id] } or
+        raise ConfigurationError, "the app #{agent_id} that sent the card has no callback URL: call " \
+                                  "register_callback(url, token:, encoding_aes_key:, agent_id: #{agent_id})"
+      deliver_callback(callback[:url], event, token: callback[:token], encoding_aes_key: callback[:encoding_aes_key],
+                                              timeout: timeout, retries: retries)
+    end
+
     # Msgids recalled so far.
     def recalled
       @native.recalled
@@ -154,7 +242,8 @@ module WeCom
       @latency = seconds
     end
 
-    # Forget recorded messages, requests, uploads, robot messages and limits, chats and counters.
+    # Forget recorded messages, requests, uploads, robot messages and limits, chats, template
+    # cards (their response codes and updates) and counters; registered callbacks stay.
     def clear!
       @native.clear
     end

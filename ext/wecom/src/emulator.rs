@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RModule, Ruby};
+use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RHash, RModule, Ruby};
 use serde_json::Value as Json;
 use wecom_core::Error as CoreError;
-use wecom_emulator::{Emulator, EmulatorApp, EmulatorConfig, Uploader};
+use wecom_emulator::{Card, CardUpdate, Emulator, EmulatorApp, EmulatorConfig, Uploader};
 
 use crate::convert;
 use crate::errors::{self, guard};
@@ -136,6 +136,48 @@ impl NativeEmulator {
         json_array(ruby, &rb_self.0.chat_messages())
     }
 
+    fn cards(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        ruby.ary_try_from_iter(
+            rb_self
+                .0
+                .cards()
+                .into_iter()
+                .map(|card| card_hash(ruby, card)),
+        )
+    }
+
+    fn card_updates(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        ruby.ary_try_from_iter(
+            rb_self
+                .0
+                .card_updates()
+                .into_iter()
+                .map(|update| update_hash(ruby, update)),
+        )
+    }
+
+    /// [agent_id, the event's fields as a Hash]; a click that cannot happen is an ArgumentError.
+    fn click(
+        ruby: &Ruby,
+        rb_self: &Self,
+        id: String,
+        user: String,
+        key: String,
+        selected: Vec<(String, Vec<String>)>,
+    ) -> Result<(i64, magnus::Value), Error> {
+        let click = rb_self
+            .0
+            .click(&id, &user, &key, &selected)
+            .map_err(|e| Error::new(ruby.exception_arg_error(), e.to_string()))?;
+        Ok((click.agent_id, convert::to_ruby(ruby, &click.event)?))
+    }
+
+    fn age_response_codes(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<(), Error> {
+        let by = crate::convert::seconds(ruby, "age", seconds)?;
+        rb_self.0.age_response_codes(by);
+        Ok(())
+    }
+
     fn recalled(&self) -> Vec<String> {
         self.0.recalled()
     }
@@ -192,6 +234,63 @@ impl NativeEmulator {
     }
 }
 
+fn card_hash(ruby: &Ruby, card: Card) -> Result<RHash, Error> {
+    let hash = ruby.hash_new();
+    hash.aset(ruby.to_symbol("task_id"), card.task_id)?;
+    hash.aset(ruby.to_symbol("msgid"), card.msgid)?;
+    hash.aset(ruby.to_symbol("agent_id"), card.agent_id)?;
+    hash.aset(ruby.to_symbol("card_type"), card.card_type)?;
+    hash.aset(ruby.to_symbol("users"), convert::strings(ruby, &card.users))?;
+    hash.aset(
+        ruby.to_symbol("parties"),
+        convert::strings(ruby, &card.parties),
+    )?;
+    hash.aset(ruby.to_symbol("tags"), convert::strings(ruby, &card.tags))?;
+    hash.aset(ruby.to_symbol("all"), card.all)?;
+    hash.aset(ruby.to_symbol("keys"), convert::strings(ruby, &card.keys))?;
+    hash.aset(
+        ruby.to_symbol("menu_keys"),
+        convert::strings(ruby, &card.menu_keys),
+    )?;
+    let questions = ruby.ary_try_from_iter(card.questions.into_iter().map(|question| {
+        let hash = ruby.hash_new();
+        hash.aset(ruby.to_symbol("key"), question.key)?;
+        hash.aset(
+            ruby.to_symbol("options"),
+            convert::strings(ruby, &question.options),
+        )?;
+        hash.aset(
+            ruby.to_symbol("preselected"),
+            convert::strings(ruby, &question.preselected),
+        )?;
+        Ok::<RHash, Error>(hash)
+    }))?;
+    hash.aset(ruby.to_symbol("questions"), questions)?;
+    Ok(hash)
+}
+
+fn update_hash(ruby: &Ruby, update: CardUpdate) -> Result<RHash, Error> {
+    let hash = ruby.hash_new();
+    hash.aset(ruby.to_symbol("task_id"), update.task_id)?;
+    hash.aset(ruby.to_symbol("agent_id"), update.agent_id)?;
+    hash.aset(ruby.to_symbol("response_code"), update.response_code)?;
+    hash.aset(
+        ruby.to_symbol("users"),
+        convert::strings(ruby, &update.users),
+    )?;
+    hash.aset(
+        ruby.to_symbol("parties"),
+        convert::strings(ruby, &update.parties),
+    )?;
+    hash.aset(ruby.to_symbol("tags"), convert::strings(ruby, &update.tags))?;
+    hash.aset(ruby.to_symbol("all"), update.all)?;
+    hash.aset(
+        ruby.to_symbol("body"),
+        convert::to_ruby(ruby, &update.body)?,
+    )?;
+    Ok(hash)
+}
+
 /// JSON bodies as a Ruby Array of Hashes.
 fn json_array(ruby: &Ruby, bodies: &[Json]) -> Result<RArray, Error> {
     ruby.ary_try_from_iter(bodies.iter().map(|body| convert::to_ruby(ruby, body)))
@@ -208,6 +307,13 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("robot_messages", method!(NativeEmulator::robot_messages, 0))?;
     class.define_method("chats", method!(NativeEmulator::chats, 0))?;
     class.define_method("chat_messages", method!(NativeEmulator::chat_messages, 0))?;
+    class.define_method("cards", method!(NativeEmulator::cards, 0))?;
+    class.define_method("card_updates", method!(NativeEmulator::card_updates, 0))?;
+    class.define_method("click", method!(NativeEmulator::click, 4))?;
+    class.define_method(
+        "age_response_codes",
+        method!(NativeEmulator::age_response_codes, 1),
+    )?;
     class.define_method("recalled", method!(NativeEmulator::recalled, 0))?;
     class.define_method("token_requests", method!(NativeEmulator::token_requests, 0))?;
     class.define_method("max_in_flight", method!(NativeEmulator::max_in_flight, 0))?;
