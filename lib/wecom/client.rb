@@ -125,6 +125,49 @@ module WeCom
       deliver_message(Messages.template_card(card), **recipients_and_options)
     end
 
+    UPDATE_TEMPLATE_CARD_PATH = "/cgi-bin/message/update_template_card"
+    # Ids one update_template_card takes (a response code is single use: a longer list cannot
+    # be split into several calls).
+    UPDATE_MAX_USERS = 1000
+    UPDATE_MAX_PARTIES = 100
+    UPDATE_MAX_TAGS = 100
+
+    # Updates an interactive template card the app sent, with a response_code from the send
+    # (Result#response_code) or from a member's click (the template_card_event's
+    # msg.response_code). A code is single use and lives 72 hours. Either the clicked button's
+    # new text, or a whole replacement card (checked as send_template_card checks it):
+    #
+    #   client.update_template_card(response_code: ev.response_code, button: "Accepted")
+    #   client.update_template_card(response_code: code, card: { card_type: "text_notice", ... })
+    #
+    # Without recipients WeCom updates the card for whom the code stands: the member who
+    # clicked, or everyone the card went to; to: (user ids, or :all), party:, tag: or all: true
+    # name others (at most 1000 users, 100 departments and 100 tags). Returns a WeCom::Result
+    # (no msgid) whose invalid_users lists the ids WeCom did not know; WeCom's errors (a used or
+    # expired code among them) raise WeCom::APIError.
+    def update_template_card(response_code:, button: nil, card: nil, to: nil, party: nil, tag: nil, all: false)
+      body = { "response_code" => Messages::Check.string(response_code, "response_code") }
+      if nil.equal?(button) == nil.equal?(card)
+        raise ArgumentError, nil.equal?(button) ? "update_template_card needs button: (the clicked button's new " \
+                                                  "text) or card: (a replacement card)" : "give button: or card:, not both"
+      end
+
+      if nil.equal?(card)
+        body["button"] = { "replace_name" => Messages::Check.string(button, "button") }
+      else
+        body["template_card"] = Messages.template_card(card)[1]
+      end
+      recipients = card_update_recipients(to, party, tag, all)
+      WeCom.delivery.update_template_card(app: app, body: body, **recipients) do
+        payload = { app: app, users: recipients[:users].size, parties: recipients[:parties].size,
+                    tags: recipients[:tags].size, all: recipients[:all] }
+        Instrumentation.instrument("update_template_card.wecom", payload) do
+          answer = native.call(UPDATE_TEMPLATE_CARD_PATH, [], card_update_body(body, recipients), false)
+          Result.new(invalid_users: id_list(answer["invaliduser"]))
+        end
+      end
+    end
+
     # Any msgtype, with its body in WeCom's shape: send_message(:text, { content: "hi" }, to: "u").
     def send_message(msgtype, body, **recipients_and_options)
       deliver_message(Messages.custom(msgtype, body), **recipients_and_options)
@@ -350,6 +393,52 @@ module WeCom
         Instrumentation.instrument("deliver.wecom", payload) do |event|
           Result.new(**native.send_message(message)).tap { |result| event[:msgid] = result.msgid if event }
         end
+      end
+    end
+
+    # { users:, parties:, tags:, all: } of an update_template_card: department and tag ids as
+    # Integers, as WeCom wants them there.
+    def card_update_recipients(to, party, tag, all)
+      users = Recipients.ids(to, "to")
+      all = true if users.include?("@all")
+      users -= ["@all"]
+      if users.size > UPDATE_MAX_USERS
+        raise ArgumentError, "to: has #{users.size} user ids; one update_template_card takes at most #{UPDATE_MAX_USERS} " \
+                             "(its response code is single use, so it cannot be split)"
+      end
+
+      { users: users, parties: numeric_ids(party, "party", UPDATE_MAX_PARTIES),
+        tags: numeric_ids(tag, "tag", UPDATE_MAX_TAGS), all: all ? true : false }
+    end
+
+    def numeric_ids(value, field, max)
+      ids = Recipients.ids(value, field)
+      if ids.size > max
+        raise ArgumentError, "#{field}: has #{ids.size} ids; one update_template_card takes at most #{max}"
+      end
+
+      ids.map do |id|
+        raise ArgumentError, "#{field}: must hold numeric ids, got #{id.inspect}" unless id.match?(/\A\d+\z/)
+
+        Integer(id, 10)
+      end
+    end
+
+    def card_update_body(body, recipients)
+      body = body.merge("agentid" => agent_id)
+      body["userids"] = recipients[:users] unless recipients[:users].empty?
+      body["partyids"] = recipients[:parties] unless recipients[:parties].empty?
+      body["tagids"] = recipients[:tags] unless recipients[:tags].empty?
+      body["atall"] = 1 if recipients[:all]
+      body
+    end
+
+    # WeCom lists ids as an Array, or as "a|b" in older answers; absent when there are none.
+    def id_list(value)
+      case value
+      when Array then value.map(&:to_s).freeze
+      when String then value.split("|").reject(&:empty?).freeze
+      else [].freeze
       end
     end
 

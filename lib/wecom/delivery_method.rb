@@ -2,7 +2,8 @@
 
 module WeCom
   # The one seam between "send" and "record", as ActionMailer's delivery methods are: every send,
-  # batch, upload, group robot message, app group chat call, recall and WeCom.deliver_later
+  # batch, upload, group robot message, app group chat call, recall, template-card update and
+  # WeCom.deliver_later
   # asks the current delivery method (WeCom.delivery_method) to carry it out. Each operation
   # gets what it is about by keyword, and a block that does it for real.
   #
@@ -14,7 +15,7 @@ module WeCom
   module DeliveryMethod
     # What every delivery method answers.
     OPERATIONS = %i[send_message send_batch upload robot_message create_chat update_chat chat_message recall
-                    deliver_later].freeze
+                    update_template_card deliver_later].freeze
 
     # Sends: each operation runs its block.
     class Live
@@ -67,6 +68,14 @@ module WeCom
 
       def recall(msgid:, app: nil)
         true
+      end
+
+      # body: response_code and button or template_card, as WeCom gets them; the recipients
+      # apart (none: whom the code stands for).
+      def update_template_card(app:, body:, users:, parties:, tags:, all:)
+        Testing.record(app: app, msgtype: "update_template_card", body: body, users: users,
+                       parties: parties.map(&:to_s), tags: tags.map(&:to_s), all: all)
+        Result.new
       end
 
       # Records at once instead of enqueueing; a key already recorded is not recorded again.

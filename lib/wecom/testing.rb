@@ -6,7 +6,9 @@ module WeCom
     # One recorded send. `body` is the message body in WeCom's shape (String keys), as it would
     # have been sent under `msgtype`. `later` is true for WeCom.deliver_later, which also
     # records its idempotency_key. A group robot's message has `robot` (the Webhook's name) and
-    # its mentions as `users`; an app group chat's message has `chat_id`.
+    # its mentions as `users`; an app group chat's message has `chat_id`; a template-card update
+    # (Client#update_template_card) is msgtype "update_template_card" with the request's
+    # response_code and button or template_card as body, and the recipients it named.
     Delivery = Struct.new(:app, :msgtype, :body, :users, :parties, :tags, :all, :safe, :id_trans,
                           :duplicate_check, :idempotency_key, :later, :robot, :chat_id, :msgid,
                           keyword_init: true) do
@@ -19,11 +21,12 @@ module WeCom
         all ? ["@all"] : users
       end
 
-      # The text a person reads: content for text and markdown, else title and description,
-      # else the body as JSON.
+      # The text a person reads: content for text and markdown, a template-card update's new
+      # button text, else title and description, else the body as JSON.
       def text
         fetch = ->(key) { body[key] || body[key.to_sym] }
-        [fetch.call("content")].compact.first ||
+        button = fetch.call("button")
+        [fetch.call("content"), (button["replace_name"] if Hash === button)].compact.first ||
           [fetch.call("title"), fetch.call("description")].compact.join("\n").then { |t| t.empty? ? nil : t } ||
           JSON.generate(body)
       end
