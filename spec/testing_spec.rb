@@ -32,6 +32,22 @@ RSpec.describe "Testing helpers" do
       expect(WeCom::Testing.deliveries.size).to eq(2)
     end
 
+    it "records a template-card update, still checking its input" do
+      client = WeCom::Client.new # no credentials needed
+      result = client.update_template_card(response_code: "rc-1", button: "Accepted", to: "zhangsan")
+      expect(result).to be_a(WeCom::Result).and(have_attributes(invalid_users: []))
+      client.update_template_card(response_code: "rc-2", card: { card_type: "text_notice" }, party: 2, all: true)
+      button, card = WeCom::Testing.deliveries
+      expect(button).to have_attributes(type: :update_template_card, to: ["zhangsan"], text: "Accepted",
+                                        body: { "response_code" => "rc-1", "button" => { "replace_name" => "Accepted" } })
+      expect(card).to have_attributes(parties: ["2"], all: true, to: ["@all"])
+      expect(card.body).to eq("response_code" => "rc-2", "template_card" => { card_type: "text_notice" })
+      expect(WeCom::Testing.matching(type: :update_template_card, content: "Accepted").size).to eq(1)
+      expect { client.update_template_card(response_code: "", button: "x") }.to raise_error(ArgumentError, /empty/)
+      expect(WeCom::Testing.deliveries.size).to eq(2)
+      expect(emulator.requests).to eq([])
+    end
+
     it "needs no credentials until a live send" do
       client = WeCom::Client.new
       expect(client.send_text("hi", to: "u").msgid).to start_with("test-msgid-")
@@ -68,7 +84,7 @@ RSpec.describe "Testing helpers" do
       WeCom::Testing.clear!
     end
 
-    it "carries every send, upload, robot message, chat call, recall and deliver_later" do
+    it "carries every send, upload, robot message, chat call, recall, card update and deliver_later" do
       client.send_text("hi", to: "u")
       client.send_batch([{ type: :text, content: "x", to: "u" }])
       client.upload_media("bytes-of-a-file", type: :file, filename: "a.txt")
@@ -76,10 +92,11 @@ RSpec.describe "Testing helpers" do
       client.update_chat(chat_id, add: %w[c])
       client.send_chat_text(chat_id, "hi")
       client.recall("msgid")
+      client.update_template_card(response_code: "rc", button: "Accepted")
       WeCom::Webhook.new(key: "robot-key").send_text("hi")
       WeCom.deliver_later(:text, "later", to: "u")
       expect(outbox.asked).to eq(%i[send_message send_batch upload create_chat update_chat chat_message recall
-                                    robot_message deliver_later])
+                                    update_template_card robot_message deliver_later])
       expect(emulator.requests).to eq([])
       expect(WeCom.delivery_method).to eq(:outbox)
     end

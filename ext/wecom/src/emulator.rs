@@ -173,7 +173,13 @@ impl NativeEmulator {
     }
 
     fn age_response_codes(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<(), Error> {
-        let by = crate::convert::seconds(ruby, "age", seconds)?;
+        // Any age (days, typically): not capped at a day as timeouts are.
+        let by = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+            Error::new(
+                ruby.exception_arg_error(),
+                format!("seconds must be a finite number of seconds, at least 0, got {seconds}"),
+            )
+        })?;
         rb_self.0.age_response_codes(by);
         Ok(())
     }
