@@ -14,32 +14,57 @@ module WeCom
     # 200. A rule with `later: true` is enqueued as WeCom::CallbackJob and answered at once.
     #
     # Refusals: missing parameters 400, bad signature / stale timestamp / wrong receive id 403,
-    # a body over 1 MB 413 (not read further), undecryptable or malformed XML 400; the handler
-    # does not run, nothing is claimed, and the log line names the reason. A handler that raises
-    # gives up its claim (WeCom's next retry runs it again), is reported, and is answered 500.
+    # a body over 1 MB 413 (by its Content-Length, without reading it), undecryptable or
+    # malformed XML 400; the handler does not run, nothing is claimed, and the log line names
+    # the reason (never the token or the key). A handler that raises (or replies with content
+    # that is not valid) gives up its claim, so that WeCom's next retry runs it again, is
+    # reported (the log, Rails.error on Rails 7+, the event's :error) and is answered 500.
+    #
+    # WeCom retries a delivery it got no answer to within 5 s. A retry of a message whose
+    # handler has finished is answered with an empty 200 (the first answer's reply went down
+    # with the connection WeCom gave up on). A retry that arrives while the first delivery is
+    # still being handled, in this process or another, waits for it (at most #in_progress_wait
+    # seconds, below WeCom's 5 s): when it succeeded, an empty 200; when it failed, the retry
+    # runs the handler itself; when it is still running, a 503 so that WeCom asks again later.
+    #
+    # One "callback.wecom" event per request: endpoint, kind (:url_check or :message),
+    # msg_type, event, duplicate (true for a retry of a message already handled or being
+    # handled), status, duration (milliseconds) and, when refused or failed, error.
     class Endpoint
       # How long a handled message stays claimed: far beyond WeCom's three retries.
       CLAIM_TTL = 3600
+      # How long the claim "being handled" lasts at most, should its process die mid-handler.
+      RUNNING_TTL = 60
+      # How long a retry waits for a delivery of the same message that is still being handled.
+      IN_PROGRESS_WAIT = 4
+      # How often it looks.
+      POLL = 0.05
 
-      attr_reader :callback, :handler
+      attr_reader :callback, :handler, :in_progress_wait
 
       # `callback`: a WeCom::Callback, or the name to make one with. `claims`: where deliveries
       # are claimed (default: the token store of the callback's app, see WeCom::Callback::Claims).
-      def initialize(callback, handler, claims: nil)
+      def initialize(callback, handler, claims: nil, in_progress_wait: IN_PROGRESS_WAIT)
         @callback = Callback === callback ? callback : Callback.new(callback)
         unless Class === handler && handler <= Handler
           raise ArgumentError, "handler must be a WeCom::Callback::Handler subclass, got #{Messages::Check.shown(handler)}"
         end
+        if handler.name.nil? && handler.rules.any?(&:later)
+          raise ArgumentError, "a handler with later: true rules must be a named class (WeCom::CallbackJob finds it " \
+                               "by name)"
+        end
 
         @handler = handler
+        @in_progress_wait = Settings.seconds(in_progress_wait) or
+          raise ArgumentError, "in_progress_wait #{Settings.not_seconds(in_progress_wait)}"
         @claims = claims || Claims.for(@callback)
       end
 
       def call(env)
         case env["REQUEST_METHOD"]
-        when "GET", "HEAD" then verify_url(env)
-        when "POST" then receive(env)
-        else [405, { "content-type" => "text/plain", "allow" => "GET, POST" }, ["GET or POST only\n"]]
+        when "GET", "HEAD" then observe(:url_check) { verify_url(env) }
+        when "POST" then observe(:message) { |payload| receive(env, payload) }
+        else text(405, "GET or POST only\n", "allow" => "GET, POST")
         end
       end
 
@@ -50,95 +75,171 @@ module WeCom
       private
 
       def verify_url(env)
-        params = query(env)
-        answer = instrument({ msg_type: nil, event: "verify_url", duplicate: false }) { @callback.verify_url(params) }
-        [200, { "content-type" => "text/plain" }, [answer]]
-      rescue CallbackError => e
-        refused(e)
+        text(200, @callback.verify_url(query(env)))
       end
 
-      def receive(env)
-        length = env["CONTENT_LENGTH"].to_i
-        if length > MAX_BODY
-          raise CallbackTooLarge, "the body is #{length} bytes; a WeCom callback is at most #{MAX_BODY} bytes"
+      def receive(env, payload)
+        body = read_body(env)
+        message = @callback.parse(query(env), body)
+        payload.merge!(msg_type: message.msg_type, event: message.event)
+        handle(message, payload)
+      end
+
+      # The body, refused by its Content-Length before a byte of it is read when too large.
+      def read_body(env)
+        length = env["CONTENT_LENGTH"].to_s
+        unless length.empty?
+          bytes = Integer(length, 10, exception: false)
+          raise CallbackMalformed, "the Content-Length #{length[0, 20].inspect} is not a number" unless bytes
+          raise CallbackTooLarge, too_large(bytes) if bytes > MAX_BODY
         end
 
-        params = query(env)
-        input = env["rack.input"]
-        body = input ? input.read(MAX_BODY + 1).to_s : +""
-        payload = {}
-        instrument(payload) do
-          message = @callback.parse(params, body)
-          payload.merge!(msg_type: message.msg_type, event: message.event)
-          handle(message, payload)
-        end
-      rescue CallbackError => e
-        refused(e)
+        input = env["rack.input"] or return +""
+        body = input.read(MAX_BODY + 1) || +""
+        raise CallbackTooLarge, too_large("over #{MAX_BODY}") if body.bytesize > MAX_BODY
+
+        body
+      end
+
+      def too_large(bytes)
+        "the body is #{bytes} bytes; a WeCom callback is at most #{MAX_BODY} bytes"
       end
 
       def handle(message, payload)
         rule = @handler.rule_for(message)
-        payload[:duplicate] = false
-        return empty unless rule
+        return empty unless rule # nothing runs, so nothing is claimed
 
         key = "wecom-callback:#{@callback.receive_id}:#{message.dedupe_key}"
-        unless (owner = @claims.claim(key, CLAIM_TTL))
+        running = await_turn("#{key}:running")
+        unless running
           payload[:duplicate] = true
-          return empty
+          log(:warn, "#{described(message)} is still being handled after #{@in_progress_wait}s: answered 503, " \
+                     "so that WeCom asks again")
+          return text(503, "still being handled\n", "retry-after" => "5")
         end
 
         begin
-          return later(rule, message) if rule.later
-
-          content = @handler.run(rule, message, @callback)
-        rescue StandardError => e
-          @claims.release(key, owner)
-          payload[:error] = e
-          report(e, message)
-          return [500, { "content-type" => "text/plain" }, ["handler failed\n"]]
+          handled = @claims.claim(key, CLAIM_TTL)
+          unless handled
+            payload[:duplicate] = true
+            log(:info, "#{described(message)} was already handled: a retry, answered with an empty 200")
+            return empty
+          end
+          run(rule, message, key, handled, payload)
+        ensure
+          release("#{key}:running", running)
         end
-        content ? [200, { "content-type" => "application/xml" }, [@callback.reply(message, **content)]] : empty
+      rescue Error => e
+        payload[:error] = e
+        log(:error, "the token store failed (#{e.class}: #{e.message}): answered 503 without running the handler, " \
+                    "so that WeCom asks again")
+        text(503, "the token store is unavailable\n", "retry-after" => "5")
       end
 
-      def later(_rule, message)
-        CallbackJob.perform_later(@handler.name, message.to_h, @callback.name&.to_s)
+      # The claim "being handled" of a message: taken at once, or once the delivery holding it
+      # is over (nil when it is still held after in_progress_wait seconds).
+      def await_turn(key)
+        deadline = monotonic + @in_progress_wait
+        loop do
+          owner = @claims.claim(key, RUNNING_TTL)
+          return owner if owner
+          return nil if monotonic >= deadline
+
+          sleep POLL
+        end
+      end
+
+      def run(rule, message, key, owner, payload)
+        return later(message) if rule.later
+
+        content = @handler.run(rule, message, @callback)
+        content ? [200, { "content-type" => "application/xml" }, [@callback.reply(message, **content)]] : empty
+      rescue StandardError => e
+        release(key, owner)
+        payload[:error] = e
+        report(e, message)
+        text(500, "the handler failed; WeCom's retry runs it again\n")
+      end
+
+      def later(message)
+        name = @handler.name or
+          raise ArgumentError, "#{@handler.inspect} has later: true rules but no name (WeCom::CallbackJob finds it by name)"
+
+        CallbackJob.perform_later(name, message.to_h, @callback.name&.to_s)
         empty
+      end
+
+      # Gives up a claim; a store that fails here is logged (the claim then lapses by its ttl).
+      def release(key, owner)
+        @claims.release(key, owner)
+      rescue Error => e
+        log(:error, "could not release a claim (#{e.class}: #{e.message}); it lapses by itself")
       end
 
       def empty
         [200, { "content-type" => "text/plain" }, []]
       end
 
+      def text(status, body, headers = {})
+        [status, { "content-type" => "text/plain" }.merge(headers), [body]]
+      end
+
       def refused(error)
-        log(:warn, "refused (#{error.class.name.split('::').last}): #{error.message}")
-        [error.response_status, { "content-type" => "text/plain" }, ["#{error.message}\n"]]
+        log(:warn, "refused with #{error.response_status} (#{error.class.name.split('::').last}): #{error.message}")
+        text(error.response_status, "#{error.message}\n")
       end
 
       def report(error, message)
-        log(:error, "handler #{@handler} raised #{error.class}: #{error.message} (msg_type #{message.msg_type}, " \
-                    "event #{message.event.inspect}); the claim was released, so WeCom's retry runs it again")
-        return unless defined?(Rails) && Rails.respond_to?(:error) && Rails.error.respond_to?(:report)
+        log(:error, "handler #{@handler} raised #{error.class}: #{error.message} (#{described(message)}); " \
+                    "answered 500 and released the claim, so WeCom's retry runs it again")
+        return unless defined?(::Rails) && ::Rails.respond_to?(:error) && ::Rails.error.respond_to?(:report)
 
-        Rails.error.report(error, handled: true,
-                                  context: { endpoint: @callback.name, msg_type: message.msg_type, event: message.event })
+        ::Rails.error.report(error, handled: true,
+                                    context: { endpoint: @callback.name, msg_type: message.msg_type, event: message.event })
       end
 
-      # Runs the block inside a "callback.wecom" event; the block may add to `payload`.
-      def instrument(payload)
-        payload[:endpoint] = @callback.name
+      def described(message)
+        what = message.event ? "event #{message.event}" : "#{message.msg_type || 'untyped'} message"
+        "#{what} from #{message.from_user.inspect}"
+      end
+
+      # Runs the block (which answers the request) inside a "callback.wecom" event; a refusal
+      # is answered with its status. The block may add to the payload.
+      def observe(kind)
+        payload = { endpoint: @callback.name, kind: kind, msg_type: nil, event: nil, duplicate: false }
+        started = monotonic
+        instrument(payload) do
+          response = begin
+            yield payload
+          rescue CallbackError => e
+            payload[:error] = e
+            refused(e)
+          end
+          payload[:status] = response[0]
+          response
+        ensure
+          payload[:duration] = (monotonic - started) * 1000.0
+        end
+      end
+
+      def instrument(payload, &block)
         return yield unless Instrumentation.enabled?
 
-        ActiveSupport::Notifications.instrument("callback.wecom", payload) { yield }
+        ActiveSupport::Notifications.instrument("callback.wecom", payload, &block)
       end
 
       def log(level, line)
-        WeCom.logger&.public_send(level, "WeCom callback #{@callback.name.inspect}: #{line}")
+        WeCom.logger&.public_send(level, "WeCom callback #{(@callback.name || 'endpoint').to_s}: #{line}")
       end
 
       def query(env)
         URI.decode_www_form(env["QUERY_STRING"].to_s).to_h
       rescue ArgumentError
         raise CallbackParameterMissing, "the query string is not valid form encoding"
+      end
+
+      def monotonic
+        Process.clock_gettime(Process::CLOCK_MONOTONIC)
       end
     end
   end

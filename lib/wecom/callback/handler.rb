@@ -23,7 +23,7 @@ module WeCom
       # One `on` (or `fallback`) of a handler class.
       Rule = Struct.new(:type, :conditions, :later, :block, keyword_init: true) do
         def match?(message)
-          type_matches?(message) && conditions.all? { |name, expected| matches?(expected, value(message, name)) }
+          type_matches?(message) && conditions.all? { |name, expected| matches?(name, expected, value(message, name)) }
         end
 
         private
@@ -36,16 +36,26 @@ module WeCom
         end
 
         def value(message, name)
-          Message.method_defined?(name) ? message.public_send(name) : message[name]
+          Handler.reader?(name) ? message.public_send(name) : message[name]
         end
 
-        def matches?(expected, actual)
-          Array === expected ? expected.any? { |one| one === actual } : expected === actual
+        def matches?(name, expected, actual)
+          return expected.any? { |one| matches?(name, one, actual) } if Array === expected
+          # An event's name in any case (WeCom spells LOCATION in capitals, the rest in lower
+          # case); a Symbol as the String WeCom sends.
+          if (Symbol === expected || String === expected) && String === actual
+            return name == :event ? actual.casecmp?(expected.to_s) : actual == expected.to_s
+          end
+
+          expected === actual
         end
       end
 
       # The MsgTypes WeCom sends; any other `on` type is an event's name.
       MSG_TYPES = %i[text image voice video location link file event].freeze
+
+      # Message's methods that are not a condition.
+      NOT_CONDITIONS = %i[to_h hash inspect dedupe_key freeze].freeze
 
       class << self
         # Adds a rule (see the class comment).
@@ -55,13 +65,20 @@ module WeCom
             raise ArgumentError, "on takes a MsgType or an event name (a Symbol), got #{Messages::Check.class_of(type)}"
           end
 
-          unknown = conditions.keys.reject { |name| Message.method_defined?(name) || name.match?(/\A[A-Z]/) }
+          unknown = conditions.keys.reject { |name| reader?(name) || name.match?(/\A[A-Z]/) }
           unless unknown.empty?
             raise ArgumentError, "on #{type.inspect}: unknown condition(s) #{unknown.join(', ')} (use a reader of " \
                                  "WeCom::Callback::Message such as content:, event:, key:, or a field such as EventKey:)"
           end
 
           own_rules << Rule.new(type: type.to_sym, conditions: conditions, later: later ? true : false, block: block)
+        end
+
+        # Whether `name` is a reader of WeCom::Callback::Message that a condition may name
+        # (content:, event:, key:, ...), rather than one of its other methods or a typo.
+        def reader?(name)
+          Message.public_method_defined?(name, false) && Message.instance_method(name).arity.zero? &&
+            !NOT_CONDITIONS.include?(name)
         end
 
         # What runs when no rule matches.
@@ -84,8 +101,9 @@ module WeCom
         end
 
         # Runs `rule` for `message` now; returns the reply content given to #reply, or nil.
-        def run(rule, message, callback = nil)
-          handler = new(message, callback)
+        # `later`: in WeCom::CallbackJob, after WeCom was answered, where #reply raises.
+        def run(rule, message, callback = nil, later: false)
+          handler = new(message, callback, later: later)
           handler.instance_exec(message, &rule.block)
           handler.reply_content
         end
@@ -99,18 +117,32 @@ module WeCom
 
       attr_reader :message, :callback
 
-      def initialize(message, callback = nil)
+      def initialize(message, callback = nil, later: false)
         @message = message
         @callback = callback
+        @later = later
         @reply_content = nil
       end
 
-      # Answers WeCom with a passive reply (see WeCom::Callback#reply for the kinds).
+      # Answers WeCom with a passive reply: exactly one of text:, image:, voice:, video:,
+      # news:, update_button:, template_card: (see WeCom::Callback#reply). Once per message.
       def reply(**content)
+        if @later
+          raise ArgumentError, "a later: true rule cannot reply: WeCom was answered when the job was enqueued " \
+                               "(send a message with WeCom::Client instead)"
+        end
         raise ArgumentError, "reply was already called for this message" if @reply_content
+        unless content.size == 1 && REPLIES.include?(content.keys.first)
+          raise ArgumentError, "reply takes exactly one of #{REPLIES.map { |kind| "#{kind}:" }.join(', ')}, " \
+                               "got #{content.empty? ? 'none' : content.keys.map { |key| "#{key}:" }.join(', ')}"
+        end
 
         @reply_content = content
         nil
+      end
+
+      def later?
+        @later
       end
 
       attr_reader :reply_content

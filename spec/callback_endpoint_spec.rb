@@ -1,0 +1,725 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+require "active_job"
+require "active_support/notifications"
+require "base64"
+require "digest"
+require "logger"
+require "net/http"
+require "openssl"
+require "stringio"
+
+# WeCom::Callback::Endpoint served by a real Puma (in this process, or as separate `puma`
+# processes for the fleet), with WeCom::Emulator playing WeCom over real HTTP: it signs and
+# encrypts each callback, waits for the answer, retries, and decrypts the reply.
+RSpec.describe WeCom::Callback::Endpoint do
+  let(:token) { "tok#{SecureRandom.alphanumeric(20)}" }
+  let(:aes_key) { Base64.strict_encode64(SecureRandom.random_bytes(32)).delete("=") }
+  let(:corp_id) { emulator.corp_id }
+  let(:log) { StringIO.new }
+  let(:events) { [] }
+  # WeCom's side, for the bad input the emulator would never send.
+  let(:wecom) { WeCom::Native::Callback.new(token, aes_key, corp_id) }
+
+  before do
+    WeCom.configure do |c|
+      c.corp_id = corp_id
+      c.app :hr, secret: credentials[:secret], agent_id: credentials[:agent_id], callback_token: token,
+                 callback_encoding_aes_key: aes_key
+    end
+    WeCom.logger = Logger.new(log)
+    # Captured here, not a `let` evaluated from Puma's threads (RSpec's memoization lock).
+    events = self.events
+    @subscription = ActiveSupport::Notifications.subscribe("callback.wecom") do |*, payload|
+      events << payload.dup
+    end
+  end
+
+  after do
+    ActiveSupport::Notifications.unsubscribe(@subscription)
+    WeCom.logger = nil
+    @servers&.each(&:stop)
+  end
+
+  # The endpoint for :hr, served by Puma in this process; its URL.
+  def serve(handler, **options)
+    server = PumaServer.start(described_class.new(:hr, handler, **options))
+    (@servers ||= []) << server
+    # Forget the helper's probe (a GET without WeCom's parameters).
+    events.clear
+    log.truncate(0)
+    log.rewind
+    server.url("/wecom/hr")
+  end
+
+  # A handler class whose rules are the block's; `runs` records every message a rule ran for.
+  def handler(&rules)
+    Class.new(WeCom::Callback::Handler, &rules)
+  end
+
+  # What the emulator delivers; by default one attempt with a generous timeout.
+  def deliver(url, message, **options)
+    emulator.deliver_callback(url, message, token: token, encoding_aes_key: aes_key,
+                                            **{ timeout: 30, retries: 0 }.merge(options))
+  end
+
+  def text_message(content = "help", msg_id: SecureRandom.hex(8))
+    { MsgType: "text", Content: content, FromUserName: "zhangsan", MsgId: msg_id }
+  end
+
+  # Claims in this process that record each "being handled" claim refused (a delivery waiting).
+  class WatchedClaims < WeCom::Callback::Claims
+    attr_reader :waits
+
+    def initialize
+      super(nil)
+      @waits = 0
+    end
+
+    def claim(key, ttl)
+      super.tap { |owner| @waits += 1 if owner.nil? && key.end_with?(":running") }
+    end
+  end
+
+  def statuses
+    emulator.callback_attempts.map { |attempt| attempt[:status] }
+  end
+
+  # Waits (up to a deadline) until the block is true.
+  def eventually(timeout: 30, what: "the condition")
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    until (value = yield)
+      raise "timed out after #{timeout}s waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.02
+    end
+    value
+  end
+
+  # A raw HTTP request to the endpoint, with `query` as its query string.
+  def request(url, query, body: nil, method: :post, headers: {})
+    uri = URI(url)
+    uri.query = URI.encode_www_form(query)
+    Net::HTTP.start(uri.host, uri.port, read_timeout: 30) do |http|
+      if method == :get
+        http.get(uri.request_uri)
+      else
+        http.post(uri.request_uri, body, { "Content-Type" => "text/xml" }.merge(headers))
+      end
+    end
+  end
+
+  # WeCom's envelope around `encrypt`, signed as WeCom signs it (written independently of the
+  # extension: sha1 of the sorted token, timestamp, nonce and Encrypt).
+  def signed_post(url, encrypt, timestamp: Time.now, signature: nil, token: self.token)
+    stamp = timestamp.to_i.to_s
+    nonce = SecureRandom.random_number(10**9).to_s
+    signature ||= Digest::SHA1.hexdigest([token, stamp, nonce, encrypt].sort.join)
+    body = "<xml><ToUserName><![CDATA[#{corp_id}]]></ToUserName><Encrypt><![CDATA[#{encrypt}]]></Encrypt>" \
+           "<AgentID><![CDATA[#{credentials[:agent_id]}]]></AgentID></xml>"
+    request(url, { msg_signature: signature, timestamp: stamp, nonce: nonce }, body: body)
+  end
+
+  # `plaintext` encrypted in WeCom's frame (16 random bytes, length, message, receive id, 32-byte
+  # PKCS#7), with OpenSSL; `length:` and `pad:` make a broken frame.
+  def encrypted(plaintext, receive_id: corp_id, length: nil, pad: nil)
+    key = Base64.decode64("#{aes_key}=")
+    frame = SecureRandom.random_bytes(16) + [length || plaintext.bytesize].pack("N") + plaintext.b + receive_id.b
+    count = 32 - (frame.bytesize % 32)
+    frame += (pad || count).chr * count
+    cipher = OpenSSL::Cipher.new("aes-256-cbc").encrypt
+    cipher.key = key
+    cipher.iv = key[0, 16]
+    cipher.padding = 0
+    Base64.strict_encode64(cipher.update(frame) + cipher.final)
+  end
+
+  def text_xml(content, msg_id)
+    "<xml><ToUserName><![CDATA[#{corp_id}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName>" \
+      "<CreateTime>#{Time.now.to_i}</CreateTime><MsgType><![CDATA[text]]></MsgType>" \
+      "<Content><![CDATA[#{content}]]></Content><MsgId>#{msg_id}</MsgId><AgentID>1000002</AgentID></xml>"
+  end
+
+  def expect_no_secrets(text)
+    expect(text).not_to include(token)
+    expect(text).not_to include(aes_key)
+  end
+
+  describe "the URL check (GET)" do
+    let(:runs) { [] }
+    let(:url) do
+      runs = self.runs
+      serve(handler { fallback { |msg| runs << msg } })
+    end
+
+    it "answers with the echostr's plaintext" do
+      expect(emulator.verify_callback_url(url, token: token, encoding_aes_key: aes_key)).to be(true)
+      expect(events.last).to include(endpoint: :hr, kind: :url_check, status: 200, duplicate: false)
+    end
+
+    it "refuses a tampered signature (403), missing parameters (400) and a stale timestamp (403); the handler never runs" do
+      signature, stamp, nonce, echostr = wecom.sign_url_check("1234567", Time.now.to_i.to_s)
+      tampered = signature.tr("0123456789abcdef", "123456789abcdef0")
+      response = request(url, { msg_signature: tampered, timestamp: stamp, nonce: nonce, echostr: echostr }, method: :get)
+      expect(response.code).to eq("403")
+      expect(response.body).not_to include("1234567")
+
+      expect(request(url, {}, method: :get).code).to eq("400")
+      expect(request(url, { msg_signature: signature, timestamp: stamp, nonce: nonce }, method: :get).code).to eq("400")
+
+      expect { emulator.verify_callback_url(url, token: token, encoding_aes_key: aes_key, timestamp: Time.now - 600) }
+        .to raise_error(WeCom::Error, /answered 403/)
+      expect { emulator.verify_callback_url(url, token: "another-token", encoding_aes_key: aes_key) }
+        .to raise_error(WeCom::Error, /answered 403/)
+
+      expect(runs).to be_empty
+      expect(log.string).to include("CallbackSignatureInvalid", "CallbackParameterMissing", "CallbackStale")
+      expect_no_secrets(log.string)
+      expect(events.map { |event| event[:status] }).to eq([403, 400, 400, 403, 403])
+      expect(events.map { |event| event[:error] }).to all(be_a(WeCom::CallbackError))
+    end
+  end
+
+  describe "messages and events (POST)" do
+    let(:runs) { Queue.new }
+    let(:bot) do
+      runs = self.runs
+      handler do
+        on :text, content: /\Ahelp\z/i do |msg|
+          runs << [:help, msg.msg_id]
+          reply text: "Commands: today, next"
+        end
+        on :event, event: "click", key: "TODAY" do |msg|
+          runs << [:today, msg.from_user]
+          reply news: [{ title: "Interview 10:00", description: "Room 3", url: "https://example.com/1" },
+                       { title: "Interview 14:00", url: "https://example.com/2", picurl: "https://example.com/p.png" }]
+        end
+        on :template_card_event, key: "accept" do |ev|
+          runs << [:accept, ev.task_id, ev.response_code]
+          reply update_button: "Accepted"
+        end
+      end
+    end
+
+    it "replies text to `on :text, content: /\\Ahelp\\z/i`, encrypted (the emulator decrypts it)" do
+      reply = deliver(serve(bot), text_message("HELP", msg_id: "7000001"))
+      expect(reply).to include("MsgType" => "text", "Content" => "Commands: today, next", "ToUserName" => "zhangsan",
+                               "FromUserName" => corp_id)
+      expect(Integer(reply["CreateTime"])).to be_within(60).of(Time.now.to_i)
+      expect(runs.pop).to eq([:help, "7000001"])
+      expect(events.last).to include(endpoint: :hr, kind: :message, msg_type: :text, event: nil, duplicate: false,
+                                     status: 200)
+      expect(events.last[:duration]).to be_a(Float).and(be > 0)
+    end
+
+    it "replies news to `on :event, event: \"click\", key: \"TODAY\"`" do
+      reply = deliver(serve(bot), { MsgType: "event", Event: "click", EventKey: "TODAY", FromUserName: "lisi" })
+      expect(reply).to include("MsgType" => "news", "ArticleCount" => "2", "ToUserName" => "lisi")
+      expect(reply["Articles"]["item"]).to eq(
+        [{ "Title" => "Interview 10:00", "Description" => "Room 3", "PicUrl" => "", "Url" => "https://example.com/1" },
+         { "Title" => "Interview 14:00", "Description" => "", "PicUrl" => "https://example.com/p.png",
+           "Url" => "https://example.com/2" }]
+      )
+      expect(runs.pop).to eq([:today, "lisi"])
+      expect(events.last).to include(msg_type: :event, event: "click")
+    end
+
+    it "replies update_button to `on :template_card_event, key: \"accept\"`" do
+      reply = deliver(serve(bot), { MsgType: "event", Event: "template_card_event", EventKey: "accept",
+                                    TaskId: "task-1", CardType: "button_interaction", ResponseCode: "rc-1",
+                                    FromUserName: "zhangsan" })
+      expect(reply).to include("MsgType" => "update_button", "Button" => { "ReplaceName" => "Accepted" })
+      expect(runs.pop).to eq([:accept, "task-1", "rc-1"])
+    end
+
+    it "answers an empty 200 for a fallback without a reply, and for a message no rule takes" do
+      fallbacks = Queue.new
+      with_fallback = Class.new(bot) { fallback { |msg| fallbacks << msg.content } }
+      expect(deliver(serve(with_fallback), text_message("what?"))).to be_nil
+      expect(fallbacks.pop).to eq("what?")
+
+      expect(deliver(serve(bot), text_message("what?"))).to be_nil
+      expect(deliver(serve(bot), { MsgType: "event", Event: "click", EventKey: "OTHER", FromUserName: "a" })).to be_nil
+      expect(runs).to be_empty
+      expect(statuses).to eq([200, 200, 200])
+    end
+
+    it "refuses a stale POST (403) and one signed with another token (403)" do
+      url = serve(bot)
+      expect { deliver(url, text_message, timestamp: Time.now - 600) }.to raise_error(WeCom::Error, /403/)
+      expect(signed_post(url, encrypted(text_xml("help", "1")), token: "another-token").code).to eq("403")
+      expect(runs).to be_empty
+      expect(log.string).to include("CallbackStale", "CallbackSignatureInvalid")
+    end
+  end
+
+  describe "bad input: the handler never runs and nothing is claimed" do
+    let(:runs) { Queue.new }
+    let(:url) do
+      runs = self.runs
+      serve(handler do
+        on :text do |msg|
+          runs << msg.msg_id
+          reply text: "handled #{msg.msg_id}"
+        end
+      end)
+    end
+    let(:msg_id) { "8#{SecureRandom.random_number(10**12)}" }
+
+    # The valid message with the same MsgId, delivered afterwards, is handled: nothing was
+    # claimed for it by the bad delivery.
+    def expect_valid_delivery_handled
+      expect(runs).to be_empty
+      expect(deliver(url, text_message("help", msg_id: msg_id))).to include("Content" => "handled #{msg_id}")
+      expect(runs.size).to eq(1)
+      expect_no_secrets(log.string)
+    end
+
+    it "answers 413 to a body over 1 MB" do
+      expect { deliver(url, text_message("x" * (1024 * 1024), msg_id: msg_id)) }.to raise_error(WeCom::Error, /413/)
+      expect(statuses).to eq([413])
+      expect(log.string).to match(/refused with 413 \(CallbackTooLarge\): the body is \d+ bytes/)
+      expect_valid_delivery_handled
+    end
+
+    it "refuses a Content-Length over the limit without reading a byte of the body" do
+      endpoint = described_class.new(:hr, Class.new(WeCom::Callback::Handler))
+      input = Object.new
+      def input.read(*)
+        raise "the endpoint read the body"
+      end
+      status, = endpoint.call("REQUEST_METHOD" => "POST", "QUERY_STRING" => "msg_signature=a&timestamp=1&nonce=2",
+                              "CONTENT_LENGTH" => (2 * 1024 * 1024).to_s, "rack.input" => input)
+      expect(status).to eq(413)
+      expect(log.string).to include("CallbackTooLarge", "the body is 2097152 bytes")
+    end
+
+    it "answers 400 to malformed XML, inside the encryption and around it" do
+      unclosed = "<xml><MsgType>text</MsgType><Content>help</Content><MsgId>#{msg_id}</MsgId>"
+      expect(signed_post(url, encrypted(unclosed)).code).to eq("400")
+      response = request(url, { msg_signature: "a", timestamp: Time.now.to_i, nonce: "1" }, body: "<xml><Encrypt>abc")
+      expect(response.code).to eq("400")
+      expect(log.string.scan("CallbackMalformed").size).to eq(2)
+      expect_valid_delivery_handled
+    end
+
+    it "answers 400 to a DOCTYPE (an entity) in the encrypted XML" do
+      doctype = %(<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY who "zhangsan">]>) +
+                text_xml("&who;", msg_id).sub("<![CDATA[zhangsan]]>", "&who;")
+      expect(signed_post(url, encrypted(doctype)).code).to eq("400")
+      expect(log.string).to include("CallbackMalformed")
+      expect_valid_delivery_handled
+    end
+
+    it "answers 400 to bad base64, bad padding and a length past the end" do
+      expect(signed_post(url, "not*base64!").code).to eq("400")
+      expect(signed_post(url, encrypted(text_xml("help", msg_id), pad: 0)).code).to eq("400")
+      expect(signed_post(url, encrypted(text_xml("help", msg_id), length: 100_000)).code).to eq("400")
+      expect(log.string.scan("refused with 400 (CallbackMalformed)").size).to eq(3)
+      expect_valid_delivery_handled
+    end
+
+    it "answers 403 to a message for another receive id" do
+      expect { deliver(url, text_message("help", msg_id: msg_id), receive_id: "another-corp") }
+        .to raise_error(WeCom::Error, /403/)
+      expect(signed_post(url, encrypted(text_xml("help", msg_id), receive_id: "ww-other")).code).to eq("403")
+      expect(log.string.scan("CallbackReceiveIdMismatch").size).to eq(2)
+      expect_valid_delivery_handled
+    end
+
+    it "answers 400 to missing parameters and 405 to other methods" do
+      expect(request(url, {}, body: "<xml/>").code).to eq("400")
+      uri = URI(url)
+      response = Net::HTTP.start(uri.host, uri.port) { |http| http.request(Net::HTTP::Put.new(uri.path)) }
+      expect(response.code).to eq("405")
+      expect(response["allow"]).to eq("GET, POST")
+      expect_valid_delivery_handled
+    end
+  end
+
+  describe "WeCom's retries" do
+    let(:runs) { Queue.new }
+
+    it "runs the handler once for a retried message (same MsgId) and answers the retry with an empty 200" do
+      runs = self.runs
+      url = serve(handler do
+        on(:text) do |msg|
+          runs << msg.msg_id
+          reply text: "once"
+        end
+      end)
+      message = text_message("help", msg_id: "9000001")
+      expect(deliver(url, message)).to include("Content" => "once")
+      expect(deliver(url, message)).to be_nil
+      expect(runs.size).to eq(1)
+      expect(events.map { |event| event[:duplicate] }).to eq([false, true])
+      expect(events.map { |event| event[:status] }).to eq([200, 200])
+    end
+
+    it "runs the handler once for a retried event (same sender, CreateTime, Event and key)" do
+      runs = self.runs
+      url = serve(handler { on(:click) { |ev| runs << ev.key } })
+      click = { MsgType: "event", Event: "click", EventKey: "TODAY", FromUserName: "zhangsan",
+                CreateTime: Time.now.to_i.to_s }
+      2.times { expect(deliver(url, click)).to be_nil }
+      expect(runs.size).to eq(1)
+      expect(events.map { |event| event[:duplicate] }).to eq([false, true])
+    end
+
+    it "runs both of two different events of the same second (EventKey, TaskId, ResponseCode)" do
+      runs = self.runs
+      url = serve(handler do
+        on(:click) { |ev| runs << [:click, ev.key] }
+        on(:template_card_event) { |ev| runs << [:card, ev.task_id, ev.response_code] }
+      end)
+      second = Time.now.to_i.to_s
+      base = { MsgType: "event", FromUserName: "zhangsan", CreateTime: second }
+      deliver(url, base.merge(Event: "click", EventKey: "TODAY"))
+      deliver(url, base.merge(Event: "click", EventKey: "NEXT"))
+      card = base.merge(Event: "template_card_event", EventKey: "accept", CardType: "button_interaction")
+      deliver(url, card.merge(TaskId: "task-1", ResponseCode: "rc-1"))
+      deliver(url, card.merge(TaskId: "task-2", ResponseCode: "rc-2"))
+      deliver(url, card.merge(TaskId: "task-2", ResponseCode: "rc-3"))
+      deliver(url, card.merge(TaskId: "task-2", ResponseCode: "rc-3")) # WeCom's retry of the last one
+      expect(Array.new(runs.size) { runs.pop })
+        .to eq([[:click, "TODAY"], [:click, "NEXT"], [:card, "task-1", "rc-1"], [:card, "task-2", "rc-2"],
+                [:card, "task-2", "rc-3"]])
+      expect(events.map { |event| event[:duplicate] }).to eq([false, false, false, false, false, true])
+    end
+
+    it "does not run a slow handler twice: WeCom's retry waits for the first delivery and gets an empty 200" do
+      runs = self.runs
+      url = serve(handler do
+        on(:text) do |msg|
+          runs << msg.msg_id
+          sleep 1.5
+          reply text: "too late"
+        end
+      end)
+      # WeCom gives up on the first attempt after 1 s and retries while the handler still runs.
+      expect(deliver(url, text_message, timeout: 1, retries: 3)).to be_nil
+      expect(statuses.first).to eq(:timeout)
+      expect(statuses.last).to eq(200)
+      expect(statuses).not_to include(500, 503)
+      eventually(what: "both requests to be over") { events.size == statuses.size }
+      expect(runs.size).to eq(1)
+      expect(events.count { |event| event[:duplicate] }).to eq(statuses.size - 1)
+      expect(log.string).to include("was already handled: a retry, answered with an empty 200")
+    end
+
+    it "answers 503 to a retry while the first delivery is still running past in_progress_wait" do
+      gate = Queue.new
+      started = Queue.new
+      runs = self.runs
+      url = serve(handler do
+        on(:text) do |msg|
+          started << true
+          runs << msg.msg_id
+          Timeout.timeout(30) { gate.pop }
+          reply text: "done"
+        end
+      end, in_progress_wait: 0.3)
+      message = text_message
+      first = Thread.new { deliver(url, message) }
+      Timeout.timeout(30) { started.pop }
+      expect { deliver(url, message) }.to raise_error(WeCom::Error, /503/)
+      gate << true
+      expect(first.value).to include("Content" => "done")
+      expect(deliver(url, message)).to be_nil
+      expect(runs.size).to eq(1)
+      expect(events.map { |event| [event[:status], event[:duplicate]] })
+        .to contain_exactly([503, true], [200, false], [200, true])
+      expect(log.string).to include("is still being handled after 0.3s: answered 503")
+    end
+
+    it "runs the handler for a retry that waited on a first delivery that failed" do
+      gate = Queue.new
+      started = Queue.new
+      attempts = 0
+      url = serve(handler do
+        on(:text) do
+          attempts += 1
+          if attempts == 1
+            started << true
+            Timeout.timeout(30) { gate.pop }
+            raise "the first attempt fails"
+          end
+          reply text: "second try"
+        end
+      end, claims: (claims = WatchedClaims.new), in_progress_wait: 30)
+      message = text_message
+      first = Thread.new { deliver(url, message) rescue $! } # rubocop:disable Style/RescueModifier
+      Timeout.timeout(30) { started.pop }
+      retry_thread = Thread.new { deliver(url, message) }
+      eventually(what: "the retry to wait") { claims.waits.positive? }
+      gate << true
+      expect(first.value).to be_a(WeCom::Error).and(have_attributes(message: /500/))
+      expect(retry_thread.value).to include("Content" => "second try")
+      expect(attempts).to eq(2)
+    end
+
+    it "answers 500 to a handler that raises, releases the claim so that WeCom's retry runs it again, and reports it" do
+      attempts = 0
+      url = serve(handler do
+        on(:text) do
+          attempts += 1
+          raise ArgumentError, "boom #{attempts}" if attempts < 3
+
+          reply text: "third time lucky"
+        end
+      end)
+      expect(deliver(url, text_message, retries: 3)).to include("Content" => "third time lucky")
+      expect(statuses).to eq([500, 500, 200])
+      expect(attempts).to eq(3)
+      expect(events.map { |event| event[:error]&.message }).to eq(["boom 1", "boom 2", nil])
+      expect(events.map { |event| event[:status] }).to eq([500, 500, 200])
+      expect(log.string).to include("raised ArgumentError: boom 1", "released the claim, so WeCom's retry runs it again")
+      expect_no_secrets(log.string)
+    end
+
+    it "answers 500 and releases the claim when the reply is not valid" do
+      attempts = 0
+      url = serve(handler do
+        on(:text) do
+          attempts += 1
+          attempts == 1 ? reply(news: []) : reply(text: "fixed")
+        end
+      end)
+      expect(deliver(url, text_message, retries: 1)).to include("Content" => "fixed")
+      expect(statuses).to eq([500, 200])
+      expect(events.first[:error]).to be_a(ArgumentError)
+      expect(log.string).to include("raised ArgumentError")
+    end
+
+    it "answers 503 when the token store fails, without running the handler" do
+      ran = false
+      broken = Object.new
+      def broken.claim(*) = raise(WeCom::NetworkError, "the store is down")
+      def broken.release(*) = nil
+      url = serve(handler { on(:text) { ran = true } }, claims: broken)
+      expect { deliver(url, text_message) }.to raise_error(WeCom::Error, /503/)
+      expect(ran).to be(false)
+      expect(log.string).to include("the token store failed (WeCom::NetworkError: the store is down): answered 503")
+    end
+  end
+
+  describe "later: true" do
+    around do |example|
+      adapter = ActiveJob::Base.queue_adapter
+      logger = ActiveJob::Base.logger
+      ActiveJob::Base.logger = Logger.new(nil)
+      ActiveJob::Base.queue_adapter = :test
+      example.run
+    ensure
+      ActiveJob::Base.queue_adapter = adapter
+      ActiveJob::Base.logger = logger
+    end
+
+    let(:runs) { Queue.new }
+    let!(:bot) do
+      runs = self.runs
+      stub_const("LaterBot", handler do
+        on :change_contact, later: true do |ev|
+          runs << [ev.change_type, ev.user_id, later?]
+        end
+        on :click, key: "REPLY", later: true do
+          reply text: "cannot"
+        end
+      end)
+    end
+
+    it "answers an empty 200 at once and enqueues WeCom::CallbackJob, which finds the rule again and runs it" do
+      url = serve(bot)
+      event = { MsgType: "event", Event: "change_contact", ChangeType: "update_user", UserID: "zhangsan",
+                FromUserName: "sys" }
+      expect(deliver(url, event)).to be_nil
+      expect(runs).to be_empty
+      jobs = ActiveJob::Base.queue_adapter.enqueued_jobs
+      expect(jobs.size).to eq(1)
+      expect(jobs.first[:job]).to eq(WeCom::CallbackJob)
+      expect(jobs.first[:args][0, 3].values_at(0, 2)).to eq(%w[LaterBot hr])
+
+      deliver(url, event) # WeCom's retry is not enqueued again
+      expect(ActiveJob::Base.queue_adapter.enqueued_jobs.size).to eq(1)
+
+      ActiveJob::Base.execute(jobs.first.except(:job).transform_keys(&:to_s)
+                                .merge("job_class" => "WeCom::CallbackJob", "arguments" => jobs.first[:args]))
+      expect(runs.pop).to eq(["update_user", "zhangsan", true])
+    end
+
+    it "raises ArgumentError in the job for a later rule that calls reply" do
+      message = WeCom::Callback::Message.new("MsgType" => "event", "Event" => "click", "EventKey" => "REPLY")
+      expect { WeCom::CallbackJob.perform_now("LaterBot", message.to_h, "hr") }
+        .to raise_error(ArgumentError, /later: true rule cannot reply/)
+      expect { WeCom::CallbackJob.perform_now("String", message.to_h, "hr") }
+        .to raise_error(ArgumentError, /"String" is not a WeCom::Callback::Handler subclass/)
+      expect { WeCom::CallbackJob.perform_now("NoSuchBot", message.to_h, "hr") }.to raise_error(ArgumentError, /no such/)
+    end
+
+    it "refuses an anonymous handler class with later rules (the job finds it by name)" do
+      anonymous = handler { on(:click, later: true) {} }
+      expect { described_class.new(:hr, anonymous) }.to raise_error(ArgumentError, /must be a named class/)
+    end
+  end
+
+  describe "instrumentation" do
+    it "publishes one callback.wecom event per request: endpoint, kind, msg_type, event, duplicate, status, duration" do
+      url = serve(handler { on(:click) { reply text: "ok" } })
+      emulator.verify_callback_url(url, token: token, encoding_aes_key: aes_key)
+      click = { MsgType: "event", Event: "click", EventKey: "K", FromUserName: "u", CreateTime: Time.now.to_i.to_s }
+      deliver(url, click)
+      deliver(url, click)
+      signed_post(url, "not*base64!")
+      expect(events.size).to eq(4)
+      expect(events.map { |event| event.slice(:endpoint, :kind, :msg_type, :event, :duplicate, :status) }).to eq(
+        [{ endpoint: :hr, kind: :url_check, msg_type: nil, event: nil, duplicate: false, status: 200 },
+         { endpoint: :hr, kind: :message, msg_type: :event, event: "click", duplicate: false, status: 200 },
+         { endpoint: :hr, kind: :message, msg_type: :event, event: "click", duplicate: true, status: 200 },
+         { endpoint: :hr, kind: :message, msg_type: nil, event: nil, duplicate: false, status: 400 }]
+      )
+      expect(events.map { |event| event[:duration] }).to all(be_a(Float).and(be >= 0))
+      expect(events.last[:error]).to be_a(WeCom::CallbackMalformed)
+      events.each { |event| expect_no_secrets(event.inspect) }
+    end
+  end
+
+  describe "fleet dedupe: two Puma processes sharing a token store" do
+    let(:namespace) { "wecom-spec-#{SecureRandom.hex(6)}" }
+    let(:runs_file) { File.join(tmp_dir, "runs.log") }
+
+    after do
+      if @redis_used
+        require "redis"
+        redis = Redis.new(url: "redis://127.0.0.1:6379/0")
+        keys = redis.scan_each(match: "#{namespace}*").to_a
+        redis.del(*keys) unless keys.empty?
+        redis.close
+      end
+    end
+
+    def rackup
+      tmp_file("config.ru", <<~RUBY)
+        # frozen_string_literal: true
+
+        $LOAD_PATH.unshift(ENV.fetch("SPEC_WECOM_LIB"))
+        require "wecom"
+        require "active_job"
+        require "logger"
+
+        ActiveJob::Base.logger = Logger.new(nil)
+        ActiveJob::Base.queue_adapter = :async
+        WeCom.logger = Logger.new(ENV.fetch("SPEC_WECOM_LOG"))
+        WeCom.configure do |c|
+          c.corp_id = ENV.fetch("SPEC_CORP_ID")
+          c.app :hr, secret: "fleet-secret", agent_id: 1_000_002, callback_token: ENV.fetch("SPEC_TOKEN"),
+                     callback_encoding_aes_key: ENV.fetch("SPEC_AES_KEY")
+          c.token_store = if ENV.fetch("SPEC_STORE") == "redis"
+                            WeCom::TokenStore::Redis.new(url: "redis://127.0.0.1:6379/0",
+                                                         namespace: ENV.fetch("SPEC_NAMESPACE"))
+                          else
+                            WeCom::TokenStore::File.new(ENV.fetch("SPEC_STORE_DIR"))
+                          end
+        end
+
+        module FleetRuns
+          def self.record(line)
+            File.open(ENV.fetch("SPEC_RUNS"), "a") do |file|
+              file.flock(File::LOCK_EX)
+              file.puts("\#{Process.pid} \#{line}")
+            end
+          end
+        end
+
+        class FleetBot < WeCom::Callback::Handler
+          on :text do |msg|
+            FleetRuns.record("text \#{msg.msg_id}")
+            sleep 0.5 # both deliveries are in at once
+            reply text: "handled by \#{Process.pid}"
+          end
+
+          on :click do |ev|
+            FleetRuns.record("click \#{ev.key}")
+            sleep 0.5
+          end
+
+          on :change_contact, later: true do |ev|
+            deadline = Time.now + 30
+            sleep 0.02 until File.exist?(ENV.fetch("SPEC_GO")) || Time.now > deadline
+            FleetRuns.record("later \#{ev.change_type} \#{ev.user_id}")
+          end
+        end
+
+        run WeCom::Callback::Endpoint.new(:hr, FleetBot)
+      RUBY
+    end
+
+    def start_fleet(store)
+      @redis_used = true if store == "redis"
+      env = { "SPEC_WECOM_LIB" => File.expand_path("../lib", __dir__), "SPEC_CORP_ID" => corp_id,
+              "SPEC_TOKEN" => token, "SPEC_AES_KEY" => aes_key, "SPEC_STORE" => store, "SPEC_NAMESPACE" => namespace,
+              "SPEC_STORE_DIR" => File.join(tmp_dir, "store"), "SPEC_RUNS" => runs_file,
+              "SPEC_GO" => File.join(tmp_dir, "go"), "SPEC_WECOM_LOG" => File.join(tmp_dir, "wecom.log") }
+      config = rackup
+      servers = Array.new(2) do |index|
+        PumaServer.spawn(config, env: env, log: File.join(tmp_dir, "puma-#{index}.log"))
+      end
+      (@servers ||= []).concat(servers)
+      servers.map { |server| server.url("/wecom/hr") }
+    end
+
+    def runs
+      File.exist?(runs_file) ? File.readlines(runs_file, chomp: true) : []
+    end
+
+    # Delivers `message` to every URL at the same moment, one thread each.
+    def deliver_at_once(urls, message)
+      ready = Queue.new
+      go = Queue.new
+      threads = urls.map do |url|
+        Thread.new do
+          ready << true
+          go.pop
+          deliver(url, message, retries: 1)
+        end
+      end
+      urls.size.times { ready.pop }
+      urls.size.times { go << true }
+      threads.map(&:value)
+    end
+
+    %w[redis file].each do |store|
+      it "runs the handler exactly once for the same message delivered to both at once (#{store} store)" do
+        urls = start_fleet(store)
+        replies = deliver_at_once(urls, text_message("help", msg_id: "6000001"))
+        expect(replies.compact.size).to eq(1)
+        expect(replies.compact.first["Content"]).to match(/\Ahandled by \d+\z/)
+        expect(runs.size).to eq(1)
+        expect(runs.first).to end_with("text 6000001")
+
+        click = { MsgType: "event", Event: "click", EventKey: "TODAY", FromUserName: "zhangsan",
+                  CreateTime: Time.now.to_i.to_s }
+        expect(deliver_at_once(urls, click)).to eq([nil, nil])
+        expect(deliver_at_once(urls, click.merge(EventKey: "NEXT"))).to eq([nil, nil])
+        expect(runs.drop(1).map { |line| line.split(" ", 2).last }).to eq(["click TODAY", "click NEXT"])
+        expect(statuses).to all(eq(200))
+        secrets = File.read(File.join(tmp_dir, "wecom.log"))
+        expect_no_secrets(secrets)
+      end
+    end
+
+    it "answers later: true at once and runs the job in the process (ActiveJob's :async adapter)" do
+      urls = start_fleet("redis")
+      event = { MsgType: "event", Event: "change_contact", ChangeType: "create_user", UserID: "wangwu",
+                FromUserName: "sys", CreateTime: Time.now.to_i.to_s }
+      expect(deliver(urls.first, event)).to be_nil # answered while the job still waits for "go"
+      expect(deliver(urls.last, event)).to be_nil  # WeCom's retry to the other process: not enqueued again
+      expect(runs).to be_empty
+      FileUtils.touch(File.join(tmp_dir, "go"))
+      eventually(what: "the job to run") { runs.size == 1 }
+      expect(runs.first).to end_with("later create_user wangwu")
+      expect(File.read(File.join(tmp_dir, "wecom.log"))).to include("was already handled: a retry")
+      expect(runs.size).to eq(1)
+    end
+  end
+end

@@ -1,0 +1,114 @@
+# frozen_string_literal: true
+
+require "net/http"
+require "rbconfig"
+require "stringio"
+
+# A real Puma serving a Rack app on 127.0.0.1, on a port of its own.
+#
+#   server = PumaServer.start(app)                      # in this process: Puma::Server, its own threads
+#   server = PumaServer.spawn("config.ru", env: {...})  # a separate `puma` process loading a rackup file
+#   server.url("/wecom/hr"); server.port; server.stop
+#
+# Both wait until the server answers HTTP before returning, and stop only what they started.
+class PumaServer
+  BOOT_TIMEOUT = 60
+
+  attr_reader :port, :pid, :log_path
+
+  # Puma::Server in this process, so that a spec sees its handler's side effects directly.
+  def self.start(app, threads: 8)
+    require "puma"
+    require "puma/server"
+    new.tap { |server| server.start_in_process(app, threads) }
+  end
+
+  # `puma` as its own process (Debian's /usr/bin/puma, or Puma's own executable), loading `rackup`
+  # with `env`; its output goes to `log` (a path).
+  def self.spawn(rackup, env: {}, threads: 4, log:)
+    new.tap { |server| server.spawn_process(rackup, env, threads, log) }
+  end
+
+  def url(path = "/")
+    "http://127.0.0.1:#{port}#{path}"
+  end
+
+  def start_in_process(app, threads)
+    @server = Puma::Server.new(app, Puma::Events.strings, min_threads: 0, max_threads: threads,
+                                                          environment: "test")
+    @server.add_tcp_listener("127.0.0.1", 0)
+    @port = @server.connected_ports.first
+    @server.run
+    wait_until_answering
+  end
+
+  def spawn_process(rackup, env, threads, log)
+    @log_path = log
+    command = puma_command + ["--bind", "tcp://127.0.0.1:0", "--threads", "#{threads}:#{threads}",
+                              "--environment", "test", rackup]
+    @pid = Process.spawn(env, *command, out: log, err: log, chdir: File.dirname(rackup))
+    deadline = monotonic + BOOT_TIMEOUT
+    until (@port = File.read(log)[%r{Listening on (?:http|tcp)://127\.0\.0\.1:(\d+)}, 1]&.to_i)
+      raise "puma exited before listening:\n#{File.read(log)}" if Process.wait(@pid, Process::WNOHANG)
+      raise "puma did not listen within #{BOOT_TIMEOUT}s:\n#{File.read(log)}" if monotonic > deadline
+
+      sleep 0.05
+    end
+    wait_until_answering
+  rescue StandardError
+    stop
+    raise
+  end
+
+  def stop
+    if @server
+      @server.stop(true)
+      @server = nil
+    elsif @pid
+      terminate(@pid)
+      @pid = nil
+    end
+  end
+
+  private
+
+  def puma_command
+    if File.executable?("/usr/bin/puma")
+      ["/usr/bin/puma"]
+    else
+      [RbConfig.ruby, Gem.bin_path("puma", "puma")]
+    end
+  end
+
+  # Any HTTP answer will do (a GET without WeCom's parameters is a 400).
+  def wait_until_answering
+    deadline = monotonic + BOOT_TIMEOUT
+    begin
+      Net::HTTP.start("127.0.0.1", port, open_timeout: 2, read_timeout: 5) { |http| http.get("/") }
+    rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
+      raise "puma on port #{port} did not answer within #{BOOT_TIMEOUT}s" if monotonic > deadline
+
+      sleep 0.05
+      retry
+    end
+  end
+
+  def terminate(pid)
+    Process.kill(:TERM, pid)
+    deadline = monotonic + 20
+    until Process.wait(pid, Process::WNOHANG)
+      if monotonic > deadline
+        Process.kill(:KILL, pid)
+        Process.wait(pid)
+        break
+      end
+      sleep 0.05
+    end
+  rescue Errno::ESRCH, Errno::ECHILD
+    nil
+  end
+
+  def monotonic
+    Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+end
