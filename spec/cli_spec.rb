@@ -410,7 +410,7 @@ RSpec.describe "The wecom command" do
     # kills the process if the example left it running.
     def run_emulator(*args, env: self.env)
       stdin, stdout, stderr, thread = Open3.popen3(env, RbConfig.ruby, exe, "emulator", *args, chdir: root)
-      yield stdout, stderr, thread
+      yield stdout, stderr, thread, stdin
     ensure
       if thread&.alive?
         Process.kill("KILL", thread.pid)
@@ -500,6 +500,103 @@ RSpec.describe "The wecom command" do
 
         Process.kill("TERM", thread.pid)
         expect(Timeout.timeout(10) { thread.value }).to be_success
+      end
+    end
+
+    describe "--callback: WeCom calling the app, a button pressed from stdin" do
+      let(:callback_token) { "tok#{SecureRandom.alphanumeric(20)}" }
+      let(:aes_key) { Base64.strict_encode64(SecureRandom.random_bytes(32)).delete("=") }
+      let(:card) do
+        { card_type: "button_interaction", task_id: "interview-42", main_title: { title: "Interview at 15:00" },
+          button_list: [{ text: "Accept", key: "accept" }] }
+      end
+
+      # The app's callback endpoint, served by Puma in this process; on "accept" it answers
+      # update_button and updates the card through the emulator at `base_url[0]`.
+      def serve_app(base_url)
+        require "puma"
+        require "puma/server"
+        client_settings = credentials
+        handler = Class.new(WeCom::Callback::Handler) do
+          on :template_card_event, key: "accept" do |ev|
+            WeCom::Client.new(**client_settings, base_url: base_url[0])
+                         .update_template_card(response_code: ev.response_code, button: "Accepted")
+            reply update_button: "Accepted"
+          end
+        end
+        callback = WeCom::Callback.new(token: callback_token, encoding_aes_key: aes_key, receive_id: credentials[:corp_id])
+        @app_server = Puma::Server.new(WeCom::Callback::Endpoint.new(callback, handler), Puma::Events.strings,
+                                       min_threads: 0, max_threads: 4, environment: "test")
+        @app_server.add_tcp_listener("127.0.0.1", 0)
+        @app_server.run
+        "http://127.0.0.1:#{@app_server.connected_ports.first}/wecom/hr"
+      end
+
+      after { @app_server&.stop(true) }
+
+      # Lines of stdout until one of `kind`, parsed.
+      def next_of_kind(stdout, kind)
+        loop do
+          line = JSON.parse(next_line(stdout))
+          return line if line["kind"] == kind
+        end
+      end
+
+      it "delivers `click TASK_ID USER KEY` to the app and prints its reply, and the app's card update" do
+        base_url = []
+        url = serve_app(base_url)
+        callback_env = env.merge("WECOM_CALLBACK_TOKEN" => callback_token, "WECOM_CALLBACK_ENCODING_AES_KEY" => aes_key)
+        run_emulator("--callback", url, env: callback_env) do |stdout, stderr, thread, stdin|
+          base_url << next_line(stdout)[%r{http://\S+}]
+          expect(stderr.gets).to start_with("corp_id ")
+          expect(stderr.gets).to include("callbacks go to #{url}").and include("click TASK_ID USER KEY")
+          WeCom::Client.new(**credentials, base_url: base_url[0]).send_template_card(card, to: "zhangsan")
+          expect(next_of_kind(stdout, "message")["body"]["template_card"]).to include("task_id" => "interview-42")
+
+          stdin.puts "click nope zhangsan accept"
+          expect(Timeout.timeout(10) { stderr.gets })
+            .to eq("wecom: no interactive template card has msgid or task_id \"nope\"\n")
+          stdin.puts "click interview-42 zhangsan accept"
+          click = next_of_kind(stdout, "click")
+          expect(click).to include("task_id" => "interview-42", "user" => "zhangsan", "key" => "accept")
+          expect(click["reply"]).to include("MsgType" => "update_button", "Button" => { "ReplaceName" => "Accepted" })
+          update = next_of_kind(stdout, "card_update")
+          expect(update["body"]).to include("task_id" => "interview-42", "users" => ["zhangsan"])
+          expect(update["body"]["body"]["button"]).to eq("replace_name" => "Accepted")
+
+          Process.kill("TERM", thread.pid)
+          expect(Timeout.timeout(10) { thread.value }).to be_success
+          expect(stdout.read + stderr.read).not_to include(callback_token, aes_key)
+        end
+      end
+
+      it "takes the keys as options, and warns when the URL check fails" do
+        url = "http://127.0.0.1:#{free_port}/wecom/hr"
+        run_emulator("--json", "--callback", url, "--callback-token", callback_token, "--callback-aes-key", aes_key) do
+          |stdout, stderr, thread, stdin|
+          header = JSON.parse(next_line(stdout))
+          expect(header).to include("callback" => url, "callback_checked" => false)
+          warning = JSON.parse(Timeout.timeout(10) { stderr.gets })
+          expect(warning).to include("error" => "CallbackUrlCheckFailed")
+          expect(warning["message"]).to include("the URL check of #{url} failed").and include("delivered anyway")
+          stdin.puts "click interview-42"
+          expect(JSON.parse(Timeout.timeout(10) { stderr.gets })["message"]).to start_with("usage: click TASK_ID USER KEY")
+          Process.kill("TERM", thread.pid)
+          expect(Timeout.timeout(10) { thread.value }).to be_success
+        end
+      end
+
+      it "refuses callback keys without --callback, and --callback without keys" do
+        _, err, status = wecom("emulator", "--callback-token", "t")
+        expect(status.exitstatus).to eq(2)
+        expect(err).to include("--callback-token need --callback URL")
+        _, err, status = wecom("emulator", "--callback", "http://127.0.0.1:1/x",
+                               env: env.merge("WECOM_CALLBACK_TOKEN" => nil, "WECOM_CALLBACK_ENCODING_AES_KEY" => nil))
+        expect(status.exitstatus).to eq(2)
+        expect(err).to include("--callback needs --callback-token (or WECOM_CALLBACK_TOKEN) and --callback-aes-key")
+        _, err, status = wecom("emulator", "--callback", "ftp://x", "--callback-token", "t", "--callback-aes-key", aes_key)
+        expect(status.exitstatus).to eq(2)
+        expect(err).to include("url must be an http(s) URL")
       end
     end
 

@@ -1,9 +1,13 @@
 # frozen_string_literal: true
 
+require "shellwords"
+
 module WeCom
   class CLI
     # `wecom emulator`: runs WeCom::Emulator in the foreground and prints each message it receives
-    # as a JSON line, until SIGINT or SIGTERM.
+    # as a JSON line, until SIGINT or SIGTERM. With --callback it delivers to the app's callback
+    # URL as WeCom does, and reads line commands on stdin (`click TASK_ID USER KEY`) to press the
+    # buttons of the template cards the app sent.
     class Emulator < Command
       SYNOPSIS = ""
       SUMMARY = "run a local fake WeCom server and print each message it receives"
@@ -11,16 +15,29 @@ module WeCom
       # Strings longer than this (a robot image's base64, say) are shown as their size.
       MAX_STRING = 4096
       POLL_SECONDS = 0.1
+      # The line commands read from stdin with --callback.
+      LINE_COMMANDS = <<~TEXT.freeze
+        Commands (one a line on stdin):
+          click TASK_ID USER KEY [QUESTION=OPTION,OPTION ...]
+                 USER presses the button KEY of the template card TASK_ID (or its msgid); the app's
+                 reply is printed as {"kind":"click",...,"reply":...}
+          help   shows this
+      TEXT
+
+      def_delegators :@output, :complain
+      private :complain
 
       def run(args)
         no_arguments(args)
         settings = emulator_settings
+        callback = callback_settings
         begin
           emulator = WeCom::Emulator.start(**settings, port: @options[:port] || 0)
         rescue RuntimeError => e
           raise WeCom::Error, e.message
         end
-        serve(emulator, settings)
+        register_callback(emulator, callback) if callback
+        serve(emulator, settings, commands: callback ? true : false)
       ensure
         emulator&.stop
       end
@@ -34,15 +51,69 @@ module WeCom
         o.separator "It accepts the credentials in WECOM_CORP_ID, WECOM_SECRET and WECOM_AGENT_ID, else"
         o.separator "corp_id \"corp\", agent_id 1000002 and the emulator's default secret (\"secret\")."
         o.separator ""
-        o.separator "Example:"
+        o.separator "With --callback URL it is WeCom calling your app too: it delivers callbacks to URL signed and"
+        o.separator "encrypted with the app's Token and EncodingAESKey (--callback-token and --callback-aes-key,"
+        o.separator "else WECOM_CALLBACK_TOKEN and WECOM_CALLBACK_ENCODING_AES_KEY, as the app reads them), checks"
+        o.separator "the URL at start as WeCom does when the settings are saved (a failure is only a warning), and"
+        o.separator "reads commands on stdin:"
+        LINE_COMMANDS.each_line.drop(1).each { |line| o.separator(line.chomp) }
+        o.separator ""
+        o.separator "Examples:"
         o.separator "  wecom emulator --port 8080 &"
         o.separator "  WECOM_BASE_URL=http://127.0.0.1:8080 wecom send text --to zhangsan hello"
+        o.separator ""
+        o.separator "  wecom emulator --port 8080 --callback http://127.0.0.1:3000/wecom/hr"
+        o.separator "  (your app sends a button_interaction card with task_id interview-42 to zhangsan)"
+        o.separator "  click interview-42 zhangsan accept"
         o.separator ""
         o.separator "Options:"
         o.on("--port PORT", Integer, "the port on 127.0.0.1 (default: any free port)") do |v|
           usage!("--port must be from 0 to 65535, got #{v}") unless v.between?(0, 65_535)
 
           @options[:port] = v
+        end
+        o.on("--callback URL", "the app's callback URL (its \"receive messages\" setting)") do |v|
+          @options[:callback] = v
+        end
+        o.on("--callback-token TOKEN", "its Token (default: WECOM_CALLBACK_TOKEN)") do |v|
+          @options[:callback_token] = v
+        end
+        o.on("--callback-aes-key KEY", "its EncodingAESKey (default: WECOM_CALLBACK_ENCODING_AES_KEY)") do |v|
+          @options[:callback_aes_key] = v
+        end
+      end
+
+      # { url:, token:, encoding_aes_key: } with --callback, else nil.
+      def callback_settings
+        url = @options[:callback]
+        if url.nil?
+          given = %i[callback_token callback_aes_key].select { |name| @options[name] }
+          usage!("#{given.map { |name| "--#{name.to_s.tr('_', '-')}" }.join(' and ')} need --callback URL") if given.any?
+          return nil
+        end
+
+        token = @options[:callback_token] || present(@env["WECOM_CALLBACK_TOKEN"])
+        key = @options[:callback_aes_key] || present(@env["WECOM_CALLBACK_ENCODING_AES_KEY"])
+        missing = []
+        missing << "--callback-token (or WECOM_CALLBACK_TOKEN)" unless token
+        missing << "--callback-aes-key (or WECOM_CALLBACK_ENCODING_AES_KEY)" unless key
+        usage!("--callback needs #{missing.join(' and ')}") unless missing.empty?
+        sensitive(token)
+        sensitive(key)
+        { url: url, token: token, encoding_aes_key: key }
+      end
+
+      # Registers the app's callback; a URL check that fails (the app is not up yet, say) is a
+      # warning: clicks are still delivered.
+      def register_callback(emulator, callback)
+        emulator.register_callback(callback[:url], token: callback[:token],
+                                                   encoding_aes_key: callback[:encoding_aes_key], verify: false)
+        begin
+          emulator.verify_callback_url(callback[:url], token: callback[:token],
+                                                       encoding_aes_key: callback[:encoding_aes_key])
+          @callback_checked = true
+        rescue WeCom::Error, SystemCallError, IOError => e
+          @callback_warning = "the URL check of #{callback[:url]} failed (#{e.message}); clicks are delivered anyway"
         end
       end
 
@@ -56,7 +127,7 @@ module WeCom
           agent_id: agent_id.to_i }
       end
 
-      def serve(emulator, settings)
+      def serve(emulator, settings, commands:)
         reader, writer = IO.pipe
         handlers = %w[INT TERM].to_h do |signal|
           [signal, trap(signal) do
@@ -67,9 +138,16 @@ module WeCom
         end
         announce(emulator, settings)
         seen = Hash.new(0)
+        watched = [reader]
+        watched << @stdin if commands && @stdin.is_a?(IO)
+        pending = +""
         loop do
           print_received(emulator, seen)
-          break if IO.select([reader], nil, nil, POLL_SECONDS)
+          ready, = IO.select(watched, nil, nil, POLL_SECONDS)
+          break if ready&.include?(reader)
+          next unless ready&.include?(@stdin)
+
+          watched.delete(@stdin) unless read_commands(emulator, pending, seen)
         end
         print_received(emulator, seen)
       rescue Errno::EPIPE
@@ -82,20 +160,68 @@ module WeCom
 
       def announce(emulator, settings)
         secret_source = present(@env["WECOM_SECRET"]) ? "WECOM_SECRET" : "the emulator's default"
+        callback_url = emulator.callback_url
         if json?
-          emit(base_url: emulator.base_url, corp_id: settings[:corp_id], agent_id: settings[:agent_id])
+          emit(base_url: emulator.base_url, corp_id: settings[:corp_id], agent_id: settings[:agent_id],
+               **(callback_url ? { callback: callback_url, callback_checked: @callback_checked ? true : false } : {}))
         else
           say("WeCom emulator on #{emulator.base_url}")
           complain_line("corp_id #{settings[:corp_id]}, agent_id #{settings[:agent_id]}, secret from " \
                         "#{secret_source}; Ctrl-C stops it")
+          if callback_url
+            complain_line("callbacks go to #{callback_url}; type \"click TASK_ID USER KEY\" to press a card's button " \
+                          "(\"help\" lists the commands)")
+          end
         end
+        complain("warning: #{@callback_warning}", error: "CallbackUrlCheckFailed") if @callback_warning
+      end
+
+      # Reads what stdin has and runs each complete line; false at the end of stdin.
+      def read_commands(emulator, pending, seen)
+        chunk = @stdin.read_nonblock(4096, exception: false)
+        return true if chunk == :wait_readable
+        return false if chunk.nil?
+
+        pending << chunk
+        while (line = pending.slice!(/\A[^\n]*\n/))
+          print_received(emulator, seen)
+          run_line(emulator, line)
+        end
+        true
+      end
+
+      # One line command; a mistake in it is reported on stderr and the emulator goes on.
+      def run_line(emulator, line)
+        words = Shellwords.split(line.encode(Encoding::UTF_8, invalid: :replace, undef: :replace))
+        case words.first
+        when nil then nil
+        when "help" then LINE_COMMANDS.each_line { |text| complain_line(text.chomp) }
+        when "click" then click(emulator, words.drop(1))
+        else raise ArgumentError, "unknown command #{words.first.inspect}: click or help"
+        end
+      rescue ArgumentError, WeCom::Error => e
+        complain(e.message, error: e.class.name)
+      end
+
+      def click(emulator, words)
+        id, user, key, *answers = words
+        raise ArgumentError, "usage: click TASK_ID USER KEY [QUESTION=OPTION,OPTION ...]" if key.nil?
+
+        selected = answers.to_h do |answer|
+          question, options = answer.split("=", 2)
+          raise ArgumentError, "#{answer.inspect} is not QUESTION=OPTION,OPTION" if options.nil? || question.empty?
+
+          [question, list(options)]
+        end
+        reply = emulator.click(id, user: user, key: key, selected: selected)
+        say(JSON.generate({ kind: "click", task_id: id, user: user, key: key, reply: reply }))
       end
 
       # Prints what arrived since the last call, one JSON line each.
       def print_received(emulator, seen)
         # Uploads first: a file message that arrived in the same poll refers to one.
         { "upload" => :uploads, "message" => :messages, "robot_message" => :robot_messages,
-          "chat_message" => :chat_messages }.each do |kind, reader|
+          "chat_message" => :chat_messages, "card_update" => :card_updates }.each do |kind, reader|
           next unless emulator.respond_to?(reader)
 
           received = Array(emulator.public_send(reader))
