@@ -382,10 +382,11 @@ RSpec.describe WeCom::Callback::Endpoint do
       deliver(url, card.merge(TaskId: "task-2", ResponseCode: "rc-2"))
       deliver(url, card.merge(TaskId: "task-2", ResponseCode: "rc-3"))
       deliver(url, card.merge(TaskId: "task-2", ResponseCode: "rc-3")) # WeCom's retry of the last one
+      deliver(url, base.merge(Event: "click", EventKey: "TODAY", AgentID: "1000003")) # another app's menu
       expect(Array.new(runs.size) { runs.pop })
         .to eq([[:click, "TODAY"], [:click, "NEXT"], [:card, "task-1", "rc-1"], [:card, "task-2", "rc-2"],
-                [:card, "task-2", "rc-3"]])
-      expect(events.map { |event| event[:duplicate] }).to eq([false, false, false, false, false, true])
+                [:card, "task-2", "rc-3"], [:click, "TODAY"]])
+      expect(events.map { |event| event[:duplicate] }).to eq([false, false, false, false, false, true, false])
     end
 
     it "does not run a slow handler twice: WeCom's retry waits for the first delivery and gets an empty 200" do
@@ -521,7 +522,7 @@ RSpec.describe WeCom::Callback::Endpoint do
       runs = self.runs
       stub_const("LaterBot", handler do
         on :change_contact, later: true do |ev|
-          runs << [ev.change_type, ev.user_id, later?]
+          runs << [ev.change_type, ev.user_id, ev["ExtAttr"], later?]
         end
         on :click, key: "REPLY", later: true do
           reply text: "cannot"
@@ -532,20 +533,25 @@ RSpec.describe WeCom::Callback::Endpoint do
     it "answers an empty 200 at once and enqueues WeCom::CallbackJob, which finds the rule again and runs it" do
       url = serve(bot)
       event = { MsgType: "event", Event: "change_contact", ChangeType: "update_user", UserID: "zhangsan",
-                FromUserName: "sys" }
+                FromUserName: "sys", ExtAttr: { Item: [{ Name: "floor", Value: "3" }, { Name: "desk", Value: "12" }] } }
       expect(deliver(url, event)).to be_nil
       expect(runs).to be_empty
       jobs = ActiveJob::Base.queue_adapter.enqueued_jobs
       expect(jobs.size).to eq(1)
       expect(jobs.first[:job]).to eq(WeCom::CallbackJob)
-      expect(jobs.first[:args][0, 3].values_at(0, 2)).to eq(%w[LaterBot hr])
+      name, fields, endpoint = ActiveJob::Arguments.deserialize(jobs.first[:args])
+      expect([name, endpoint]).to eq(%w[LaterBot hr])
+      expect(fields).to include("ChangeType" => "update_user", "UserID" => "zhangsan")
 
       deliver(url, event) # WeCom's retry is not enqueued again
       expect(ActiveJob::Base.queue_adapter.enqueued_jobs.size).to eq(1)
 
-      ActiveJob::Base.execute(jobs.first.except(:job).transform_keys(&:to_s)
-                                .merge("job_class" => "WeCom::CallbackJob", "arguments" => jobs.first[:args]))
-      expect(runs.pop).to eq(["update_user", "zhangsan", true])
+      # As a worker runs it: the job's data through JSON.
+      data = { "job_class" => "WeCom::CallbackJob", "arguments" => jobs.first[:args] }
+      ActiveJob::Base.execute(JSON.parse(JSON.generate(data)))
+      expect(runs.pop).to eq(["update_user", "zhangsan",
+                              { "Item" => [{ "Name" => "floor", "Value" => "3" }, { "Name" => "desk", "Value" => "12" }] },
+                              true])
     end
 
     it "raises ArgumentError in the job for a later rule that calls reply" do
@@ -703,8 +709,15 @@ RSpec.describe WeCom::Callback::Endpoint do
         expect(deliver_at_once(urls, click.merge(EventKey: "NEXT"))).to eq([nil, nil])
         expect(runs.drop(1).map { |line| line.split(" ", 2).last }).to eq(["click TODAY", "click NEXT"])
         expect(statuses).to all(eq(200))
-        secrets = File.read(File.join(tmp_dir, "wecom.log"))
-        expect_no_secrets(secrets)
+        expect_no_secrets(File.read(File.join(tmp_dir, "wecom.log")))
+        next unless store == "redis"
+
+        require "redis"
+        redis = Redis.new(url: "redis://127.0.0.1:6379/0")
+        keys = redis.scan_each(match: "#{namespace}*").to_a
+        redis.close
+        expect(keys.size).to eq(3) # one claim per message: the "being handled" ones are released
+        expect(keys.join).not_to include("zhangsan", "TODAY")
       end
     end
 
@@ -721,5 +734,153 @@ RSpec.describe WeCom::Callback::Endpoint do
       expect(File.read(File.join(tmp_dir, "wecom.log"))).to include("was already handled: a retry")
       expect(runs.size).to eq(1)
     end
+  end
+end
+
+RSpec.describe WeCom::Callback::Handler do
+  def message(fields)
+    WeCom::Callback::Message.new({ "ToUserName" => "corp", "FromUserName" => "zhangsan", "CreateTime" => "1700000000",
+                                   "AgentID" => "1000002" }.merge(fields))
+  end
+
+  def text(content)
+    message("MsgType" => "text", "Content" => content, "MsgId" => "1")
+  end
+
+  def event(name, **fields)
+    message({ "MsgType" => "event", "Event" => name }.merge(fields.transform_keys(&:to_s)))
+  end
+
+  # What the handler does with `msg`: the name of the rule that ran (the block's return is
+  # ignored, so each rule replies its name) or nil.
+  def handled(handler, msg)
+    rule = handler.rule_for(msg) or return nil
+    handler.run(rule, msg)&.fetch(:text)
+  end
+
+  def named_rules(&block)
+    Class.new(described_class, &block)
+  end
+
+  it "runs the first matching rule, then the fallback, else nothing" do
+    bot = named_rules do
+      on(:text, content: "hi") { reply text: "first" }
+      on(:text, content: /\Ah/) { reply text: "second" }
+      on(:text) { reply text: "any text" }
+    end
+    expect(handled(bot, text("hi"))).to eq("first")
+    expect(handled(bot, text("hello"))).to eq("second")
+    expect(handled(bot, text("yo"))).to eq("any text")
+    expect(handled(bot, event("click"))).to be_nil
+
+    with_fallback = Class.new(bot) { fallback { reply text: "fallback" } }
+    expect(handled(with_fallback, event("click"))).to eq("fallback")
+    expect(handled(with_fallback, text("hi"))).to eq("first")
+    expect(with_fallback.rules.last.type).to be_nil
+  end
+
+  it "inherits rules: the superclass's first, then the subclass's, then the nearest fallback" do
+    base = named_rules do
+      on(:click, key: "A") { reply text: "base A" }
+      fallback { reply text: "base fallback" }
+    end
+    child = Class.new(base) do
+      on(:click, key: "A") { reply text: "child A" }
+      on(:click, key: "B") { reply text: "child B" }
+    end
+    grandchild = Class.new(child) { fallback { reply text: "grandchild fallback" } }
+    expect(handled(child, event("click", EventKey: "A"))).to eq("base A")
+    expect(handled(child, event("click", EventKey: "B"))).to eq("child B")
+    expect(handled(child, event("click", EventKey: "C"))).to eq("base fallback")
+    expect(handled(grandchild, event("click", EventKey: "C"))).to eq("grandchild fallback")
+    expect(handled(base, event("click", EventKey: "B"))).to eq("base fallback") # the subclass did not change it
+    expect(grandchild.rules.count { |rule| rule.type.nil? }).to eq(1)
+  end
+
+  it "matches conditions with ===: a String, a Regexp, an Array (any of), a Proc, a Range; a Symbol as its String" do
+    bot = named_rules do
+      on(:click, key: "EXACT") { reply text: "string" }
+      on(:click, key: /\Aday-\d+\z/) { reply text: "regexp" }
+      on(:click, key: ["ONE", /\ATWO/]) { reply text: "array" }
+      on(:click, key: ->(key) { key.to_s.length > 20 }) { reply text: "proc" }
+      on(:click, key: :SYMBOL) { reply text: "symbol" }
+      on(:batch_job_result, batch_job: ->(job) { job&.errcode&.zero? }) { reply text: "job ok" }
+      on(:text, agent_id: 1_000_000..1_000_010, from_user: %w[zhangsan lisi]) { reply text: "range" }
+      on(:template_card_event, EventKey: "raw field", TaskId: "t") { reply text: "field" }
+    end
+    expect(handled(bot, event("click", EventKey: "EXACT"))).to eq("string")
+    expect(handled(bot, event("click", EventKey: "exact"))).to be_nil
+    expect(handled(bot, event("click", EventKey: "day-12"))).to eq("regexp")
+    expect(handled(bot, event("click", EventKey: "ONE"))).to eq("array")
+    expect(handled(bot, event("click", EventKey: "TWO-2"))).to eq("array")
+    expect(handled(bot, event("click", EventKey: "x" * 21))).to eq("proc")
+    expect(handled(bot, event("click", EventKey: "SYMBOL"))).to eq("symbol")
+    expect(handled(bot, event("click"))).to be_nil # no EventKey: nil matches none of them
+    expect(handled(bot, event("batch_job_result", BatchJob: { "JobId" => "j", "ErrCode" => "0" }))).to eq("job ok")
+    expect(handled(bot, event("batch_job_result", BatchJob: { "JobId" => "j", "ErrCode" => "1" }))).to be_nil
+    expect(handled(bot, text("x"))).to eq("range")
+    expect(handled(bot, text("x").then { |m| message(m.to_h.merge("FromUserName" => "wangwu")) })).to be_nil
+    expect(handled(bot, event("template_card_event", EventKey: "raw field", TaskId: "t"))).to eq("field")
+  end
+
+  it "refuses unknown condition names, a missing block and a type that is not a name, when the class is defined" do
+    expect { named_rules { on(:text, contnet: "typo") {} } }
+      .to raise_error(ArgumentError, /on :text: unknown condition\(s\) contnet/)
+    expect { named_rules { on(:text, hash: 1) {} } }.to raise_error(ArgumentError, /unknown condition\(s\) hash/)
+    expect { named_rules { on(:text, dedupe_key: "x") {} } }.to raise_error(ArgumentError, /unknown condition/)
+    expect { named_rules { on(:text, freeze: true) {} } }.to raise_error(ArgumentError, /unknown condition/)
+    expect { named_rules { on(:text, event?: true) {} } }.to raise_error(ArgumentError, /unknown condition/)
+    expect { named_rules { on(:text) } }.to raise_error(ArgumentError, /on :text needs a block/)
+    expect { named_rules { on(42) {} } }.to raise_error(ArgumentError, /a MsgType or an event name/)
+    expect { named_rules { fallback } }.to raise_error(ArgumentError, /fallback needs a block/)
+  end
+
+  it "raises on a second reply, on a reply that is not exactly one kind, and on any reply in a later rule" do
+    msg = text("hi")
+    twice = named_rules { on(:text) { 2.times { reply text: "again" } } }
+    expect { twice.run(twice.rule_for(msg), msg) }.to raise_error(ArgumentError, /reply was already called/)
+    none = named_rules { on(:text) { reply } }
+    expect { none.run(none.rule_for(msg), msg) }.to raise_error(ArgumentError, /exactly one of text:.*got none/)
+    two = named_rules { on(:text) { reply text: "a", image: "b" } }
+    expect { two.run(two.rule_for(msg), msg) }.to raise_error(ArgumentError, /got text:, image:/)
+    unknown = named_rules { on(:text) { reply txt: "a" } }
+    expect { unknown.run(unknown.rule_for(msg), msg) }.to raise_error(ArgumentError, /got txt:/)
+    later = named_rules { on(:text, later: true) { reply text: "late" } }
+    expect { later.run(later.rule_for(msg), msg, nil, later: true) }.to raise_error(ArgumentError, /cannot reply/)
+    expect(named_rules { on(:text) { :returned } }.then { |bot| bot.run(bot.rule_for(msg), msg) }).to be_nil
+  end
+
+  it "runs each message on a new handler object that knows the message" do
+    seen = []
+    bot = named_rules { on(:text) { |msg| seen << [self.class, message, msg, object_id] } }
+    2.times { bot.run(bot.rule_for(text("hi")), text("hi")) }
+    expect(seen.map(&:first)).to eq([bot, bot])
+    expect(seen.map { |entry| entry[1] }).to all(eq(text("hi")))
+    expect(seen.map(&:last).uniq.size).to eq(2)
+  end
+
+  it "takes `on :location` as the MsgType and `on :LOCATION` or `event: \"LOCATION\"` as the event, in any case" do
+    bot = named_rules do
+      on(:location) { reply text: "location message" }
+      on(:LOCATION) { reply text: "LOCATION event" }
+      on(:event, event: "click") { reply text: "click" }
+      on(:enter_agent) { reply text: "entered" }
+    end
+    located = message("MsgType" => "location", "Location_X" => "23.1", "Location_Y" => "113.3", "MsgId" => "2")
+    reported = event("LOCATION", Latitude: "23.1", Longitude: "113.3", Precision: "10")
+    expect(handled(bot, located)).to eq("location message")
+    expect(handled(bot, reported)).to eq("LOCATION event")
+    expect(handled(bot, event("CLICK"))).to eq("click")
+    expect(handled(bot, event("enter_agent"))).to eq("entered")
+    expect(handled(bot, event("ENTER_AGENT"))).to eq("entered")
+
+    by_condition = named_rules do
+      on(:event, event: "location") { reply text: "event condition" }
+      on(:event, event: %w[subscribe unsubscribe]) { reply text: "(un)subscribe" }
+    end
+    expect(handled(by_condition, reported)).to eq("event condition")
+    expect(handled(by_condition, located)).to be_nil
+    expect(handled(by_condition, event("UNSUBSCRIBE"))).to eq("(un)subscribe")
+    expect(handled(named_rules { on(:location) { reply text: "m" } }, reported)).to be_nil
   end
 end

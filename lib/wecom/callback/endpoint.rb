@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "digest"
 require "uri"
 
 module WeCom
@@ -31,7 +32,8 @@ module WeCom
     # msg_type, event, duplicate (true for a retry of a message already handled or being
     # handled), status, duration (milliseconds) and, when refused or failed, error.
     class Endpoint
-      # How long a handled message stays claimed: far beyond WeCom's three retries.
+      # How long a handled message stays claimed: far beyond WeCom's three retries, and at least
+      # twice the replay window (a replayed callback is refused as stale after that).
       CLAIM_TTL = 3600
       # How long the claim "being handled" lasts at most, should its process die mid-handler.
       RUNNING_TTL = 60
@@ -58,6 +60,7 @@ module WeCom
         @in_progress_wait = Settings.seconds(in_progress_wait) or
           raise ArgumentError, "in_progress_wait #{Settings.not_seconds(in_progress_wait)}"
         @claims = claims || Claims.for(@callback)
+        @claim_ttl = [CLAIM_TTL, (2 * @callback.replay_window) + 60].max
       end
 
       def call(env)
@@ -109,7 +112,7 @@ module WeCom
         rule = @handler.rule_for(message)
         return empty unless rule # nothing runs, so nothing is claimed
 
-        key = "wecom-callback:#{@callback.receive_id}:#{message.dedupe_key}"
+        key = claim_key(message)
         running = await_turn("#{key}:running")
         unless running
           payload[:duplicate] = true
@@ -119,7 +122,7 @@ module WeCom
         end
 
         begin
-          handled = @claims.claim(key, CLAIM_TTL)
+          handled = @claims.claim(key, @claim_ttl)
           unless handled
             payload[:duplicate] = true
             log(:info, "#{described(message)} was already handled: a retry, answered with an empty 200")
@@ -134,6 +137,12 @@ module WeCom
         log(:error, "the token store failed (#{e.class}: #{e.message}): answered 503 without running the handler, " \
                     "so that WeCom asks again")
         text(503, "the token store is unavailable\n", "retry-after" => "5")
+      end
+
+      # The message's identity across WeCom's retries, per app (two apps' menus may share a key):
+      # the receive id, then a digest (a bounded key that holds no userid or URL).
+      def claim_key(message)
+        "wecom-callback:#{@callback.receive_id}:#{Digest::SHA256.hexdigest("#{message['AgentID']}|#{message.dedupe_key}")}"
       end
 
       # The claim "being handled" of a message: taken at once, or once the delivery holding it
