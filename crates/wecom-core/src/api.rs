@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hyper::Method;
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -116,8 +116,9 @@ impl Api {
         query: &[(&str, &str)],
         payload: Option<&Payload>,
     ) -> Result<Value> {
-        let mut target = String::with_capacity(self.endpoint.prefix.len() + path.len() + 600);
-        target.push_str(&self.endpoint.prefix);
+        let base = self.endpoint.base();
+        let mut target = String::with_capacity(base.len() + path.len() + 600);
+        target.push_str(base);
         target.push_str(path);
         for (i, (key, value)) in query.iter().enumerate() {
             target.push(if i == 0 { '?' } else { '&' });
@@ -134,7 +135,7 @@ impl Api {
         let response = context
             .transport
             .request(
-                &self.endpoint.origin,
+                &self.endpoint,
                 method,
                 &target,
                 payload,
