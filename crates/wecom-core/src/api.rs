@@ -116,16 +116,7 @@ impl Api {
         query: &[(&str, &str)],
         payload: Option<&Payload>,
     ) -> Result<Value> {
-        let base = self.endpoint.base();
-        let mut target = String::with_capacity(base.len() + path.len() + 600);
-        target.push_str(base);
-        target.push_str(path);
-        for (i, (key, value)) in query.iter().enumerate() {
-            target.push(if i == 0 { '?' } else { '&' });
-            target.push_str(key);
-            target.push('=');
-            target.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
-        }
+        let url = self.endpoint.url(path, query);
         // Only a POST can make WeCom act; a lost GET is merely unanswered.
         let (method, may_act) = if payload.is_some() {
             (Method::POST, true)
@@ -137,7 +128,7 @@ impl Api {
             .request(
                 &self.endpoint,
                 method,
-                &target,
+                url,
                 payload,
                 self.open_timeout,
                 self.timeout,

@@ -41,6 +41,12 @@ use crate::payload::{OutBody, Payload};
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Idle connections kept per origin (a batch opens up to its concurrency).
 const MAX_IDLE: usize = 128;
+/// A send that follows the last exchange on its origin within this skips [`settle`]: the runtime
+/// was reading this thread's sockets until the last answer came, so a FIN it has not seen arrived
+/// in the last moment, from a server that closed a connection it had just used (one that says so
+/// with `Connection: close` is never reused anyway). Back-to-back sends save two polls of the
+/// I/O driver each.
+const SETTLE_AFTER: Duration = Duration::from_millis(1);
 /// Largest answer read; WeCom's JSON answers are a few hundred bytes.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 const USER_AGENT_VALUE: &str = concat!("wecom-ruby/", env!("CARGO_PKG_VERSION"));
@@ -51,9 +57,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// `https://egress.example.com/wecom`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    /// `scheme://host[:port]` and the prefix, without a trailing slash: a request's URL is this
-    /// followed by its path and query.
-    base: String,
+    /// The base URL, parsed once: each request's URL is a copy with its path and query set.
+    base: Url,
+    /// The base URL's path without the trailing slash.
+    prefix: String,
     /// `scheme://host[:port]`: which of the thread's idle connections a request may use.
     origin: String,
     /// `host[:port]`, for error messages.
@@ -62,23 +69,34 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn parse(base_url: &str) -> Option<Endpoint> {
-        let url = Url::parse(base_url).ok()?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        let mut base = Url::parse(base_url).ok()?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
             return None;
         }
-        let origin = url.origin().ascii_serialization();
+        base.set_query(None);
+        base.set_fragment(None);
+        let origin = base.origin().ascii_serialization();
         let authority = origin.split_once("://")?.1.to_owned();
-        let base = format!("{origin}{}", url.path().trim_end_matches('/'));
+        let prefix = base.path().trim_end_matches('/').to_owned();
         Some(Endpoint {
             base,
+            prefix,
             origin,
             authority,
         })
     }
 
-    /// The start of every request's URL: origin and prefix.
-    pub fn base(&self) -> &str {
-        &self.base
+    /// The URL of `path` under the base URL, with `query` form-encoded.
+    pub fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        let mut full = String::with_capacity(self.prefix.len() + path.len());
+        full.push_str(&self.prefix);
+        full.push_str(path);
+        url.set_path(&full);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
     }
 }
 
@@ -190,7 +208,7 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Sends one request to `url` (which starts with `endpoint.base()`). `timeout` bounds the
+    /// Sends one request to `url` (one of `endpoint`'s). `timeout` bounds the
     /// whole exchange, `open_timeout` the connect; a pooled connection idle longer than
     /// `idle_timeout` is not reused.
     #[allow(clippy::too_many_arguments)]
@@ -198,18 +216,17 @@ impl Transport {
         &self,
         endpoint: &Endpoint,
         method: Method,
-        url: &str,
+        url: Url,
         payload: Option<&Payload>,
         open_timeout: Duration,
         timeout: Duration,
         idle_timeout: Duration,
     ) -> std::result::Result<Response, Failure> {
         let deadline = Instant::now() + timeout;
-        let url = Url::parse(url).map_err(|e| Failure::Connect(format!("invalid URL: {e}")))?;
         let mut resent = false;
         loop {
             let (client, generation, idle) = self.client(endpoint, idle_timeout)?;
-            if idle {
+            if idle.is_some_and(|idle| idle >= SETTLE_AFTER) {
                 settle().await;
             }
             let exchange = Arc::new(Exchange::new(open_timeout));
@@ -261,12 +278,13 @@ impl Transport {
 
     /// The thread's client: built on first use, and built anew when every idle connection to
     /// `endpoint` has been idle for `idle_timeout` (the last exchange finished that long ago).
-    /// The third value says whether the pool may hold idle connections to `endpoint`.
+    /// The third value is how long the pool's connections to `endpoint` have been idle, when it
+    /// may hold some.
     fn client(
         &self,
         endpoint: &Endpoint,
         idle_timeout: Duration,
-    ) -> std::result::Result<(reqwest::Client, u64, bool), Failure> {
+    ) -> std::result::Result<(reqwest::Client, u64, Option<Duration>), Failure> {
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         let idle = pool.as_ref().and_then(|p| p.idle_for(&endpoint.origin));
         let fresh = match (&*pool, idle) {
@@ -282,7 +300,7 @@ impl Transport {
         Ok((
             pool.client.clone(),
             pool.generation,
-            !fresh && idle.is_some(),
+            idle.filter(|_| !fresh),
         ))
     }
 
@@ -562,14 +580,24 @@ mod tests {
     #[test]
     fn endpoint_splits_origin_and_prefix() {
         let e = Endpoint::parse("https://qyapi.weixin.qq.com").unwrap();
-        assert_eq!(e.base(), "https://qyapi.weixin.qq.com");
+        assert_eq!(
+            e.url(
+                "/cgi-bin/gettoken",
+                &[("corpid", "c"), ("corpsecret", "s/+ x")]
+            )
+            .as_str(),
+            "https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpid=c&corpsecret=s%2F%2B+x"
+        );
         assert_eq!(e.authority, "qyapi.weixin.qq.com");
-        let e = Endpoint::parse("http://127.0.0.1:8080/wecom/").unwrap();
-        assert_eq!(e.base(), "http://127.0.0.1:8080/wecom");
+        let e = Endpoint::parse("http://127.0.0.1:8080/wecom/?x=1").unwrap();
+        assert_eq!(
+            e.url("/cgi-bin/message/send", &[]).as_str(),
+            "http://127.0.0.1:8080/wecom/cgi-bin/message/send"
+        );
         assert_eq!(e.origin, "http://127.0.0.1:8080");
         assert_eq!(e.authority, "127.0.0.1:8080");
         let e = Endpoint::parse("http://[::1]:80/").unwrap();
-        assert_eq!(e.base(), "http://[::1]");
+        assert_eq!(e.url("/p", &[]).as_str(), "http://[::1]/p");
         assert!(Endpoint::parse("ftp://example.com").is_none());
     }
 
@@ -590,7 +618,7 @@ mod tests {
             .request(
                 &endpoint,
                 Method::POST,
-                &format!("{}/", endpoint.base()),
+                endpoint.url("/", &[]),
                 Some(&Payload::Json(Bytes::from_static(b"{}"))),
                 Duration::from_secs(1),
                 Duration::from_secs(1),
@@ -699,7 +727,7 @@ mod tests {
             runtime.block_on(transport.request(
                 &endpoint,
                 Method::POST,
-                &format!("{base}/send"),
+                endpoint.url("/send", &[]),
                 Some(&Payload::Json(Bytes::from_static(b"{}"))),
                 Duration::from_secs(1),
                 Duration::from_secs(1),
