@@ -11,15 +11,19 @@
 //!   hyper first asks it for bytes) report to.
 //! - **Keep-alive connections the server closed while idle.** Servers close idle connections
 //!   without a word, and the pool would hand one out: hyper resends by itself only a request it
-//!   never started to write. So before a request the runtime is given a turn to read what
-//!   arrived while it was not running (a connection that got the server's FIN then closes and
+//!   never started to write. So before a request that follows a pause the runtime is given a
+//!   turn to read what arrived while it was not running (a connection that got the server's FIN then closes and
 //!   the pool skips it), and a request written to a pooled connection the peer had already
 //!   closed — refused with a reset or a broken pipe before any answer, which means the server
 //!   never read it — goes once more on a fresh connection.
 //! - **Settings per request.** The wecom clients of a thread share its pool but may have their
 //!   own `timeout`, `open_timeout` and `idle_timeout`; reqwest's are per `Client`, so the
 //!   request timeout is set per request, the connect timeout is applied by a connector layer,
-//!   and the idle timeout decides when the thread's client is replaced by a fresh one.
+//!   and the idle timeout decides when the thread's client is replaced by a fresh one. (The
+//!   pool's own expiry is the idle timeout of the request that built the client. A request with
+//!   a shorter one gets a fresh client when the origin's newest idle connection is older than
+//!   it; with mixed settings on one thread and several idle connections, an older one can
+//!   still be handed out, up to the client's expiry.)
 
 use std::future::Future;
 use std::pin::Pin;
