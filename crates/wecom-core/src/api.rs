@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hyper::Method;
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -116,15 +116,7 @@ impl Api {
         query: &[(&str, &str)],
         payload: Option<&Payload>,
     ) -> Result<Value> {
-        let mut target = String::with_capacity(self.endpoint.prefix.len() + path.len() + 600);
-        target.push_str(&self.endpoint.prefix);
-        target.push_str(path);
-        for (i, (key, value)) in query.iter().enumerate() {
-            target.push(if i == 0 { '?' } else { '&' });
-            target.push_str(key);
-            target.push('=');
-            target.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
-        }
+        let url = self.endpoint.url(path, query);
         // Only a POST can make WeCom act; a lost GET is merely unanswered.
         let (method, may_act) = if payload.is_some() {
             (Method::POST, true)
@@ -134,9 +126,9 @@ impl Api {
         let response = context
             .transport
             .request(
-                &self.endpoint.origin,
+                &self.endpoint,
                 method,
-                &target,
+                url,
                 payload,
                 self.open_timeout,
                 self.timeout,

@@ -1,5 +1,10 @@
 //! What a request sends: a JSON body, or a multipart/form-data upload whose file is streamed from
 //! disk in small chunks, so a 20 MB file is never held in memory (nor copied through Ruby).
+//!
+//! The multipart framing is our own rather than reqwest's `multipart::Form`: WeCom's upload APIs
+//! want the file's length in the part's Content-Disposition (`filelength=`), which reqwest's
+//! parts cannot carry, and the whole body's length is known up front (Content-Length, no chunked
+//! encoding). The transport hands [`OutBody`] to reqwest as a streamed body (`Body::wrap`).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -10,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame, SizeHint};
 
 use crate::error::{Error, Result};
 
@@ -135,7 +140,7 @@ fn quoted(value: &str) -> String {
         .replace('\n', "%0A")
 }
 
-/// The body hyper sends: the chunks before the file, the file read chunk by chunk, then the rest.
+/// The body sent: the chunks before the file, the file read chunk by chunk, then the rest.
 pub struct OutBody {
     before: VecDeque<Bytes>,
     file: Option<(File, u64)>,

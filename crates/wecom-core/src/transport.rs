@@ -1,25 +1,42 @@
-//! HTTP/1.1 to WeCom over pooled keep-alive connections (TLS by rustls), on hyper's
-//! connection-level client.
+//! HTTP/1.1 to WeCom through reqwest (rustls with Mozilla's roots, no OpenSSL).
 //!
-//! A general HTTP client (reqwest) spent more time on URL parsing, header maps and pool
-//! bookkeeping than the request itself took on loopback. WeCom needs little: one origin,
-//! origin-form paths, small JSON bodies. Each calling thread owns one `Transport`, so its
-//! connections are driven by that thread's runtime while it waits.
+//! Each calling thread owns one `Transport`, and so one `reqwest::Client` and one pool of
+//! keep-alive connections, driven by that thread's current-thread runtime while it waits: no
+//! request is handed to another thread. reqwest does the connections, TLS, pooling and URLs.
+//! What it cannot know, this module adds:
+//!
+//! - **Whether a failed request may have reached WeCom.** A POST is "delivery unknown" only
+//!   when its body may have been written and no answer came. Each attempt carries an
+//!   [`Exchange`] that the connector (for connections it opens) and the request body (when
+//!   hyper first asks it for bytes) report to.
+//! - **Keep-alive connections the server closed while idle.** Servers close idle connections
+//!   without a word, and the pool would hand one out: hyper resends by itself only a request it
+//!   never started to write. So before a request that follows a pause the runtime is given a
+//!   turn to read what arrived while it was not running (a connection that got the server's FIN then closes and
+//!   the pool skips it), and a request written to a pooled connection the peer had already
+//!   closed — refused with a reset or a broken pipe before any answer, which means the server
+//!   never read it — goes once more on a fresh connection.
+//! - **Settings per request.** The wecom clients of a thread share its pool but may have their
+//!   own `timeout`, `open_timeout` and `idle_timeout`; reqwest's are per `Client`, so the
+//!   request timeout is set per request, the connect timeout is applied by a connector layer,
+//!   and the idle timeout decides when the thread's client is replaced by a fresh one. (The
+//!   pool's own expiry is the idle timeout of the request that built the client. A request with
+//!   a shorter one gets a fresh client when the origin's newest idle connection is older than
+//!   it; with mixed settings on one thread and several idle connections, an older one can
+//!   still be handed out, up to the client's expiry.)
 
-use std::collections::HashMap;
-use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::client::conn::http1;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use http_body::{Body, Frame, SizeHint};
+use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, Url};
 
-use crate::error::{Error, Result};
 use crate::payload::{OutBody, Payload};
 
 /// How long a connection may sit idle before it is closed rather than reused, unless the caller
@@ -28,53 +45,62 @@ use crate::payload::{OutBody, Payload};
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Idle connections kept per origin (a batch opens up to its concurrency).
 const MAX_IDLE: usize = 128;
+/// A send that follows the last exchange on its origin within this skips [`settle`]: the runtime
+/// was reading this thread's sockets until the last answer came, so a FIN it has not seen arrived
+/// in the last moment, from a server that closed a connection it had just used (one that says so
+/// with `Connection: close` is never reused anyway). Back-to-back sends save two polls of the
+/// I/O driver each.
+const SETTLE_AFTER: Duration = Duration::from_millis(1);
 /// Largest answer read; WeCom's JSON answers are a few hundred bytes.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 const USER_AGENT_VALUE: &str = concat!("wecom-ruby/", env!("CARGO_PKG_VERSION"));
 
-/// Scheme, host and port of a base URL, plus its path prefix (for gateways such as
-/// `https://egress.example.com/wecom`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Origin {
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    /// `host` or `host:port`, as the Host header wants it.
-    authority: String,
-}
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A checked base URL: its origin and path prefix (for gateways such as
+/// `https://egress.example.com/wecom`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    pub origin: Origin,
-    pub prefix: String,
+    /// The base URL, parsed once: each request's URL is a copy with its path and query set.
+    base: Url,
+    /// The base URL's path without the trailing slash.
+    prefix: String,
+    /// `scheme://host[:port]`: which of the thread's idle connections a request may use.
+    origin: String,
+    /// `host[:port]`, for error messages.
+    authority: String,
 }
 
 impl Endpoint {
     pub fn parse(base_url: &str) -> Option<Endpoint> {
-        let url = url::Url::parse(base_url).ok()?;
-        let tls = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return None,
-        };
-        let host = match url.host()? {
-            url::Host::Ipv6(ip) => format!("[{ip}]"),
-            host => host.to_string(),
-        };
-        let port = url.port_or_known_default()?;
-        let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.clone(),
-        };
+        let mut base = Url::parse(base_url).ok()?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return None;
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        let origin = base.origin().ascii_serialization();
+        let authority = origin.split_once("://")?.1.to_owned();
+        let prefix = base.path().trim_end_matches('/').to_owned();
         Some(Endpoint {
-            origin: Origin {
-                tls,
-                host: host.trim_matches(['[', ']']).to_owned(),
-                port,
-                authority,
-            },
-            prefix: url.path().trim_end_matches('/').to_owned(),
+            base,
+            prefix,
+            origin,
+            authority,
         })
+    }
+
+    /// The URL of `path` under the base URL, with `query` form-encoded.
+    pub fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        let mut full = String::with_capacity(self.prefix.len() + path.len());
+        full.push_str(&self.prefix);
+        full.push_str(path);
+        url.set_path(&full);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
     }
 }
 
@@ -89,7 +115,8 @@ pub struct Response {
 /// Why a request failed, and whether it can have reached the server.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
-    /// Could not connect: the request was never sent.
+    /// Could not connect, or failed before any of the request's body was written: the request
+    /// was never sent.
     Connect(String),
     /// Connecting took longer than open_timeout.
     ConnectTimeout,
@@ -99,291 +126,455 @@ pub enum Failure {
     Timeout,
 }
 
-type Sender = http1::SendRequest<OutBody>;
-
-/// A connection: hyper's handle, and the socket under it (for the stale check before reuse).
-struct Connection {
-    sender: Sender,
-    fd: RawFd,
+/// One attempt of a request, as the connector and the request body see it.
+struct Exchange {
+    open_timeout: Duration,
+    /// Connections this attempt asked the connector for: none means the pool gave it one.
+    connects: AtomicU32,
+    /// Of those, the ones that finished (opened, failed or timed out); one dropped on the way
+    /// (when the request timed out) never does.
+    finished: AtomicU32,
+    /// hyper asked the body for its bytes: from then on the request may reach the server.
+    written: AtomicBool,
 }
 
-struct Idle {
-    connection: Connection,
-    since: Instant,
+impl Exchange {
+    fn new(open_timeout: Duration) -> Exchange {
+        Exchange {
+            open_timeout,
+            connects: AtomicU32::new(0),
+            finished: AtomicU32::new(0),
+            written: AtomicBool::new(false),
+        }
+    }
+
+    fn reused_connection(&self) -> bool {
+        self.connects.load(Ordering::Acquire) == 0
+    }
+
+    fn unfinished_connect(&self) -> bool {
+        self.finished.load(Ordering::Acquire) < self.connects.load(Ordering::Acquire)
+    }
 }
 
-/// One thread's connections, by origin.
+tokio::task_local! {
+    /// The attempt being polled: the connector runs inside its poll when it opens a connection.
+    static EXCHANGE: Arc<Exchange>;
+}
+
+/// The thread's reqwest client, and when each origin last finished an exchange on it.
+struct Pool {
+    client: reqwest::Client,
+    /// The client's pool_idle_timeout.
+    idle_timeout: Duration,
+    generation: u64,
+    last_done: Vec<(String, Instant)>,
+}
+
+impl Pool {
+    fn new(idle_timeout: Duration, generation: u64) -> Result<Pool, Failure> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT_VALUE)
+            // As the hand-written client did: no redirects, no proxy from the environment, no
+            // retries of reqwest's own (ours are in api.rs, decided by what can have reached
+            // WeCom).
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .retry(reqwest::retry::never())
+            .http1_only()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(idle_timeout)
+            .pool_max_idle_per_host(MAX_IDLE)
+            .connector_layer(AttributedLayer)
+            .build()
+            .map_err(|e| Failure::Connect(format!("setting up HTTP failed: {}", describe(&e))))?;
+        Ok(Pool {
+            client,
+            idle_timeout,
+            generation,
+            last_done: Vec::new(),
+        })
+    }
+
+    /// How long the connections to `origin` have been idle at least (the newest finished last).
+    fn idle_for(&self, origin: &str) -> Option<Duration> {
+        self.last_done
+            .iter()
+            .find(|(o, _)| o == origin)
+            .map(|(_, at)| at.elapsed())
+    }
+}
+
+/// One thread's HTTP client (see the module's documentation).
 #[derive(Default)]
 pub struct Transport {
-    idle: Mutex<HashMap<Origin, Vec<Idle>>>,
+    pool: Mutex<Option<Pool>>,
 }
 
 impl Transport {
-    /// Sends one request. `timeout` bounds the whole exchange, `open_timeout` the connect;
-    /// a pooled connection idle longer than `idle_timeout` is not reused.
-    ///
-    /// Servers close idle keep-alive connections without a word. A pooled connection is
-    /// checked for that before reuse, and a request that the peer refused with a reset (it had
-    /// closed the connection, so it never read the request) goes again on a fresh connection:
-    /// neither is a lost request, and neither may be reported as one.
+    /// Sends one request to `url` (one of `endpoint`'s). `timeout` bounds the
+    /// whole exchange, `open_timeout` the connect; a pooled connection idle longer than
+    /// `idle_timeout` is not reused.
     #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
-        origin: &Origin,
+        endpoint: &Endpoint,
         method: Method,
-        path_and_query: &str,
+        url: Url,
         payload: Option<&Payload>,
         open_timeout: Duration,
         timeout: Duration,
         idle_timeout: Duration,
     ) -> std::result::Result<Response, Failure> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut sent = false;
-        let exchange = async {
-            let mut pooled_ok = true;
-            loop {
-                let pooled = if pooled_ok {
-                    self.checkout(origin, idle_timeout)
-                } else {
-                    None
-                };
-                let (mut connection, reused) = match pooled {
-                    Some(connection) => (connection, true),
-                    None => (self.connect(origin, open_timeout).await?, false),
-                };
-                if connection.sender.ready().await.is_err() {
-                    // A pooled connection the server closed while it was idle.
-                    if reused {
-                        continue;
-                    }
-                    return Err(Failure::Connect("the connection closed at once".into()));
-                }
-                let request = build_request(origin, &method, path_and_query, payload)
+        let deadline = Instant::now() + timeout;
+        let mut resent = false;
+        loop {
+            let (client, generation, idle) = self.client(endpoint, idle_timeout)?;
+            if idle.is_some_and(|idle| idle >= SETTLE_AFTER) {
+                settle().await;
+            }
+            let exchange = Arc::new(Exchange::new(open_timeout));
+            let mut request = reqwest::Request::new(method.clone(), url.clone());
+            if let Some(payload) = payload {
+                let body = payload
+                    .body()
                     .map_err(|e| Failure::Connect(format!("reading the upload failed: {e}")))?;
-                sent = true;
-                match connection.sender.try_send_request(request).await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let retry_after = response
-                            .headers()
-                            .get(RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(Duration::from_secs);
-                        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-                            .collect()
-                            .await
-                            .map_err(|e| Failure::Lost(format!("reading the answer failed: {e}")))?
-                            .to_bytes();
-                        self.checkin(origin, connection);
-                        return Ok(Response {
-                            status,
-                            retry_after,
-                            body,
-                        });
-                    }
-                    // Not written to the connection: safe to try on a fresh one.
-                    Err(e) if e.message().is_some() && reused => {
-                        sent = false;
+                let headers = request.headers_mut();
+                if let Ok(content_type) = HeaderValue::from_str(&payload.content_type()) {
+                    headers.insert(CONTENT_TYPE, content_type);
+                }
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.content_length()));
+                *request.body_mut() = Some(reqwest::Body::wrap(Watched {
+                    body,
+                    exchange: exchange.clone(),
+                }));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Failure::Timeout);
+            }
+            *request.timeout_mut() = Some(left);
+            let sent = EXCHANGE
+                .scope(exchange.clone(), async { client.execute(request).await })
+                .await;
+            match sent {
+                Ok(response) => {
+                    let response = read(response, endpoint).await?;
+                    self.done(endpoint, generation);
+                    return Ok(response);
+                }
+                Err(error) => {
+                    let failure = classify(&error, &exchange, payload.is_some(), endpoint);
+                    // `reused_connection` is false whenever this attempt started a connect,
+                    // even one it did not end up using: such a failure is reported, not resent.
+                    if !resent && exchange.reused_connection() && refused_unread(&error) {
+                        // The peer had closed this pooled connection, so its kernel refused the
+                        // request unread. The other idle connections are as old: start afresh.
+                        resent = true;
+                        self.forget(generation);
                         continue;
                     }
-                    Err(e) if e.message().is_some() => {
-                        return Err(Failure::Connect(e.into_error().to_string()));
-                    }
-                    // The peer had closed the pooled connection: its kernel answered the request
-                    // with a reset, unread. The other pooled connections are as old: skip them.
-                    Err(e) if reused && refused_unread(e.error()) => {
-                        sent = false;
-                        pooled_ok = false;
-                        self.forget(origin);
-                    }
-                    Err(e) => return Err(Failure::Lost(e.into_error().to_string())),
+                    return Err(failure);
                 }
             }
-        };
-        match tokio::time::timeout_at(deadline, exchange).await {
-            Ok(result) => result,
-            Err(_) if sent => Err(Failure::Timeout),
-            Err(_) => Err(Failure::ConnectTimeout),
         }
     }
 
-    fn checkout(&self, origin: &Origin, idle_timeout: Duration) -> Option<Connection> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let pool = idle.get_mut(origin)?;
-        while let Some(Idle { connection, since }) = pool.pop() {
-            // On this thread's runtime the connection task cannot run (and close the socket)
-            // between `is_closed` and the peek, so the descriptor is still this connection's.
-            if since.elapsed() < idle_timeout
-                && !connection.sender.is_closed()
-                && !peer_closed(connection.fd)
-            {
-                return Some(connection);
-            }
-        }
-        None
-    }
-
-    fn checkin(&self, origin: &Origin, connection: Connection) {
-        if connection.sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let pool = idle.entry(origin.clone()).or_default();
-        if pool.len() < MAX_IDLE {
-            pool.push(Idle {
-                connection,
-                since: Instant::now(),
-            });
-        }
-    }
-
-    /// Drops every idle connection to `origin`.
-    fn forget(&self, origin: &Origin) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(origin);
-    }
-
-    async fn connect(
+    /// The thread's client: built on first use, and built anew when every idle connection to
+    /// `endpoint` has been idle for `idle_timeout` (the last exchange finished that long ago).
+    /// The third value is how long the pool's connections to `endpoint` have been idle, when it
+    /// may hold some.
+    fn client(
         &self,
-        origin: &Origin,
-        open_timeout: Duration,
-    ) -> std::result::Result<Connection, Failure> {
-        let connect = async {
-            let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
-                .await
-                .map_err(|e| {
-                    Failure::Connect(format!("connecting to {} failed: {e}", origin.authority))
-                })?;
-            // Small request/answer pairs: Nagle's algorithm would only add delay.
-            let _ = tcp.set_nodelay(true);
-            let fd = tcp.as_raw_fd();
-            if origin.tls {
-                let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
-                    .map_err(|e| Failure::Connect(format!("invalid TLS server name: {e}")))?;
-                let tls = tls_connector()
-                    .map_err(|e| Failure::Connect(e.to_string()))?
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| {
-                        Failure::Connect(format!(
-                            "TLS handshake with {} failed: {e}",
-                            origin.authority
-                        ))
-                    })?;
-                handshake(tls).await
-            } else {
-                handshake(tcp).await
-            }
-            .map(|sender| Connection { sender, fd })
+        endpoint: &Endpoint,
+        idle_timeout: Duration,
+    ) -> std::result::Result<(reqwest::Client, u64, Option<Duration>), Failure> {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = pool.as_ref().and_then(|p| p.idle_for(&endpoint.origin));
+        let fresh = match (&*pool, idle) {
+            (None, _) => true,
+            (Some(_), Some(idle)) => idle >= idle_timeout,
+            (Some(_), None) => false,
         };
-        match tokio::time::timeout(open_timeout, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::ConnectTimeout),
+        if fresh {
+            let generation = pool.as_ref().map_or(0, |p| p.generation + 1);
+            *pool = Some(Pool::new(idle_timeout, generation)?);
+        }
+        let pool = pool.as_ref().expect("built above");
+        Ok((
+            pool.client.clone(),
+            pool.generation,
+            idle.filter(|_| !fresh),
+        ))
+    }
+
+    fn done(&self, endpoint: &Endpoint, generation: u64) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(pool) = pool.as_mut().filter(|p| p.generation == generation) else {
+            return;
+        };
+        let now = Instant::now();
+        match pool
+            .last_done
+            .iter_mut()
+            .find(|(o, _)| *o == endpoint.origin)
+        {
+            Some((_, at)) => *at = now,
+            None => pool.last_done.push((endpoint.origin.clone(), now)),
+        }
+    }
+
+    /// Replaces the client of `generation` (and so drops its idle connections), unless another
+    /// request already did.
+    fn forget(&self, generation: u64) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(idle_timeout) = pool
+            .as_ref()
+            .filter(|p| p.generation == generation)
+            .map(|p| p.idle_timeout)
+        {
+            if let Ok(fresh) = Pool::new(idle_timeout, generation + 1) {
+                *pool = Some(fresh);
+            }
         }
     }
 }
 
-async fn handshake<S>(stream: S) -> std::result::Result<Sender, Failure>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| Failure::Connect(format!("HTTP handshake failed: {e}")))?;
-    // Runs on this thread's runtime; it ends when the sender is dropped or the peer closes.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
+/// Lets this thread's connection tasks read what arrived while the runtime was not running, so
+/// a pooled connection the server has closed is closed here too before the pool hands it out.
+///
+/// On a current-thread runtime a yield waits for one poll of the I/O driver, which wakes the
+/// connections that have something to read; the future being driven is polled again before
+/// those tasks run, so the second yield lets them run first.
+async fn settle() {
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
 }
 
-/// Whether the peer has closed an idle connection, or sent on it unasked (an idle HTTP/1.1
-/// connection is silent, so that is a goodbye too, such as a TLS close_notify): a peek that
-/// neither blocks nor consumes anything.
-fn peer_closed(fd: RawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: a one-byte buffer we own; `fd` is an open socket (see `checkout`).
-    let read = unsafe {
-        libc::recv(
-            fd,
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
+async fn read(
+    mut response: reqwest::Response,
+    endpoint: &Endpoint,
+) -> std::result::Result<Response, Failure> {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let too_long = || {
+        Failure::Lost(format!(
+            "reading the answer failed: {} sent more than {MAX_RESPONSE_BYTES} bytes",
+            endpoint.authority
+        ))
     };
-    read >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(too_long());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) if e.is_timeout() => return Err(Failure::Timeout),
+            Err(e) => {
+                return Err(Failure::Lost(format!(
+                    "reading the answer failed: {}",
+                    describe(&e)
+                )))
+            }
+        }
+    }
+    Ok(Response {
+        status,
+        retry_after,
+        body: Bytes::from(body),
+    })
+}
+
+/// What a failed attempt means for delivery.
+fn classify(
+    error: &reqwest::Error,
+    exchange: &Exchange,
+    has_body: bool,
+    endpoint: &Endpoint,
+) -> Failure {
+    let written = exchange.written.load(Ordering::Acquire);
+    if source::<ConnectTimedOut>(error).is_some() {
+        return Failure::ConnectTimeout;
+    }
+    if error.is_timeout() {
+        // The whole timeout ran out: while connecting, before anything was written, or after.
+        return if !written && exchange.unfinished_connect() {
+            Failure::ConnectTimeout
+        } else {
+            Failure::Timeout
+        };
+    }
+    if error.is_connect() {
+        return Failure::Connect(format!(
+            "connecting to {} failed: {}",
+            endpoint.authority,
+            describe(error)
+        ));
+    }
+    if has_body && !written && error.is_request() {
+        // No byte of the body was asked for (at most the head went out): the server cannot
+        // have acted on it.
+        return Failure::Connect(format!(
+            "sending to {} failed before the request was written: {}",
+            endpoint.authority,
+            describe(error)
+        ));
+    }
+    Failure::Lost(describe(error))
 }
 
 /// A reset or broken pipe before any answer: the peer's socket was closed when the request
 /// arrived, so the server never read it.
-fn refused_unread(error: &hyper::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-            );
-        }
-        source = e.source();
-    }
-    false
+fn refused_unread(error: &reqwest::Error) -> bool {
+    source::<std::io::Error>(error).is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        )
+    })
 }
 
-fn build_request(
-    origin: &Origin,
-    method: &Method,
-    path_and_query: &str,
-    payload: Option<&Payload>,
-) -> std::io::Result<Request<OutBody>> {
-    let body = match payload {
-        Some(payload) => payload.body()?,
-        None => OutBody::full(Bytes::new()),
-    };
-    let mut request = Request::new(body);
-    *request.method_mut() = method.clone();
-    *request.uri_mut() = path_and_query
-        .parse()
-        .unwrap_or_else(|_| hyper::Uri::from_static("/"));
-    let headers = request.headers_mut();
-    if let Ok(host) = HeaderValue::from_str(&origin.authority) {
-        headers.insert(HOST, host);
-    }
-    headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    if let Some(payload) = payload {
-        if let Ok(content_type) = HeaderValue::from_str(&payload.content_type()) {
-            headers.insert(CONTENT_TYPE, content_type);
+/// The first error of type `E` in `error`'s chain of causes.
+fn source<E: std::error::Error + 'static>(error: &reqwest::Error) -> Option<&E> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
         }
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.content_length()));
+        // An io::Error's `source` skips the error it wraps.
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<E>())
+        {
+            return Some(inner);
+        }
+        cause = e.source();
     }
-    Ok(request)
+    None
 }
 
-/// rustls with Mozilla's roots (webpki-roots): no OpenSSL, no system store needed.
-fn tls_connector() -> Result<tokio_rustls::TlsConnector> {
-    static CONFIG: OnceLock<std::result::Result<Arc<rustls::ClientConfig>, String>> =
-        OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+/// The causes of `error`, without reqwest's own line (which holds the URL, and so the token).
+fn describe(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        // hyper-util's wrapper ("client error (Connect)") says nothing its cause does not.
+        if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = e.source();
+    }
+    if parts.is_empty() {
+        // reqwest's own kind of error, without the URL.
+        let mut error = error.to_string();
+        if let Some(at) = error.find(" for url (") {
+            error.truncate(at);
+        }
+        parts.push(error);
+    }
+    parts.join(": ")
+}
+
+/// The request body, reporting to its exchange when hyper first asks it for bytes.
+struct Watched {
+    body: OutBody,
+    exchange: Arc<Exchange>,
+}
+
+impl Body for Watched {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        this.exchange.written.store(true, Ordering::Release);
+        Pin::new(&mut this.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// open_timeout ran out while connecting.
+#[derive(Debug)]
+struct ConnectTimedOut(Duration);
+
+impl std::fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no connection within {:.3}s", self.0.as_secs_f64())
+    }
+}
+
+impl std::error::Error for ConnectTimedOut {}
+
+/// A layer around reqwest's connector: tells the exchange being polled that it opens a
+/// connection, and bounds the connect by that exchange's open_timeout.
+#[derive(Clone)]
+struct Attributed<S>(S);
+
+#[derive(Clone)]
+struct AttributedLayer;
+
+impl<S> tower_layer::Layer<S> for AttributedLayer {
+    type Service = Attributed<S>;
+
+    fn layer(&self, inner: S) -> Attributed<S> {
+        Attributed(inner)
+    }
+}
+
+impl<S, R> tower_service::Service<R> for Attributed<S>
+where
+    S: tower_service::Service<R, Error = BoxError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<S::Response, BoxError>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, target: R) -> Self::Future {
+        let connect = self.0.call(target);
+        let Ok(exchange) = EXCHANGE.try_with(Arc::clone) else {
+            return Box::pin(connect);
         };
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
-    });
-    config
-        .clone()
-        .map(tokio_rustls::TlsConnector::from)
-        .map_err(Error::Internal)
+        exchange.connects.fetch_add(1, Ordering::AcqRel);
+        Box::pin(async move {
+            let result = tokio::time::timeout(exchange.open_timeout, connect).await;
+            exchange.finished.fetch_add(1, Ordering::AcqRel);
+            result.unwrap_or_else(|_| Err(Box::new(ConnectTimedOut(exchange.open_timeout))))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -393,44 +584,166 @@ mod tests {
     #[test]
     fn endpoint_splits_origin_and_prefix() {
         let e = Endpoint::parse("https://qyapi.weixin.qq.com").unwrap();
-        assert!(e.origin.tls);
         assert_eq!(
-            (e.origin.host.as_str(), e.origin.port),
-            ("qyapi.weixin.qq.com", 443)
+            e.url(
+                "/cgi-bin/gettoken",
+                &[("corpid", "c"), ("corpsecret", "s/+ x")]
+            )
+            .as_str(),
+            "https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpid=c&corpsecret=s%2F%2B+x"
         );
-        assert_eq!(e.origin.authority, "qyapi.weixin.qq.com");
-        assert_eq!(e.prefix, "");
-        let e = Endpoint::parse("http://127.0.0.1:8080/wecom/").unwrap();
-        assert!(!e.origin.tls);
-        assert_eq!(e.origin.authority, "127.0.0.1:8080");
-        assert_eq!(e.prefix, "/wecom");
+        assert_eq!(e.authority, "qyapi.weixin.qq.com");
+        let e = Endpoint::parse("http://127.0.0.1:8080/wecom/?x=1").unwrap();
+        assert_eq!(
+            e.url("/cgi-bin/message/send", &[]).as_str(),
+            "http://127.0.0.1:8080/wecom/cgi-bin/message/send"
+        );
+        assert_eq!(e.origin, "http://127.0.0.1:8080");
+        assert_eq!(e.authority, "127.0.0.1:8080");
+        let e = Endpoint::parse("http://[::1]:80/").unwrap();
+        assert_eq!(e.url("/p", &[]).as_str(), "http://[::1]/p");
         assert!(Endpoint::parse("ftp://example.com").is_none());
     }
 
     #[test]
-    fn tls_connector_builds() {
-        assert!(tls_connector().is_ok());
+    fn the_client_builds() {
+        assert!(Pool::new(DEFAULT_IDLE_TIMEOUT, 0).is_ok());
+    }
+
+    fn unused_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
     }
 
     #[tokio::test]
     async fn a_refused_connection_is_a_connect_failure() {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{}", unused_port())).unwrap();
         let failure = Transport::default()
             .request(
-                &endpoint.origin,
-                Method::GET,
-                "/",
-                None,
+                &endpoint,
+                Method::POST,
+                endpoint.url("/", &[]),
+                Some(&Payload::Json(Bytes::from_static(b"{}"))),
                 Duration::from_secs(1),
                 Duration::from_secs(1),
                 DEFAULT_IDLE_TIMEOUT,
             )
             .await
             .unwrap_err();
-        assert!(matches!(failure, Failure::Connect(_)), "{failure:?}");
+        assert!(
+            matches!(&failure, Failure::Connect(m) if m.starts_with("connecting to 127.0.0.1:")),
+            "{failure:?}"
+        );
+    }
+
+    /// A connector that never connects.
+    #[derive(Clone)]
+    struct Never;
+
+    impl tower_service::Service<()> for Never {
+        type Response = ();
+        type Error = BoxError;
+        type Future = std::future::Pending<std::result::Result<(), BoxError>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, (): ()) -> Self::Future {
+            std::future::pending()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_connector_layer_counts_connects_and_applies_open_timeout() {
+        use tower_layer::Layer;
+        use tower_service::Service;
+        let exchange = Arc::new(Exchange::new(Duration::from_millis(50)));
+        let mut connector = AttributedLayer.layer(Never);
+        let started = Instant::now();
+        let connect = EXCHANGE.sync_scope(exchange.clone(), || connector.call(()));
+        assert!(!exchange.reused_connection());
+        assert!(exchange.unfinished_connect());
+        let error = connect.await.unwrap_err();
+        assert!(error.downcast_ref::<ConnectTimedOut>().is_some(), "{error}");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(!exchange.unfinished_connect());
+    }
+
+    /// A server on its own thread that answers each request on a connection with `{}` and,
+    /// after answering, closes the connection once it has been idle for `idle_close`. It
+    /// counts connections and requests.
+    fn closing_server(idle_close: Duration) -> (String, Arc<AtomicU32>, Arc<AtomicU32>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicU32::new(0));
+        let requests = Arc::new(AtomicU32::new(0));
+        let (c, r) = (connections.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    stream.set_read_timeout(Some(idle_close)).unwrap();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    loop {
+                        let mut length = 0;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            // A timeout (idle too long) or EOF ends the connection.
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if let Some(value) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = value.trim().parse().unwrap();
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+                    }
+                });
+            }
+        });
+        (base, connections, requests)
+    }
+
+    #[test]
+    fn a_pooled_connection_the_server_closed_while_the_runtime_slept_is_not_used() {
+        let (base, connections, requests) = closing_server(Duration::from_millis(100));
+        let endpoint = Endpoint::parse(&base).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let transport = Transport::default();
+        let post = || {
+            runtime.block_on(transport.request(
+                &endpoint,
+                Method::POST,
+                endpoint.url("/send", &[]),
+                Some(&Payload::Json(Bytes::from_static(b"{}"))),
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                Duration::from_secs(60),
+            ))
+        };
+        for _ in 0..3 {
+            assert_eq!(post().unwrap().status, 200);
+            // Outside the runtime, as a Ruby thread between two sends: nothing reads the FIN.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        assert_eq!(connections.load(Ordering::SeqCst), 3);
     }
 }
