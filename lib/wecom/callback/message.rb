@@ -19,8 +19,11 @@ module WeCom
       # The result of an asynchronous directory job (batch_job_result).
       BatchJob = Struct.new(:job_id, :job_type, :errcode, :errmsg, keyword_init: true)
 
+      # `fields`: a Hash of String keys, as WeCom::Callback#parse or Message#to_h gives it.
       def initialize(fields)
-        @fields = deep_freeze(fields)
+        raise ArgumentError, "a Message is made of WeCom's fields (a Hash), got #{Messages::Check.class_of(fields)}" unless Hash === fields
+
+        @fields = own(fields)
         freeze
       end
 
@@ -259,10 +262,12 @@ module WeCom
         strings(value).filter_map { |id| integer(id) }
       end
 
-      def deep_freeze(value)
+      # A frozen deep copy with String keys: the caller's Hash stays theirs.
+      def own(value)
         case value
-        when Hash then value.each_value { |v| deep_freeze(v) }.freeze
-        when Array then value.each { |v| deep_freeze(v) }.freeze
+        when Hash then value.to_h { |key, item| [key.to_s.freeze, own(item)] }.freeze
+        when Array then value.map { |item| own(item) }.freeze
+        when String then value.frozen? ? value : value.dup.freeze
         else value.freeze
         end
       end
