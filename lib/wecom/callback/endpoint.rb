@@ -98,6 +98,7 @@ module WeCom
         end
 
         input = env["rack.input"] or return +""
+        input.rewind if input.respond_to?(:rewind) # a middleware may have read it
         body = input.read(MAX_BODY + 1) || +""
         raise CallbackTooLarge, too_large("over #{MAX_BODY}") if body.bytesize > MAX_BODY
 

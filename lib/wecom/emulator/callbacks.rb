@@ -86,7 +86,7 @@ module WeCom
         Net::HTTP.start(uri.host, uri.port, open_timeout: timeout, read_timeout: timeout) do |http|
           http.post(uri.request_uri, body, "Content-Type" => "text/xml")
         end
-      rescue Net::ReadTimeout, Net::OpenTimeout
+      rescue Net::ReadTimeout, Net::OpenTimeout, Net::WriteTimeout
         :timeout
       rescue SystemCallError, IOError
         :refused
