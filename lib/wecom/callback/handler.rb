@@ -13,12 +13,16 @@ module WeCom
     #   end
     #
     # `on TYPE` matches a MsgType (:text, :image, :voice, :video, :location, :link, :event) or, for
-    # events, the Event's name (:click, :template_card_event, :change_contact, ...). Each further
+    # events, the Event's name in any case (:click, :template_card_event, :change_contact; so
+    # `on :location` is the location message and `on :LOCATION` the LOCATION event). Each further
     # keyword names a reader of WeCom::Callback::Message (content:, event:, key:, change_type:,
-    # from_user:, ...) and matches its value with `===` (a String, a Regexp, a Proc, a Range), or
-    # any of an Array. The first matching rule runs, else the fallback, else nothing. A block runs
-    # on a new handler object, so it can call #reply (once); a rule with `later: true` runs in
-    # WeCom::CallbackJob (ActiveJob) and WeCom gets an empty answer at once.
+    # from_user:, ...) or a field as WeCom spells it (EventKey:, TaskId:), and matches its value
+    # with `===` (a Regexp, a Proc, a Range), a String or Symbol by equality (event: in any case),
+    # or any of an Array; an unknown name raises ArgumentError when the class is defined. Rules are
+    # tried in order, a superclass's first; the first that matches runs, else the nearest
+    # fallback, else nothing (an empty answer). A block runs on a new handler object, so it can call
+    # #reply (once, with one kind); a rule with `later: true` runs in WeCom::CallbackJob
+    # (ActiveJob), WeCom gets an empty answer at once, and its #reply raises.
     class Handler
       # One `on` (or `fallback`) of a handler class.
       Rule = Struct.new(:type, :conditions, :later, :block, keyword_init: true) do
