@@ -482,8 +482,10 @@ RSpec.describe WeCom::Client do
       expect(message).to be_frozen
       expect(message.to_h).to eq(msgtype: "text", body: { "content" => "hi" }, users: %w[a b], parties: [],
                                  tags: ["3"], all: false, safe: true, id_trans: false, duplicate_check: 1800)
+      connection = { base_url: emulator.base_url, timeout: 5.0, open_timeout: 5.0, idle_timeout: 4.0, max_retries: 0,
+                     retry_base_delay: 0.01 }
       native = WeCom::Native::Client.new(credentials[:corp_id], credentials[:secret], credentials[:agent_id],
-                                         emulator.base_url, 5.0, 5.0, 4.0, 0, 0.01, nil)
+                                         connection, nil)
       expect(native.send_message(message)[:msgids].size).to eq(1)
       expect(emulator.messages.last).to include("touser" => "a|b", "totag" => "3", "safe" => 1)
       expect { native.send_message(["text", {}]) }.to raise_error(TypeError, /WeCom::AppMessage/)

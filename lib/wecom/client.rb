@@ -40,12 +40,8 @@ module WeCom
       @app = configuration.app_for(app)
       begin
         settings = Settings.new(given, configuration, @app).require!(:corp_id, :secret, :agent_id)
-        @native = Native::Client.new(
-          settings.string(:corp_id), settings.string(:secret), settings.integer(:agent_id, AGENT_IDS),
-          settings.base_url, settings.seconds(:timeout), settings.seconds(:open_timeout),
-          settings.seconds(:idle_timeout), settings.integer(:max_retries, RETRIES), settings.seconds(:retry_base_delay),
-          settings.token_store
-        )
+        @native = Native::Client.new(settings.string(:corp_id), settings.string(:secret),
+                                     settings.integer(:agent_id, AGENT_IDS), settings.connection, settings.token_store)
       rescue ConfigurationError => e
         # A test suite recording sends (WeCom.delivery_method = :test) needs no credentials; a
         # live send raises this error then.

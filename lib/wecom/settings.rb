@@ -75,6 +75,13 @@ module WeCom
                             "object with #{TokenStore::INTERFACE.join(', ')}, got #{Messages::Check.shown(store)}")
     end
 
+    # How to reach WeCom, as the native side takes it: what a Client and a robot share.
+    def connection
+      { base_url: base_url, timeout: seconds(:timeout), open_timeout: seconds(:open_timeout),
+        idle_timeout: seconds(:idle_timeout), max_retries: integer(:max_retries, Client::RETRIES),
+        retry_base_delay: seconds(:retry_base_delay) }
+    end
+
     # A configured duration may also be a numeric String (from YAML or the environment).
     def seconds(name)
       value = value(name)

@@ -50,9 +50,7 @@ module WeCom
 
         return
       end
-      @native = Native::Webhook.new(key, @base_url, settings.seconds(:timeout), settings.seconds(:open_timeout),
-                                    settings.seconds(:idle_timeout), settings.integer(:max_retries, Client::RETRIES),
-                                    settings.seconds(:retry_base_delay), PER_MINUTE)
+      @native = Native::Webhook.new(key, settings.connection, PER_MINUTE)
     end
 
     # mention: user ids to @ (or "@all"); mention_mobiles: their phone numbers instead.

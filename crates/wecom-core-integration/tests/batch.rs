@@ -21,8 +21,8 @@ fn text(content: &str, user: &str) -> Message {
 
 fn client(emulator: &Emulator) -> Client {
     let mut config = Config::new("corp", "secret", 1000002);
-    config.base_url = emulator.base_url();
-    config.retry_base_delay = Duration::from_millis(1);
+    config.connection.base_url = emulator.base_url();
+    config.connection.retry_base_delay = Duration::from_millis(1);
     Client::new(config).unwrap()
 }
 

@@ -87,8 +87,8 @@ impl TokenStore for MapStore {
 
 fn client(emulator: &Emulator, store: Arc<dyn TokenStore>) -> Client {
     let mut config = Config::new("corp", "secret", 1000002);
-    config.base_url = emulator.base_url();
-    config.retry_base_delay = Duration::from_millis(1);
+    config.connection.base_url = emulator.base_url();
+    config.connection.retry_base_delay = Duration::from_millis(1);
     config.token_store = Some(store);
     Client::new(config).unwrap()
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::config::Connection;
 use crate::error::{Error, Result};
 use crate::payload::Payload;
 use crate::process::{Context, RequestEvent};
@@ -82,6 +83,23 @@ pub struct Api {
 }
 
 impl Api {
+    /// The calls of one app or robot, over `connection` (checked, see [`Connection::validate`]).
+    pub fn new(connection: &Connection) -> Result<Api> {
+        let endpoint = Endpoint::parse(&connection.base_url).ok_or_else(|| {
+            Error::Configuration(format!("base_url {:?} is not usable", connection.base_url))
+        })?;
+        Ok(Api {
+            endpoint,
+            open_timeout: connection.open_timeout,
+            timeout: connection.timeout,
+            idle_timeout: connection.idle_timeout,
+            policy: RetryPolicy {
+                max_retries: connection.max_retries,
+                base_delay: connection.retry_base_delay,
+            },
+        })
+    }
+
     /// Calls `path` until it succeeds, fails for good, or runs out of retries: a GET without
     /// `payload`, else a POST. The query is sent as given: it may hold a credential, which is
     /// why only `path` ever appears in errors and events.

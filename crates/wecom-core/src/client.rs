@@ -13,10 +13,8 @@ use crate::error::{Error, Result};
 use crate::message::{Message, Recipients};
 use crate::payload::{Multipart, Payload};
 use crate::process::Context;
-use crate::retry::RetryPolicy;
 use crate::store::{self, StoredToken};
 use crate::token::TokenSlot;
-use crate::transport::Endpoint;
 
 pub const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 pub const SEND_PATH: &str = "/cgi-bin/message/send";
@@ -80,23 +78,11 @@ impl Client {
     /// Checks the settings (see [`Config::validate`]).
     pub fn new(config: Config) -> Result<Client> {
         let config = config.validate()?;
-        let endpoint = Endpoint::parse(&config.base_url).ok_or_else(|| {
-            Error::Configuration(format!("base_url {:?} is not usable", config.base_url))
-        })?;
         let key = config.credentials_key();
         Ok(Client {
             store_key: store::token_key(&key),
             key,
-            api: Api {
-                endpoint,
-                open_timeout: config.open_timeout,
-                timeout: config.timeout,
-                idle_timeout: config.idle_timeout,
-                policy: RetryPolicy {
-                    max_retries: config.max_retries,
-                    base_delay: config.retry_base_delay,
-                },
-            },
+            api: Api::new(&config.connection)?,
             config: Arc::new(config),
         })
     }
@@ -138,8 +124,8 @@ impl Client {
         let usable = |stored: &StoredToken| Some(stored.token.as_str()) != failed;
         let fresh = |stored: &StoredToken| usable(stored) && !stored.due_for_refresh();
         // A holder that died keeps a Redis lock until it expires; wait that long at most.
-        let lock_ttl = self.config.timeout.max(Duration::from_secs(1)) * 2;
-        let deadline = tokio::time::Instant::now() + lock_ttl + self.config.timeout;
+        let lock_ttl = self.config.connection.timeout.max(Duration::from_secs(1)) * 2;
+        let deadline = tokio::time::Instant::now() + lock_ttl + self.config.connection.timeout;
         loop {
             let current = store.read_token(key).await?;
             if let Some(stored) = current.as_ref().filter(|s| fresh(s)) {
@@ -182,7 +168,7 @@ impl Client {
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Timeout {
                     path: "token store".into(),
-                    after: lock_ttl + self.config.timeout,
+                    after: lock_ttl + self.config.connection.timeout,
                     delivery_unknown: false,
                 });
             }

@@ -1,4 +1,4 @@
-//! Settings of one WeCom app, checked once when a client is built.
+//! Settings of one WeCom app, and how to reach WeCom, checked once when a client is built.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,6 +19,14 @@ pub struct Config {
     pub corp_id: String,
     pub secret: String,
     pub agent_id: i64,
+    pub connection: Connection,
+    /// Where the access token is shared with other processes; None keeps it in this one.
+    pub token_store: Option<Arc<dyn TokenStore>>,
+}
+
+/// How to reach WeCom: what the app client and the group robots share.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
     /// Scheme and host (and optional path prefix) without a trailing slash.
     pub base_url: String,
     /// Limit for one whole request (connect, send, answer).
@@ -31,46 +39,24 @@ pub struct Config {
     pub max_retries: u32,
     /// First backoff delay; each further retry doubles it (with jitter).
     pub retry_base_delay: Duration,
-    /// Where the access token is shared with other processes; None keeps it in this one.
-    pub token_store: Option<Arc<dyn TokenStore>>,
 }
 
-impl Config {
-    pub fn new(corp_id: impl Into<String>, secret: impl Into<String>, agent_id: i64) -> Self {
-        Config {
-            corp_id: corp_id.into(),
-            secret: secret.into(),
-            agent_id,
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
             base_url: DEFAULT_BASE_URL.to_string(),
             timeout: Duration::from_secs(10),
             open_timeout: Duration::from_secs(5),
             idle_timeout: crate::transport::DEFAULT_IDLE_TIMEOUT,
             max_retries: 3,
             retry_base_delay: Duration::from_millis(200),
-            token_store: None,
         }
     }
+}
 
-    /// Checks the settings and normalises `base_url`. Never echoes the secret.
+impl Connection {
+    /// Checks the settings and normalises `base_url`.
     pub fn validate(mut self) -> Result<Self> {
-        if self.corp_id.trim().is_empty() {
-            return Err(Error::Configuration(
-                "corp_id is missing (set WeCom.configure { |c| c.corp_id = ... } or WECOM_CORP_ID)"
-                    .into(),
-            ));
-        }
-        if self.secret.is_empty() {
-            return Err(Error::Configuration(
-                "secret is missing (set WeCom.configure { |c| c.secret = ... } or WECOM_SECRET)"
-                    .into(),
-            ));
-        }
-        if self.agent_id <= 0 {
-            return Err(Error::Configuration(format!(
-                "agent_id must be a positive integer, got {}",
-                self.agent_id
-            )));
-        }
         let trimmed = self.base_url.trim_end_matches('/');
         match url::Url::parse(trimmed) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
@@ -101,6 +87,42 @@ impl Config {
         }
         Ok(self)
     }
+}
+
+impl Config {
+    pub fn new(corp_id: impl Into<String>, secret: impl Into<String>, agent_id: i64) -> Self {
+        Config {
+            corp_id: corp_id.into(),
+            secret: secret.into(),
+            agent_id,
+            connection: Connection::default(),
+            token_store: None,
+        }
+    }
+
+    /// Checks the settings and normalises `base_url`. Never echoes the secret.
+    pub fn validate(mut self) -> Result<Self> {
+        if self.corp_id.trim().is_empty() {
+            return Err(Error::Configuration(
+                "corp_id is missing (set WeCom.configure { |c| c.corp_id = ... } or WECOM_CORP_ID)"
+                    .into(),
+            ));
+        }
+        if self.secret.is_empty() {
+            return Err(Error::Configuration(
+                "secret is missing (set WeCom.configure { |c| c.secret = ... } or WECOM_SECRET)"
+                    .into(),
+            ));
+        }
+        if self.agent_id <= 0 {
+            return Err(Error::Configuration(format!(
+                "agent_id must be a positive integer, got {}",
+                self.agent_id
+            )));
+        }
+        self.connection = self.connection.validate()?;
+        Ok(self)
+    }
 
     /// Identifies the credentials without revealing the secret: tokens are cached under it.
     pub fn credentials_key(&self) -> CredentialsKey {
@@ -127,11 +149,7 @@ impl fmt::Debug for Config {
             .field("corp_id", &self.corp_id)
             .field("secret", &"[REDACTED]")
             .field("agent_id", &self.agent_id)
-            .field("base_url", &self.base_url)
-            .field("timeout", &self.timeout)
-            .field("open_timeout", &self.open_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("max_retries", &self.max_retries)
+            .field("connection", &self.connection)
             .field("token_store", &self.token_store)
             .finish()
     }
@@ -170,15 +188,18 @@ mod tests {
     #[test]
     fn validate_rejects_a_base_url_that_is_not_http() {
         let mut config = Config::new("c", "s", 1);
-        config.base_url = "ftp://example.com".into();
+        config.connection.base_url = "ftp://example.com".into();
         assert!(config.validate().is_err());
     }
 
     #[test]
     fn validate_strips_the_trailing_slash() {
         let mut config = Config::new("c", "s", 1);
-        config.base_url = "http://127.0.0.1:9/".into();
-        assert_eq!(config.validate().unwrap().base_url, "http://127.0.0.1:9");
+        config.connection.base_url = "http://127.0.0.1:9/".into();
+        assert_eq!(
+            config.validate().unwrap().connection.base_url,
+            "http://127.0.0.1:9"
+        );
     }
 
     #[test]

@@ -15,11 +15,10 @@ use tokio::time::Instant;
 
 use crate::api::{Api, Repeat};
 use crate::client::media_id;
+use crate::config::Connection;
 use crate::error::{Error, Result};
 use crate::payload::{Multipart, Payload};
 use crate::process::Context;
-use crate::retry::RetryPolicy;
-use crate::transport::Endpoint;
 
 pub const WEBHOOK_SEND_PATH: &str = "/cgi-bin/webhook/send";
 pub const WEBHOOK_UPLOAD_PATH: &str = "/cgi-bin/webhook/upload_media";
@@ -31,13 +30,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
     pub key: String,
-    pub base_url: String,
-    pub timeout: Duration,
-    pub open_timeout: Duration,
-    /// A pooled connection idle longer than this is not reused.
-    pub idle_timeout: Duration,
-    pub max_retries: u32,
-    pub retry_base_delay: Duration,
+    pub connection: Connection,
     pub per_minute: u32,
 }
 
@@ -58,20 +51,8 @@ impl Webhook {
                 "per_minute must be at least 1".into(),
             ));
         }
-        let endpoint = Endpoint::parse(&config.base_url).ok_or_else(|| {
-            Error::Configuration(format!("base_url {:?} is not usable", config.base_url))
-        })?;
         Ok(Webhook {
-            api: Api {
-                endpoint,
-                open_timeout: config.open_timeout,
-                timeout: config.timeout,
-                idle_timeout: config.idle_timeout,
-                policy: RetryPolicy {
-                    max_retries: config.max_retries,
-                    base_delay: config.retry_base_delay,
-                },
-            },
+            api: Api::new(&config.connection.validate()?)?,
             window: window_for(&config.key),
             key: config.key,
             per_minute: config.per_minute,
@@ -210,12 +191,7 @@ mod tests {
     fn an_empty_key_is_a_configuration_error() {
         let config = WebhookConfig {
             key: " ".into(),
-            base_url: "http://127.0.0.1:1".into(),
-            timeout: Duration::from_secs(1),
-            open_timeout: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(1),
-            max_retries: 0,
-            retry_base_delay: Duration::from_millis(10),
+            connection: Connection::default(),
             per_minute: 20,
         };
         assert!(matches!(Webhook::new(config), Err(Error::Configuration(_))));

@@ -32,30 +32,20 @@ impl DataTypeFunctions for NativeClient {
 }
 
 impl NativeClient {
-    #[allow(clippy::too_many_arguments)]
+    /// `connection`: see `convert::connection`; `store`: see `token_store::from_ruby`.
     fn new(
         ruby: &Ruby,
         corp_id: String,
         secret: String,
         agent_id: i64,
-        base_url: String,
-        timeout: f64,
-        open_timeout: f64,
-        idle_timeout: f64,
-        max_retries: u32,
-        retry_base_delay: f64,
+        connection: RHash,
         store: Option<Value>,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let mut config = Config::new(corp_id, secret, agent_id);
-            config.timeout = convert::seconds(ruby, "timeout", timeout)?;
-            let store = token_store::from_ruby(ruby, store, config.timeout)?;
+            config.connection = convert::connection(ruby, connection)?;
+            let store = token_store::from_ruby(ruby, store, config.connection.timeout)?;
             config.token_store = store.shared;
-            config.base_url = base_url;
-            config.open_timeout = convert::seconds(ruby, "open_timeout", open_timeout)?;
-            config.idle_timeout = convert::seconds(ruby, "idle_timeout", idle_timeout)?;
-            config.max_retries = max_retries;
-            config.retry_base_delay = convert::seconds(ruby, "retry_base_delay", retry_base_delay)?;
             let client = Client::new(config).map_err(|e| errors::to_ruby(ruby, e))?;
             Ok(NativeClient {
                 client: Arc::new(client),
@@ -207,7 +197,7 @@ impl NativeClient {
     }
 
     fn base_url(&self) -> String {
-        self.client.config().base_url.clone()
+        self.client.config().connection.base_url.clone()
     }
 }
 
@@ -242,7 +232,7 @@ fn app_message(ruby: &Ruby, value: Value, index: Option<usize>) -> Result<Messag
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeClient::new, 10))?;
+    class.define_singleton_method("new", function!(NativeClient::new, 5))?;
     class.define_method("send_message", method!(NativeClient::send_message, 1))?;
     class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;

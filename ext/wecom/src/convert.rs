@@ -215,6 +215,19 @@ pub fn seconds(ruby: &Ruby, name: &str, value: f64) -> Result<std::time::Duratio
         })
 }
 
+/// How to reach WeCom, from the Hash `WeCom::Settings#connection` builds (Symbol keys).
+pub fn connection(ruby: &Ruby, settings: RHash) -> Result<wecom_core::config::Connection, Error> {
+    let seconds = |name: &str| seconds(ruby, name, settings.fetch::<_, f64>(ruby.to_symbol(name))?);
+    Ok(wecom_core::config::Connection {
+        base_url: settings.fetch(ruby.to_symbol("base_url"))?,
+        timeout: seconds("timeout")?,
+        open_timeout: seconds("open_timeout")?,
+        idle_timeout: seconds("idle_timeout")?,
+        max_retries: settings.fetch(ruby.to_symbol("max_retries"))?,
+        retry_base_delay: seconds("retry_base_delay")?,
+    })
+}
+
 /// `WeCom::Native.check_json(value, field)`: raises the ArgumentError a send of `value` would
 /// raise, so input can be checked before it is queued (WeCom.deliver_later).
 fn check_json(ruby: &Ruby, value: Value, field: String) -> Result<(), Error> {

@@ -3,11 +3,11 @@
 //! written once.
 
 use magnus::{prelude::*, Error, RModule, Ruby};
-use wecom_core::config::{Config, MAX_DURATION};
+use wecom_core::config::{Connection, MAX_DURATION};
 use wecom_core::webhook::MESSAGES_PER_MINUTE;
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
-    let config = Config::new("", "", 0);
+    let config = Connection::default();
     let defaults = ruby.hash_new();
     defaults.aset(ruby.to_symbol("base_url"), config.base_url)?;
     for (name, duration) in [

@@ -14,27 +14,12 @@ use crate::gvl;
 struct NativeWebhook(Arc<Webhook>);
 
 impl NativeWebhook {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        ruby: &Ruby,
-        key: String,
-        base_url: String,
-        timeout: f64,
-        open_timeout: f64,
-        idle_timeout: f64,
-        max_retries: u32,
-        retry_base_delay: f64,
-        per_minute: u32,
-    ) -> Result<Self, Error> {
+    /// `connection`: see `convert::connection`.
+    fn new(ruby: &Ruby, key: String, connection: RHash, per_minute: u32) -> Result<Self, Error> {
         guard(ruby, || {
             let config = WebhookConfig {
                 key,
-                base_url,
-                timeout: convert::seconds(ruby, "timeout", timeout)?,
-                open_timeout: convert::seconds(ruby, "open_timeout", open_timeout)?,
-                idle_timeout: convert::seconds(ruby, "idle_timeout", idle_timeout)?,
-                max_retries,
-                retry_base_delay: convert::seconds(ruby, "retry_base_delay", retry_base_delay)?,
+                connection: convert::connection(ruby, connection)?,
                 per_minute,
             };
             let webhook = Webhook::new(config).map_err(|e| errors::to_ruby(ruby, e))?;
@@ -75,7 +60,7 @@ impl NativeWebhook {
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Webhook", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeWebhook::new, 8))?;
+    class.define_singleton_method("new", function!(NativeWebhook::new, 3))?;
     class.define_method("send_message", method!(NativeWebhook::send, 2))?;
     class.define_method("upload_media", method!(NativeWebhook::upload_media, 5))?;
     Ok(())

@@ -248,20 +248,27 @@ mod tests {
         assert!(store.delete_if("k", "t1").await.unwrap());
         assert_eq!(store.read_token("k").await.unwrap(), None);
 
-        let ttl = Duration::from_secs(1);
-        let held = store.try_lock("k", ttl).await.unwrap();
+        // delete_if held the lock too, and released it: a lock is taken again once the thread
+        // that closes the file has run.
+        let held = lock_soon(store).await;
         assert!(held.is_some());
+        let ttl = Duration::from_secs(1);
         assert!(store.try_lock("k", ttl).await.unwrap().is_none());
         store.unlock(held.unwrap()).await.unwrap();
-        // The flock is released by a thread of its own: wait for it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        let mut again = store.try_lock("k", ttl).await.unwrap();
-        while again.is_none() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            again = store.try_lock("k", ttl).await.unwrap();
-        }
-        assert!(again.is_some());
+        assert!(lock_soon(store).await.is_some());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The lock of "k" within two seconds, or None: a flock is released by a thread of its own.
+    async fn lock_soon(store: &dyn TokenStore) -> Option<Lock> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let lock = store.try_lock("k", Duration::from_secs(1)).await.unwrap();
+            if lock.is_some() || std::time::Instant::now() >= deadline {
+                return lock;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     #[tokio::test]
