@@ -288,6 +288,22 @@ RSpec.describe WeCom::Callback do
     end
   end
 
+  describe WeCom::Callback::Endpoint do
+    it "reads its settings on the first request, so routes load where they are absent (assets:precompile)" do
+      handler = Class.new(WeCom::Callback::Handler) { on(:text) { reply text: "ok" } }
+      endpoint = described_class.new(:hr, handler)
+      expect(endpoint.inspect).to include(":hr")
+      env = { "REQUEST_METHOD" => "GET", "QUERY_STRING" => URI.encode_www_form(url_check("7")) }
+      expect { endpoint.call(env) }.to raise_error(WeCom::ConfigurationError, /app :hr is not registered/)
+      WeCom.configure do |c|
+        c.corp_id = corp_id
+        c.app :hr, secret: "s", agent_id: 1, callback_token: token, callback_encoding_aes_key: aes_key
+      end
+      expect(endpoint.call(env)).to eq([200, { "content-type" => "text/plain" }, ["7"]])
+      expect { described_class.new(:hr, Object) }.to raise_error(ArgumentError, /Handler subclass/)
+    end
+  end
+
   describe WeCom::Callback::Message do
     it "tells WeCom's retries of one delivery from other deliveries" do
       text = ->(id) { received("MsgType" => "text", "Content" => "x", "MsgId" => id) }

@@ -134,6 +134,26 @@ RSpec.describe "Instrumentation" do
       expect(lines).not_to include(key)
     end
 
+    it "logs template card updates and callback requests" do
+      card = { card_type: "button_interaction", task_id: "log-spec", main_title: { title: "Interview" },
+               button_list: [{ text: "Accept", key: "accept" }] }
+      code = client.send_template_card(card, to: "zhangsan").response_code
+      client.update_template_card(response_code: code, button: "Accepted", to: "zhangsan")
+      token, key = "log-spec-token", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+      handler = Class.new(WeCom::Callback::Handler) { on(:text) { reply text: "ok" } }
+      endpoint = WeCom::Callback::Endpoint.new(WeCom::Callback.new(token: token, encoding_aes_key: key,
+                                                                   receive_id: emulator.corp_id), handler)
+      server = PumaServer.start(endpoint)
+      emulator.deliver_callback(server.url, { MsgType: "text", Content: "hi", FromUserName: "zhangsan" },
+                                token: token, encoding_aes_key: key)
+      lines = log.string
+      expect(lines).to match(/INFO -- : WeCom update_template_card for 1 users, 0 parties, 0 tags [\d.]+ms/)
+      expect(lines).to match(/INFO -- : WeCom callback endpoint text message: HTTP 200 [\d.]+ms/)
+      expect(lines).not_to include(token, key)
+    ensure
+      server&.stop
+    end
+
     it "logs a failed delivery as a warning" do
       emulator.fail_next(40_003)
       expect { client.send_text("x", to: "u") }.to raise_error(WeCom::APIError)

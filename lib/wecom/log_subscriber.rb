@@ -10,17 +10,32 @@ module WeCom
   #   WeCom deliver text to 1 users, 0 parties, 0 tags (msgid c0ffee) 12.3ms
   #   WeCom request /cgi-bin/message/send HTTP 200, errcode 45033, attempt 1 3.1ms
   #   WeCom discarded text (idempotency key interview-42) after 1 attempt(s): WeCom::APIError: ...
+  #   WeCom callback hr event template_card_event: HTTP 200 4.2ms
   #
   # Lines carry no secret, token or message content. Requiring this file attaches it.
   class LogSubscriber < ActiveSupport::LogSubscriber
     def deliver(event)
       payload = event.payload
-      recipients = if payload[:all]
-                     "@all"
-                   else
-                     "#{payload[:users]} users, #{payload[:parties]} parties, #{payload[:tags]} tags"
-                   end
-      outcome(event, "WeCom #{app(payload)}deliver #{payload[:msgtype]} to #{recipients}", "(msgid #{payload[:msgid]})")
+      outcome(event, "WeCom #{app(payload)}deliver #{payload[:msgtype]} to #{recipients(payload)}",
+              "(msgid #{payload[:msgid]})")
+    end
+
+    def update_template_card(event)
+      payload = event.payload
+      outcome(event, "WeCom #{app(payload)}update_template_card for #{recipients(payload)}")
+    end
+
+    # One request to a WeCom::Callback::Endpoint (which logs why it refused or failed itself).
+    def callback(event)
+      payload = event.payload
+      what = if payload[:event] then "event #{payload[:event]}"
+             elsif payload[:msg_type] then "#{payload[:msg_type]} message"
+             else payload[:kind].to_s.tr("_", " ")
+             end
+      retry_note = payload[:duplicate] ? " (a retry)" : ""
+      log(payload[:status].to_i >= 500 ? :warn : :info,
+          "WeCom callback #{payload[:endpoint] || 'endpoint'} #{what}#{retry_note}: HTTP #{payload[:status]} " \
+          "#{format('%.1fms', payload[:duration].to_f)}")
     end
 
     def deliver_batch(event)
@@ -76,6 +91,12 @@ module WeCom
     def outcome(event, line, success = nil)
       error = event.payload[:exception]
       log(error ? :warn : :info, [line, error ? "failed: #{error.first}" : success, ms(event)].compact.join(" "))
+    end
+
+    def recipients(payload)
+      return "@all" if payload[:all]
+
+      "#{payload[:users]} users, #{payload[:parties]} parties, #{payload[:tags]} tags"
     end
 
     def app(payload)

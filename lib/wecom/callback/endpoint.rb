@@ -42,12 +42,15 @@ module WeCom
       # How often it looks.
       POLL = 0.05
 
-      attr_reader :callback, :handler, :in_progress_wait
+      attr_reader :handler, :in_progress_wait
 
-      # `callback`: a WeCom::Callback, or the name to make one with. `claims`: where deliveries
-      # are claimed (default: the token store of the callback's app, see WeCom::Callback::Claims).
+      # `callback`: a WeCom::Callback, or the name to make one with on the first request (so that
+      # config/routes.rb loads where the callback settings are absent, as in an image build's
+      # assets:precompile). `claims`: where deliveries are claimed (default: the token store of
+      # the callback's app, see WeCom::Callback::Claims).
       def initialize(callback, handler, claims: nil, in_progress_wait: IN_PROGRESS_WAIT)
-        @callback = Callback === callback ? callback : Callback.new(callback)
+        @callback = callback if Callback === callback
+        @name = Callback === callback ? callback.name : callback
         unless Class === handler && handler <= Handler
           raise ArgumentError, "handler must be a WeCom::Callback::Handler subclass, got #{Messages::Check.shown(handler)}"
         end
@@ -59,8 +62,13 @@ module WeCom
         @handler = handler
         @in_progress_wait = Settings.seconds(in_progress_wait) or
           raise ArgumentError, "in_progress_wait #{Settings.not_seconds(in_progress_wait)}"
-        @claims = claims || Claims.for(@callback)
-        @claim_ttl = [CLAIM_TTL, (2 * @callback.replay_window) + 60].max
+        @claims = claims
+        @setup = Mutex.new
+      end
+
+      # The WeCom::Callback this endpoint answers for (made from its name on first use).
+      def callback
+        @callback || @setup.synchronize { @callback ||= Callback.new(@name) }
       end
 
       def call(env)
@@ -72,18 +80,31 @@ module WeCom
       end
 
       def inspect
-        "#<#{self.class.name} #{@callback.inspect} handler=#{@handler}>"
+        "#<#{self.class.name} #{(@callback || @name).inspect} handler=#{@handler}>"
       end
 
       private
 
+      def claims
+        return @claims if @claims
+
+        endpoint = callback # outside the lock, which making it takes too
+        @setup.synchronize { @claims ||= Claims.for(endpoint) }
+      end
+
+      # A handled message stays claimed at least twice the replay window: a replay is refused
+      # as stale after that.
+      def claim_ttl
+        [CLAIM_TTL, (2 * callback.replay_window) + 60].max
+      end
+
       def verify_url(env)
-        text(200, @callback.verify_url(query(env)))
+        text(200, callback.verify_url(query(env)))
       end
 
       def receive(env, payload)
         body = read_body(env)
-        message = @callback.parse(query(env), body)
+        message = callback.parse(query(env), body)
         payload.merge!(msg_type: message.msg_type, event: message.event)
         handle(message, payload)
       end
@@ -123,7 +144,7 @@ module WeCom
         end
 
         begin
-          handled = @claims.claim(key, @claim_ttl)
+          handled = claims.claim(key, claim_ttl)
           unless handled
             payload[:duplicate] = true
             log(:info, "#{described(message)} was already handled: a retry, answered with an empty 200")
@@ -143,7 +164,7 @@ module WeCom
       # The message's identity across WeCom's retries, per app (two apps' menus may share a key):
       # the receive id, then a digest (a bounded key that holds no userid or URL).
       def claim_key(message)
-        "wecom-callback:#{@callback.receive_id}:#{Digest::SHA256.hexdigest("#{message['AgentID']}|#{message.dedupe_key}")}"
+        "wecom-callback:#{callback.receive_id}:#{Digest::SHA256.hexdigest("#{message['AgentID']}|#{message.dedupe_key}")}"
       end
 
       # The claim "being handled" of a message: taken at once, or once the delivery holding it
@@ -151,7 +172,7 @@ module WeCom
       def await_turn(key)
         deadline = monotonic + @in_progress_wait
         loop do
-          owner = @claims.claim(key, RUNNING_TTL)
+          owner = claims.claim(key, RUNNING_TTL)
           return owner if owner
           return nil if monotonic >= deadline
 
@@ -162,8 +183,8 @@ module WeCom
       def run(rule, message, key, owner, payload)
         return later(message) if rule.later
 
-        content = @handler.run(rule, message, @callback)
-        content ? [200, { "content-type" => "application/xml" }, [@callback.reply(message, **content)]] : empty
+        content = @handler.run(rule, message, callback)
+        content ? [200, { "content-type" => "application/xml" }, [callback.reply(message, **content)]] : empty
       rescue StandardError => e
         release(key, owner)
         payload[:error] = e
@@ -175,13 +196,13 @@ module WeCom
         name = @handler.name or
           raise ArgumentError, "#{@handler.inspect} has later: true rules but no name (WeCom::CallbackJob finds it by name)"
 
-        CallbackJob.perform_later(name, message.to_h, @callback.name&.to_s)
+        CallbackJob.perform_later(name, message.to_h, @name&.to_s)
         empty
       end
 
       # Gives up a claim; a store that fails here is logged (the claim then lapses by its ttl).
       def release(key, owner)
-        @claims.release(key, owner)
+        claims.release(key, owner)
       rescue Error => e
         log(:error, "could not release a claim (#{e.class}: #{e.message}); it lapses by itself")
       end
@@ -205,7 +226,7 @@ module WeCom
         return unless defined?(::Rails) && ::Rails.respond_to?(:error) && ::Rails.error.respond_to?(:report)
 
         ::Rails.error.report(error, handled: true,
-                                    context: { endpoint: @callback.name, msg_type: message.msg_type, event: message.event })
+                                    context: { endpoint: @name, msg_type: message.msg_type, event: message.event })
       end
 
       def described(message)
@@ -216,7 +237,7 @@ module WeCom
       # Runs the block (which answers the request) inside a "callback.wecom" event; a refusal
       # is answered with its status. The block may add to the payload.
       def observe(kind)
-        payload = { endpoint: @callback.name, kind: kind, msg_type: nil, event: nil, duplicate: false }
+        payload = { endpoint: @name, kind: kind, msg_type: nil, event: nil, duplicate: false }
         started = monotonic
         instrument(payload) do
           response = begin
@@ -239,7 +260,7 @@ module WeCom
       end
 
       def log(level, line)
-        WeCom.logger&.public_send(level, "WeCom callback #{(@callback.name || 'endpoint').to_s}: #{line}")
+        WeCom.logger&.public_send(level, "WeCom callback #{(@name || 'endpoint')}: #{line}")
       end
 
       def query(env)
