@@ -221,9 +221,8 @@ module WeCom
       def app_message(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
         msgtype, body = message
         recipients = Recipients.new(to: to, party: party, tag: tag)
-        AppMessage.new(msgtype: msgtype, body: body, users: recipients.users, parties: recipients.parties,
-                       tags: recipients.tags, all: recipients.all?, safe: safe ? true : false,
-                       id_trans: id_trans ? true : false, duplicate_check: duplicate_check_interval(duplicate_check))
+        AppMessage.new(msgtype, body, recipients.users, recipients.parties, recipients.tags, recipients.all?,
+                       safe ? true : false, id_trans ? true : false, duplicate_check_interval(duplicate_check))
       end
 
       private

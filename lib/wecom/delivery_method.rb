@@ -23,7 +23,17 @@ module WeCom
         true
       end
 
-      OPERATIONS.each do |operation|
+      # The two that run per message take their keywords by name and yield: no Hash and no
+      # Proc per send.
+      def send_message(app: nil, message: nil)
+        yield
+      end
+
+      def send_batch(app: nil, batch: nil)
+        yield
+      end
+
+      (OPERATIONS - %i[send_message send_batch]).each do |operation|
         define_method(operation) { |**_details, &live| live.call }
       end
     end

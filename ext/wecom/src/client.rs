@@ -1,11 +1,11 @@
 //! `WeCom::Native::Client`: the native half of `WeCom::Client` (lib/wecom/client.rb), which
 //! checks arguments and builds bodies before calling in here.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use magnus::{
-    function, gc, method, prelude::*, DataTypeFunctions, Error, RArray, RHash, RModule, RString,
-    RStruct, Ruby, Value,
+    function, gc, method, prelude::*, value::Lazy, DataTypeFunctions, Error, RArray, RClass, RHash,
+    RModule, RString, RStruct, Ruby, Value,
 };
 use wecom_core::payload::Payload;
 use wecom_core::{BatchOptions, Client, Config, Context, Message, Recipients, Repeat, SendOptions};
@@ -201,31 +201,83 @@ impl NativeClient {
     }
 }
 
-/// A `WeCom::AppMessage` (lib/wecom/app_message.rb), read by member name. Errors name the body
-/// by its msgtype, or by its place in a batch (`index`).
+/// `WeCom::AppMessage` (lib/wecom/app_message.rb).
+static APP_MESSAGE: Lazy<RClass> = Lazy::new(|ruby| {
+    let wecom: RModule = ruby
+        .class_object()
+        .const_get("WeCom")
+        .expect("WeCom is defined");
+    wecom
+        .const_get("AppMessage")
+        .expect("lib/wecom/app_message.rb defines WeCom::AppMessage")
+});
+
+/// The members of `WeCom::AppMessage` a send reads, by name.
+const FIELDS: [&str; 9] = [
+    "msgtype",
+    "body",
+    "users",
+    "parties",
+    "tags",
+    "all",
+    "safe",
+    "id_trans",
+    "duplicate_check",
+];
+
+/// Where each of FIELDS is in `WeCom::AppMessage`, looked up by name once: a send then reads
+/// them by position (a lookup by name interns the name and searches the members, per field).
+static POSITIONS: OnceLock<[usize; FIELDS.len()]> = OnceLock::new();
+
+fn positions(message: RStruct) -> Result<&'static [usize; FIELDS.len()], Error> {
+    if let Some(positions) = POSITIONS.get() {
+        return Ok(positions);
+    }
+    let members = message.members()?;
+    let mut positions = [0; FIELDS.len()];
+    for (position, name) in positions.iter_mut().zip(FIELDS) {
+        *position = members
+            .iter()
+            .position(|member| member == name)
+            .ok_or_else(|| {
+                Error::new(
+                    Ruby::get_with(message).exception_type_error(),
+                    format!("WeCom::AppMessage has no member {name}"),
+                )
+            })?;
+    }
+    Ok(POSITIONS.get_or_init(|| positions))
+}
+
+/// A `WeCom::AppMessage`, its fields read by name. Errors name the body by its msgtype, or by
+/// its place in a batch (`index`).
 fn app_message(ruby: &Ruby, value: Value, index: Option<usize>) -> Result<Message, Error> {
-    let message = RStruct::from_value(value).ok_or_else(|| {
-        Error::new(
-            ruby.exception_type_error(),
-            "a send takes a WeCom::AppMessage",
-        )
-    })?;
-    let msgtype: String = message.getmember("msgtype")?;
+    let message = RStruct::from_value(value)
+        .filter(|message| message.is_kind_of(ruby.get_inner(&APP_MESSAGE)))
+        .ok_or_else(|| {
+            Error::new(
+                ruby.exception_type_error(),
+                "a send takes a WeCom::AppMessage",
+            )
+        })?;
+    let [msgtype, body, users, parties, tags, all, safe, id_trans, duplicate_check] =
+        *positions(message)?;
+    let msgtype: String = message.aref(msgtype)?;
     let field = index.map_or_else(|| msgtype.clone(), |i| format!("messages[{i}]"));
-    let body: Value = message.getmember("body")?;
+    let body: Value = message.aref(body)?;
     Ok(Message {
         body: convert::to_json(ruby, body, &field)?,
         msgtype,
         recipients: Recipients {
-            users: message.getmember("users")?,
-            parties: message.getmember("parties")?,
-            tags: message.getmember("tags")?,
-            all: message.getmember("all")?,
+            users: message.aref(users)?,
+            parties: message.aref(parties)?,
+            tags: message.aref(tags)?,
+            all: message.aref(all)?,
         },
         options: SendOptions {
-            safe: message.getmember("safe")?,
-            id_trans: message.getmember("id_trans")?,
-            duplicate_check: message.getmember("duplicate_check")?,
+            safe: message.aref(safe)?,
+            id_trans: message.aref(id_trans)?,
+            duplicate_check: message.aref(duplicate_check)?,
         },
     })
 }
