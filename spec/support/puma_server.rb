@@ -8,6 +8,8 @@ require "stringio"
 #
 #   server = PumaServer.start(app)                      # in this process: Puma::Server, its own threads
 #   server = PumaServer.spawn("config.ru", env: {...})  # a separate `puma` process loading a rackup file
+#   server = PumaServer.spawn_command(%w[ruby bin/rails server -b 127.0.0.1 -p 0], chdir: app, log: ...)
+#                                                       # any command that starts Puma on 127.0.0.1 (port 0)
 #   server.url("/wecom/hr"); server.port; server.stop
 #
 # Both wait until the server answers HTTP before returning, and stop only what they started.
@@ -15,6 +17,10 @@ class PumaServer
   BOOT_TIMEOUT = 60
 
   attr_reader :port, :pid, :log_path
+
+  def initialize(boot_timeout = BOOT_TIMEOUT)
+    @boot_timeout = boot_timeout
+  end
 
   # Puma::Server in this process, so that a spec sees its handler's side effects directly.
   def self.start(app, threads: 8)
@@ -27,6 +33,13 @@ class PumaServer
   # with `env`; its output goes to `log` (a path).
   def self.spawn(rackup, env: {}, threads: 4, log:)
     new.tap { |server| server.spawn_process(rackup, env, threads, log) }
+  end
+
+  # `command` (an Array) in `chdir` with `env`, which starts Puma listening on 127.0.0.1 (on a
+  # port of its own: port 0); the port is read from Puma's "Listening on" line in `log`. It has
+  # `boot_timeout` seconds to listen, and as many again to answer.
+  def self.spawn_command(command, chdir:, log:, env: {}, boot_timeout: BOOT_TIMEOUT)
+    new(boot_timeout).tap { |server| server.spawn_listening(command, env, chdir, log) }
   end
 
   def url(path = "/")
@@ -43,14 +56,18 @@ class PumaServer
   end
 
   def spawn_process(rackup, env, threads, log)
-    @log_path = log
     command = puma_command + ["--bind", "tcp://127.0.0.1:0", "--threads", "#{threads}:#{threads}",
                               "--environment", "test", rackup]
-    @pid = Process.spawn(env, *command, out: log, err: log, chdir: File.dirname(rackup))
-    deadline = monotonic + BOOT_TIMEOUT
+    spawn_listening(command, env, File.dirname(rackup), log)
+  end
+
+  def spawn_listening(command, env, chdir, log)
+    @log_path = log
+    @pid = Process.spawn(env, *command, out: log, err: log, chdir: chdir)
+    deadline = monotonic + @boot_timeout
     until (@port = File.read(log)[%r{Listening on (?:http|tcp)://127\.0\.0\.1:(\d+)}, 1]&.to_i)
       raise "puma exited before listening:\n#{File.read(log)}" if Process.wait(@pid, Process::WNOHANG)
-      raise "puma did not listen within #{BOOT_TIMEOUT}s:\n#{File.read(log)}" if monotonic > deadline
+      raise "puma did not listen within #{@boot_timeout}s:\n#{File.read(log)}" if monotonic > deadline
 
       sleep 0.05
     end
@@ -82,11 +99,11 @@ class PumaServer
 
   # Any HTTP answer will do (a GET without WeCom's parameters is a 400).
   def wait_until_answering
-    deadline = monotonic + BOOT_TIMEOUT
+    deadline = monotonic + @boot_timeout
     begin
       Net::HTTP.start("127.0.0.1", port, open_timeout: 2, read_timeout: 5) { |http| http.get("/") }
     rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
-      raise "puma on port #{port} did not answer within #{BOOT_TIMEOUT}s" if monotonic > deadline
+      raise "puma on port #{port} did not answer within #{@boot_timeout}s" if monotonic > deadline
 
       sleep 0.05
       retry
