@@ -59,7 +59,7 @@ module WeCom
     def parse(params, body)
       fields = @native.open(param(params, "msg_signature"), param(params, "timestamp"), param(params, "nonce"),
                             read_body(body), @replay_window)
-      Message.new(fields)
+      Message.of(fields)
     end
 
     # The encrypted passive reply to `message`, as the XML to answer with: one of
@@ -115,6 +115,10 @@ module WeCom
 
     # One query parameter, by String or Symbol key (Rack gives String keys); nil when absent.
     def param(params, key)
+      # The common case first: a Hash of Strings, as Rack and Rails give it.
+      if Hash === params && String === (value = params[key])
+        return value
+      end
       unless Messages::Check.responds?(params, :[])
         raise ArgumentError, "params must be the request's query parameters (a Hash), got #{Messages::Check.class_of(params)}"
       end

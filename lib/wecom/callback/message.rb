@@ -19,6 +19,12 @@ module WeCom
       # The result of an asynchronous directory job (batch_job_result).
       BatchJob = Struct.new(:job_id, :job_type, :errcode, :errmsg, keyword_init: true)
 
+      # A Message of fields no one else holds (the native parse's fresh Hash): frozen in place
+      # rather than copied.
+      def self.of(fields)
+        allocate.tap { |message| message.send(:adopt, fields) }
+      end
+
       # `fields`: a Hash of String keys, as WeCom::Callback#parse or Message#to_h gives it.
       def initialize(fields)
         raise ArgumentError, "a Message is made of WeCom's fields (a Hash), got #{Messages::Check.class_of(fields)}" unless Hash === fields
@@ -228,6 +234,19 @@ module WeCom
       end
 
       private
+
+      def adopt(fields)
+        @fields = deep_freeze(fields)
+        freeze
+      end
+
+      def deep_freeze(value)
+        case value
+        when Hash then value.each_value { |item| deep_freeze(item) }
+        when Array then value.each { |item| deep_freeze(item) }
+        end
+        value.freeze
+      end
 
       def dig(*path)
         dig_in(@fields, *path)
