@@ -516,8 +516,7 @@ async fn read(
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| crate::retry::parse_retry_after(v, std::time::SystemTime::now()));
     let too_long = || {
         Failure::Lost(format!(
             "reading the answer failed: {} sent more than {MAX_RESPONSE_BYTES} bytes",
@@ -896,6 +895,42 @@ mod tests {
         );
         assert!(!message.contains("hunter2"), "{message}");
         assert!(!format!("{proxied:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn retry_after_as_an_http_date_is_read() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint =
+            Endpoint::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(5));
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = [0; 1024];
+            let _ = stream.read(&mut head);
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {date}\r\nContent-Length: 0\r\n\r\n"
+            );
+            stream.write_all(answer.as_bytes()).unwrap();
+        });
+        let response = Transport::default()
+            .request(
+                &endpoint,
+                Method::GET,
+                endpoint.url("/", &[]),
+                None,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                DEFAULT_IDLE_TIMEOUT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status, 503);
+        let wait = response.retry_after.unwrap();
+        assert!(
+            wait > Duration::from_secs(3) && wait <= Duration::from_secs(5),
+            "{wait:?}"
+        );
     }
 
     #[test]
