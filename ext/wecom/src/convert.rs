@@ -225,16 +225,17 @@ pub fn connection(ruby: &Ruby, settings: RHash) -> Result<wecom_core::config::Co
         idle_timeout: seconds("idle_timeout")?,
         max_retries: settings.fetch(ruby.to_symbol("max_retries"))?,
         retry_base_delay: seconds("retry_base_delay")?,
-        proxy: proxy(ruby, settings.fetch(ruby.to_symbol("proxy"))?)?,
+        // Optional: a Hash without :proxy takes the environment's, as nil does.
+        proxy: proxy(ruby, settings.get(ruby.to_symbol("proxy")))?,
     })
 }
 
 /// The proxy setting: nil (the environment's), false (none) or a URL.
-fn proxy(ruby: &Ruby, value: Value) -> Result<wecom_core::config::Proxy, Error> {
+fn proxy(ruby: &Ruby, value: Option<Value>) -> Result<wecom_core::config::Proxy, Error> {
     use wecom_core::config::Proxy;
-    if value.is_nil() {
+    let Some(value) = value.filter(|value| !value.is_nil()) else {
         return Ok(Proxy::Env);
-    }
+    };
     if value.is_kind_of(ruby.class_false_class()) {
         return Ok(Proxy::Off);
     }
