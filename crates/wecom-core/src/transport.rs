@@ -81,6 +81,10 @@ pub struct Route {
     proxy: Option<Url>,
     /// Hosts that bypass `proxy` (NO_PROXY's syntax), when it came from the environment.
     no_proxy: Option<String>,
+    /// The proxy forwards plain-HTTP requests itself (no CONNECT tunnel). Such connections are
+    /// not kept: proxies such as tinyproxy close them after each answer without saying so, and a
+    /// request written to one then fails with its delivery unknown.
+    forwarded: bool,
 }
 
 /// Never prints the proxy's password.
@@ -92,6 +96,7 @@ impl std::fmt::Debug for Route {
                 &self.proxy.as_ref().map(|p| redact_userinfo(p.as_str())),
             )
             .field("no_proxy", &self.no_proxy)
+            .field("forwarded", &self.forwarded)
             .finish()
     }
 }
@@ -112,6 +117,7 @@ impl Route {
             Proxy::Url(url) => Ok(Route {
                 proxy: Some(check_proxy_url("proxy", url)?),
                 no_proxy: None,
+                forwarded: scheme == "http",
             }),
             Proxy::Env => {
                 let cgi = env("REQUEST_METHOD").is_some();
@@ -136,6 +142,7 @@ impl Route {
                 Ok(Route {
                     proxy: Some(check_proxy_url(name, &value)?),
                     no_proxy: var("no_proxy").or_else(|| var("NO_PROXY")),
+                    forwarded: scheme == "http",
                 })
             }
         }
@@ -316,7 +323,7 @@ impl Pool {
             .http1_only()
             .tcp_nodelay(true)
             .pool_idle_timeout(idle_timeout)
-            .pool_max_idle_per_host(MAX_IDLE)
+            .pool_max_idle_per_host(if route.forwarded { 0 } else { MAX_IDLE })
             .connector_layer(AttributedLayer);
         builder = match route.reqwest_proxy() {
             Some(proxy) => builder.proxy(proxy.map_err(setup)?),
