@@ -111,6 +111,17 @@ RSpec.describe "Errors and retries" do
       }
       expect(send_attempts).to eq(1)
     end
+
+    it "says an untrusted IP (60020) is fixed in the app's trusted IPs or with the proxy setting" do
+      emulator.fail_next(60_020)
+      expect { client.send_text("x", to: "u") }.to raise_error(WeCom::AuthenticationError) { |e|
+        expect(e.errcode).to eq(60_020)
+        expect(e.errmsg).to include("not allow to access from your ip")
+        expect(e.message).to include("not among the app's trusted IPs", "the proxy setting")
+        expect(e.retryable?).to be(false)
+      }
+      expect(send_attempts).to eq(1)
+    end
   end
 
   describe "ambiguous failures (the request may have been delivered)" do

@@ -32,16 +32,18 @@ module WeCom
     # String), else of WeCom.configure's default_app, else its top-level settings; each keyword
     # argument overrides one. The client keeps these settings: reconfiguring never changes it.
     def initialize(app = nil, corp_id: nil, secret: nil, agent_id: nil, base_url: nil, timeout: nil,
-                   open_timeout: nil, idle_timeout: nil, max_retries: nil, retry_base_delay: nil, token_store: nil,
-                   configuration: WeCom.configuration)
+                   open_timeout: nil, idle_timeout: nil, max_retries: nil, retry_base_delay: nil, proxy: nil,
+                   token_store: nil, configuration: WeCom.configuration)
       given = { corp_id: corp_id, secret: secret, agent_id: agent_id, base_url: base_url, timeout: timeout,
                 open_timeout: open_timeout, idle_timeout: idle_timeout, max_retries: max_retries,
-                retry_base_delay: retry_base_delay, token_store: token_store }
+                retry_base_delay: retry_base_delay, proxy: proxy, token_store: token_store }
       @app = configuration.app_for(app)
       begin
         settings = Settings.new(given, configuration, @app).require!(:corp_id, :secret, :agent_id)
+        connection = settings.connection
         @native = Native::Client.new(settings.string(:corp_id), settings.string(:secret),
-                                     settings.integer(:agent_id, AGENT_IDS), settings.connection, settings.token_store)
+                                     settings.integer(:agent_id, AGENT_IDS), connection, settings.token_store)
+        @proxy_shown = Configuration.shown(:proxy, connection[:proxy]) unless nil.equal?(connection[:proxy])
       rescue ConfigurationError => e
         # A test suite recording sends (WeCom.delivery_method = :test) needs no credentials; a
         # live send raises this error then.
@@ -374,7 +376,7 @@ module WeCom
 
     def inspect
       "#<#{self.class.name} #{"app=#{app.inspect} " if app}corp_id=#{corp_id.inspect} agent_id=#{agent_id} " \
-        "base_url=#{base_url.inspect}>"
+        "base_url=#{base_url.inspect}#{" proxy=#{@proxy_shown}" if @proxy_shown}>"
     end
     alias to_s inspect
 

@@ -32,7 +32,7 @@ module WeCom
     }.freeze
 
     SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout idle_timeout max_retries
-                  retry_base_delay token_store callback_token callback_encoding_aes_key].freeze
+                  retry_base_delay proxy token_store callback_token callback_encoding_aes_key].freeze
 
     # Settings a named app must give itself: a secret is valid only with its own agent id, and
     # each app has its own "receive messages" URL with its own token and key.
@@ -48,6 +48,7 @@ module WeCom
     def self.shown(name, value)
       return "[REDACTED]" if SECRET.include?(name) && value
       return value.sub(%r{(//)[^/@]*@}, '\\1[REDACTED]@').inspect if name == :base_url && String === value
+      return value.sub(%r{(//[^/:@]*):[^/]*@}, '\\1:[REDACTED]@').inspect if name == :proxy && String === value
 
       Messages::Check.shown(value)
     end

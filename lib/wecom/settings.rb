@@ -79,7 +79,23 @@ module WeCom
     def connection
       { base_url: base_url, timeout: seconds(:timeout), open_timeout: seconds(:open_timeout),
         idle_timeout: seconds(:idle_timeout), max_retries: integer(:max_retries, Client::RETRIES),
-        retry_base_delay: seconds(:retry_base_delay) }
+        retry_base_delay: seconds(:retry_base_delay), proxy: proxy }
+    end
+
+    PROXY = "must be an http:// URL such as http://proxy.example.com:3128 (with user:password@ if the proxy " \
+            "needs them), or false for no proxy at all".freeze
+
+    # The forward proxy: nil (none given: HTTPS_PROXY and the other proxy variables decide, as
+    # for curl), false (none, whatever the environment says) or a URL. Its password is never shown.
+    def proxy
+      value = value(:proxy)
+      return value if nil.equal?(value) || false == value
+
+      url = String === value ? value : nil
+      unless url&.match?(%r{\Ahttps?://[^/?#]+/?\z}i)
+        invalid(:proxy, "#{PROXY}, got #{String === value ? Configuration.shown(:proxy, value) : Messages::Check.class_of(value)}")
+      end
+      url
     end
 
     # A configured duration may also be a numeric String (from YAML or the environment).

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::payload::Payload;
 use crate::process::{Context, RequestEvent};
 use crate::retry::RetryPolicy;
-use crate::transport::{Endpoint, Failure};
+use crate::transport::{Endpoint, Failure, Route};
 
 /// Query parameters that are credentials: a gateway that echoes the URL must not put them in an
 /// error message.
@@ -88,6 +88,9 @@ impl Api {
         let endpoint = Endpoint::parse(&connection.base_url).ok_or_else(|| {
             Error::Configuration(format!("base_url {:?} is not usable", connection.base_url))
         })?;
+        let scheme = connection.base_url.split_once("://").map_or("", |(s, _)| s);
+        let route = Route::resolve(&connection.proxy, scheme, |name| std::env::var(name).ok())?;
+        let endpoint = endpoint.through(route);
         Ok(Api {
             endpoint,
             open_timeout: connection.open_timeout,
@@ -221,6 +224,7 @@ impl Api {
                 after: self.timeout,
                 delivery_unknown: may_act,
             },
+            Failure::ProxyAuth(message) => Error::Configuration(message),
         }
     }
 }

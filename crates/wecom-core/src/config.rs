@@ -39,6 +39,68 @@ pub struct Connection {
     pub max_retries: u32,
     /// First backoff delay; each further retry doubles it (with jitter).
     pub retry_base_delay: Duration,
+    /// The forward proxy requests go through.
+    pub proxy: Proxy,
+}
+
+/// The forward proxy of a [`Connection`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum Proxy {
+    /// What `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` say (lower case too) when
+    /// the client is built.
+    #[default]
+    Env,
+    /// None, whatever the environment says.
+    Off,
+    /// This one: `http://[user:password@]host:port`.
+    Url(String),
+}
+
+/// Never prints the proxy's password.
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proxy::Env => f.write_str("Env"),
+            Proxy::Off => f.write_str("Off"),
+            Proxy::Url(url) => f.debug_tuple("Url").field(&redact_userinfo(url)).finish(),
+        }
+    }
+}
+
+/// `url` with the password of its `user:password@` replaced by `[REDACTED]`.
+pub fn redact_userinfo(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let rest = &url[after_scheme..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{}{user}:[REDACTED]{}", &url[..after_scheme], &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Checks a proxy URL; the error never shows the password.
+pub fn check_proxy_url(name: &str, url: &str) -> Result<url::Url> {
+    let invalid = || {
+        Error::Configuration(format!(
+            "{name} must be an http:// URL such as http://proxy.example.com:3128 (with \
+             user:password@ if the proxy needs them), got {:?}",
+            redact_userinfo(url)
+        ))
+    };
+    let parsed = url::Url::parse(url).map_err(|_| invalid())?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host().is_none()
+        || !matches!(parsed.path(), "" | "/")
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(invalid());
+    }
+    Ok(parsed)
 }
 
 impl Default for Connection {
@@ -50,6 +112,7 @@ impl Default for Connection {
             idle_timeout: crate::transport::DEFAULT_IDLE_TIMEOUT,
             max_retries: 3,
             retry_base_delay: Duration::from_millis(200),
+            proxy: Proxy::Env,
         }
     }
 }
@@ -84,6 +147,9 @@ impl Connection {
             ("retry_base_delay", self.retry_base_delay),
         ] {
             check_duration(name, value)?;
+        }
+        if let Proxy::Url(url) = &self.proxy {
+            check_proxy_url("proxy", url)?;
         }
         Ok(self)
     }
@@ -206,6 +272,31 @@ mod tests {
     fn debug_never_shows_the_secret() {
         let config = Config::new("corp", "very-secret-value", 1);
         assert!(!format!("{config:?}").contains("very-secret-value"));
+    }
+
+    #[test]
+    fn the_proxy_password_is_never_shown() {
+        assert_eq!(
+            redact_userinfo("http://user:pa:ss@proxy:3128"),
+            "http://user:[REDACTED]@proxy:3128"
+        );
+        assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(
+            redact_userinfo("http://user:p@ss@proxy:3128/"),
+            "http://user:[REDACTED]@proxy:3128/"
+        );
+        let mut connection = Connection {
+            proxy: Proxy::Url("http://user:hunter2@proxy:3128".into()),
+            ..Connection::default()
+        };
+        assert!(!format!("{connection:?}").contains("hunter2"));
+        assert!(connection.clone().validate().is_ok());
+        connection.proxy = Proxy::Url("socks5://user:hunter2@proxy:1080".into());
+        let err = connection.clone().validate().unwrap_err().to_string();
+        assert!(err.contains("proxy must be an http:// URL"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        connection.proxy = Proxy::Url("http://user:hunter2@proxy:3128/path".into());
+        assert!(connection.validate().is_err());
     }
 
     #[test]

@@ -176,6 +176,10 @@ impl Error {
 const UNKNOWN_DELIVERY: &str =
     "; delivery is unknown (the request may have reached WeCom): enable duplicate_check to retry safely";
 
+const UNTRUSTED_IP: &str = "; the IP this request came from is not among the app's trusted IPs \
+     (企业可信IP, in the app's settings in the WeCom admin console): add it there, or send through \
+     a forward proxy with a fixed trusted IP (the proxy setting, or HTTPS_PROXY)";
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -186,7 +190,13 @@ impl fmt::Display for Error {
                 errcode,
                 errmsg,
                 path,
-            } => write!(f, "WeCom {path} failed: errcode {errcode}, {errmsg}"),
+            } => {
+                write!(f, "WeCom {path} failed: errcode {errcode}, {errmsg}")?;
+                if *errcode == 60020 {
+                    f.write_str(UNTRUSTED_IP)?;
+                }
+                Ok(())
+            }
             Error::Http { status, path, .. } => {
                 write!(f, "WeCom {path} failed: HTTP {status}")
             }
@@ -330,5 +340,15 @@ mod tests {
             api(40003).to_string(),
             "WeCom /cgi-bin/message/send failed: errcode 40003, x"
         );
+    }
+
+    #[test]
+    fn an_untrusted_ip_points_at_the_proxy_setting() {
+        let message = api(60020).to_string();
+        assert!(
+            message.contains("not among the app's trusted IPs"),
+            "{message}"
+        );
+        assert!(message.contains("the proxy setting"), "{message}");
     }
 }

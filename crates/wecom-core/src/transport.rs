@@ -37,6 +37,7 @@ use http_body::{Body, Frame, SizeHint};
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, Url};
 
+use crate::config::{check_proxy_url, redact_userinfo, Proxy};
 use crate::payload::{OutBody, Payload};
 
 /// How long a connection may sit idle before it is closed rather than reused, unless the caller
@@ -67,8 +68,123 @@ pub struct Endpoint {
     prefix: String,
     /// `scheme://host[:port]`: which of the thread's idle connections a request may use.
     origin: String,
-    /// `host[:port]`, for error messages.
+    /// `host[:port]`, for error messages (with the proxy's, when there is one).
     authority: String,
+    /// The proxy the requests go through.
+    route: Route,
+}
+
+/// The forward proxy of an [`Endpoint`], resolved when its client is built: the threads' reqwest
+/// clients are keyed by it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Route {
+    proxy: Option<Url>,
+    /// Hosts that bypass `proxy` (NO_PROXY's syntax), when it came from the environment.
+    no_proxy: Option<String>,
+    /// The proxy forwards plain-HTTP requests itself (no CONNECT tunnel). Such connections are
+    /// not kept: proxies such as tinyproxy close them after each answer without saying so, and a
+    /// request written to one then fails with its delivery unknown.
+    forwarded: bool,
+}
+
+/// Never prints the proxy's password.
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field(
+                "proxy",
+                &self.proxy.as_ref().map(|p| redact_userinfo(p.as_str())),
+            )
+            .field("no_proxy", &self.no_proxy)
+            .field("forwarded", &self.forwarded)
+            .finish()
+    }
+}
+
+impl Route {
+    /// The route of requests to a `scheme` URL: the `proxy` setting's, else the environment's
+    /// as curl reads it (`https_proxy`/`HTTPS_PROXY` for https, `http_proxy`/`HTTP_PROXY` for
+    /// http — the upper-case one not under CGI, where it is a request header —, then
+    /// `all_proxy`/`ALL_PROXY`; `no_proxy`/`NO_PROXY` lists the hosts that bypass it).
+    pub fn resolve(
+        setting: &Proxy,
+        scheme: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> crate::error::Result<Route> {
+        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        match setting {
+            Proxy::Off => Ok(Route::default()),
+            Proxy::Url(url) => Ok(Route {
+                proxy: Some(check_proxy_url("proxy", url)?),
+                no_proxy: None,
+                forwarded: scheme == "http",
+            }),
+            Proxy::Env => {
+                let cgi = env("REQUEST_METHOD").is_some();
+                let names: &[&str] = match (scheme, cgi) {
+                    ("https", _) => &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"],
+                    (_, false) => &["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"],
+                    (_, true) => &["http_proxy", "all_proxy", "ALL_PROXY"],
+                };
+                let Some((name, value)) = names
+                    .iter()
+                    .find_map(|name| var(name).map(|value| (*name, value)))
+                else {
+                    return Ok(Route::default());
+                };
+                // As curl: a proxy without a scheme is an HTTP one.
+                let value = value.trim();
+                let value = if value.contains("://") {
+                    value.to_owned()
+                } else {
+                    format!("http://{value}")
+                };
+                Ok(Route {
+                    proxy: Some(check_proxy_url(name, &value)?),
+                    no_proxy: var("no_proxy").or_else(|| var("NO_PROXY")),
+                    forwarded: scheme == "http",
+                })
+            }
+        }
+    }
+
+    /// The proxy's `host:port`, for error messages.
+    fn via(&self) -> Option<String> {
+        let proxy = self.proxy.as_ref()?;
+        Some(format!(
+            "{}:{}",
+            proxy.host_str().unwrap_or_default(),
+            proxy.port_or_known_default().unwrap_or(80)
+        ))
+    }
+
+    fn reqwest_proxy(&self) -> Option<std::result::Result<reqwest::Proxy, reqwest::Error>> {
+        let proxy = self.proxy.as_ref()?;
+        Some(reqwest::Proxy::all(proxy.clone()).map(|p| {
+            p.no_proxy(
+                self.no_proxy
+                    .as_deref()
+                    .and_then(reqwest::NoProxy::from_string),
+            )
+        }))
+    }
+
+    /// `text` without the proxy's password (as given and percent-decoded).
+    fn scrub(&self, text: String) -> String {
+        let Some(password) = self.proxy.as_ref().and_then(|p| p.password()) else {
+            return text;
+        };
+        let decoded =
+            url::form_urlencoded::parse(format!("p={}", password.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+        let mut text = text.replace(password, "[REDACTED]");
+        if !decoded.is_empty() {
+            text = text.replace(&decoded, "[REDACTED]");
+        }
+        text
+    }
 }
 
 impl Endpoint {
@@ -87,7 +203,24 @@ impl Endpoint {
             prefix,
             origin,
             authority,
+            route: Route::default(),
         })
+    }
+
+    /// Whether `status` is the proxy's refusal of its credentials: 407, or (tinyproxy answers a
+    /// plain-HTTP request so) 401 to a request the proxy forwards itself rather than tunnels.
+    fn proxy_refused(&self, status: u16) -> bool {
+        self.route.proxy.is_some()
+            && (status == 407 || (status == 401 && self.base.scheme() == "http"))
+    }
+
+    /// This endpoint reached through `route`.
+    pub fn through(mut self, route: Route) -> Endpoint {
+        if let Some(via) = route.via() {
+            self.authority = format!("{} through the proxy {via}", self.authority);
+        }
+        self.route = route;
+        self
     }
 
     /// The URL of `path` under the base URL, with `query` form-encoded.
@@ -124,6 +257,8 @@ pub enum Failure {
     Lost(String),
     /// No complete answer within the timeout, after the request was sent.
     Timeout,
+    /// The proxy wants other credentials (407): the request was not sent on.
+    ProxyAuth(String),
 }
 
 /// One attempt of a request, as the connector and the request body see it.
@@ -165,6 +300,8 @@ tokio::task_local! {
 /// The thread's reqwest client, and when each origin last finished an exchange on it.
 struct Pool {
     client: reqwest::Client,
+    /// The proxy the client goes through.
+    route: Route,
     /// The client's pool_idle_timeout.
     idle_timeout: Duration,
     generation: u64,
@@ -172,24 +309,30 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(idle_timeout: Duration, generation: u64) -> Result<Pool, Failure> {
-        let client = reqwest::Client::builder()
+    fn new(idle_timeout: Duration, generation: u64, route: &Route) -> Result<Pool, Failure> {
+        let setup = |e: reqwest::Error| {
+            Failure::Connect(route.scrub(format!("setting up HTTP failed: {}", describe(&e))))
+        };
+        let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT_VALUE)
-            // As the hand-written client did: no redirects, no proxy from the environment, no
-            // retries of reqwest's own (ours are in api.rs, decided by what can have reached
-            // WeCom).
+            // No redirects, no retries of reqwest's own (ours are in api.rs, decided by what can
+            // have reached WeCom), and only the proxy of `route` (the environment was read when
+            // it was resolved).
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
             .retry(reqwest::retry::never())
             .http1_only()
             .tcp_nodelay(true)
             .pool_idle_timeout(idle_timeout)
-            .pool_max_idle_per_host(MAX_IDLE)
-            .connector_layer(AttributedLayer)
-            .build()
-            .map_err(|e| Failure::Connect(format!("setting up HTTP failed: {}", describe(&e))))?;
+            .pool_max_idle_per_host(if route.forwarded { 0 } else { MAX_IDLE })
+            .connector_layer(AttributedLayer);
+        builder = match route.reqwest_proxy() {
+            Some(proxy) => builder.proxy(proxy.map_err(setup)?),
+            None => builder.no_proxy(),
+        };
+        let client = builder.build().map_err(setup)?;
         Ok(Pool {
             client,
+            route: route.clone(),
             idle_timeout,
             generation,
             last_done: Vec::new(),
@@ -208,7 +351,8 @@ impl Pool {
 /// One thread's HTTP client (see the module's documentation).
 #[derive(Default)]
 pub struct Transport {
-    pool: Mutex<Option<Pool>>,
+    /// One client per proxy route (nearly always one).
+    pools: Mutex<Vec<Pool>>,
 }
 
 impl Transport {
@@ -258,6 +402,9 @@ impl Transport {
                 .scope(exchange.clone(), async { client.execute(request).await })
                 .await;
             match sent {
+                Ok(response) if endpoint.proxy_refused(response.status().as_u16()) => {
+                    return Err(Failure::ProxyAuth(proxy_auth_message(endpoint)));
+                }
                 Ok(response) => {
                     let response = read(response, endpoint).await?;
                     self.done(endpoint, generation);
@@ -271,7 +418,7 @@ impl Transport {
                         // The peer had closed this pooled connection, so its kernel refused the
                         // request unread. The other idle connections are as old: start afresh.
                         resent = true;
-                        self.forget(generation);
+                        self.forget(&endpoint.route, generation);
                         continue;
                     }
                     return Err(failure);
@@ -280,27 +427,36 @@ impl Transport {
         }
     }
 
-    /// The thread's client: built on first use, and built anew when every idle connection to
-    /// `endpoint` has been idle for `idle_timeout` (the last exchange finished that long ago).
-    /// The third value is how long the pool's connections to `endpoint` have been idle, when it
-    /// may hold some.
+    /// The thread's client for `endpoint`'s route: built on first use, and built anew when
+    /// every idle connection to `endpoint` has been idle for `idle_timeout` (the last exchange
+    /// finished that long ago). The third value is how long the pool's connections to
+    /// `endpoint` have been idle, when it may hold some.
     fn client(
         &self,
         endpoint: &Endpoint,
         idle_timeout: Duration,
     ) -> std::result::Result<(reqwest::Client, u64, Option<Duration>), Failure> {
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        let idle = pool.as_ref().and_then(|p| p.idle_for(&endpoint.origin));
-        let fresh = match (&*pool, idle) {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let at = pools.iter().position(|p| p.route == endpoint.route);
+        let idle = at.and_then(|at| pools[at].idle_for(&endpoint.origin));
+        let fresh = match (at, idle) {
             (None, _) => true,
             (Some(_), Some(idle)) => idle >= idle_timeout,
             (Some(_), None) => false,
         };
-        if fresh {
-            let generation = pool.as_ref().map_or(0, |p| p.generation + 1);
-            *pool = Some(Pool::new(idle_timeout, generation)?);
-        }
-        let pool = pool.as_ref().expect("built above");
+        let at = match at {
+            Some(at) if fresh => {
+                let generation = pools[at].generation + 1;
+                pools[at] = Pool::new(idle_timeout, generation, &endpoint.route)?;
+                at
+            }
+            Some(at) => at,
+            None => {
+                pools.push(Pool::new(idle_timeout, 0, &endpoint.route)?);
+                pools.len() - 1
+            }
+        };
+        let pool = &pools[at];
         Ok((
             pool.client.clone(),
             pool.generation,
@@ -309,8 +465,11 @@ impl Transport {
     }
 
     fn done(&self, endpoint: &Endpoint, generation: u64) {
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(pool) = pool.as_mut().filter(|p| p.generation == generation) else {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(pool) = pools
+            .iter_mut()
+            .find(|p| p.route == endpoint.route && p.generation == generation)
+        else {
             return;
         };
         let now = Instant::now();
@@ -324,19 +483,23 @@ impl Transport {
         }
     }
 
-    /// Replaces the client of `generation` (and so drops its idle connections), unless another
-    /// request already did.
-    fn forget(&self, generation: u64) {
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(idle_timeout) = pool
-            .as_ref()
-            .filter(|p| p.generation == generation)
-            .map(|p| p.idle_timeout)
+    /// Replaces `route`'s client of `generation` (and so drops its idle connections), unless
+    /// another request already did.
+    fn forget(&self, route: &Route, generation: u64) {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pool) = pools
+            .iter_mut()
+            .find(|p| p.route == *route && p.generation == generation)
         {
-            if let Ok(fresh) = Pool::new(idle_timeout, generation + 1) {
-                *pool = Some(fresh);
+            if let Ok(fresh) = Pool::new(pool.idle_timeout, generation + 1, route) {
+                *pool = fresh;
             }
         }
+    }
+
+    /// How many reqwest clients this thread holds (one per proxy route in use).
+    pub fn clients(&self) -> usize {
+        self.pools.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -360,8 +523,7 @@ async fn read(
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| crate::retry::parse_retry_after(v, std::time::SystemTime::now()));
     let too_long = || {
         Failure::Lost(format!(
             "reading the answer failed: {} sent more than {MAX_RESPONSE_BYTES} bytes",
@@ -400,8 +562,33 @@ async fn read(
     })
 }
 
-/// What a failed attempt means for delivery.
+/// What a failed attempt means for delivery, never with the proxy's password.
 fn classify(
+    error: &reqwest::Error,
+    exchange: &Exchange,
+    has_body: bool,
+    endpoint: &Endpoint,
+) -> Failure {
+    let route = &endpoint.route;
+    match classify_unscrubbed(error, exchange, has_body, endpoint) {
+        Failure::Connect(m) if m.contains("proxy authorization required") => {
+            Failure::ProxyAuth(proxy_auth_message(endpoint))
+        }
+        Failure::Connect(m) => Failure::Connect(route.scrub(m)),
+        Failure::Lost(m) => Failure::Lost(route.scrub(m)),
+        other => other,
+    }
+}
+
+fn proxy_auth_message(endpoint: &Endpoint) -> String {
+    format!(
+        "the proxy {} refused its credentials (407 Proxy Authentication Required): check the \
+         user and password of the proxy setting",
+        endpoint.route.via().unwrap_or_default()
+    )
+}
+
+fn classify_unscrubbed(
     error: &reqwest::Error,
     exchange: &Exchange,
     has_body: bool,
@@ -605,9 +792,157 @@ mod tests {
         assert!(Endpoint::parse("ftp://example.com").is_none());
     }
 
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_route_follows_the_setting_then_the_environment_as_curl_reads_it() {
+        let proxy = |route: Route| route.proxy.map(|p| p.to_string());
+        let vars = [
+            ("HTTPS_PROXY", "big:1"),
+            ("https_proxy", "http://small:2"),
+            ("HTTP_PROXY", "http://plain:3"),
+            ("ALL_PROXY", "http://all:4"),
+            ("NO_PROXY", "127.0.0.1,.internal"),
+        ];
+        let https = Route::resolve(&Proxy::Env, "https", env(&vars)).unwrap();
+        assert_eq!(https.no_proxy.as_deref(), Some("127.0.0.1,.internal"));
+        assert_eq!(proxy(https).as_deref(), Some("http://small:2/"));
+        assert_eq!(
+            proxy(Route::resolve(&Proxy::Env, "https", env(&vars[..1])).unwrap()).as_deref(),
+            Some("http://big:1/")
+        );
+        assert_eq!(
+            proxy(Route::resolve(&Proxy::Env, "http", env(&vars)).unwrap()).as_deref(),
+            Some("http://plain:3/")
+        );
+        assert_eq!(
+            proxy(Route::resolve(&Proxy::Env, "http", env(&vars[3..])).unwrap()).as_deref(),
+            Some("http://all:4/")
+        );
+        // Under CGI, HTTP_PROXY is the client's Proxy header.
+        let cgi = [("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://evil:1")];
+        assert_eq!(
+            proxy(Route::resolve(&Proxy::Env, "http", env(&cgi)).unwrap()),
+            None
+        );
+        assert_eq!(
+            Route::resolve(&Proxy::Off, "https", env(&vars)).unwrap(),
+            Route::default()
+        );
+        let given = Route::resolve(
+            &Proxy::Url("http://u:p@given:5".into()),
+            "https",
+            env(&vars),
+        )
+        .unwrap();
+        assert_eq!(given.no_proxy, None);
+        assert_eq!(proxy(given).as_deref(), Some("http://u:p@given:5/"));
+        let err = Route::resolve(
+            &Proxy::Env,
+            "https",
+            env(&[("HTTPS_PROXY", "ftp://u:hunter2@x")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("HTTPS_PROXY must be an http:// URL"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn clients_with_other_proxies_get_their_own_reqwest_client() {
+        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{}", unused_port())).unwrap();
+        let proxied = endpoint.clone().through(
+            Route::resolve(
+                &Proxy::Url(format!("http://user:hunter2@127.0.0.1:{}", unused_port())),
+                "http",
+                |_| None,
+            )
+            .unwrap(),
+        );
+        let transport = Transport::default();
+        for endpoint in [&endpoint, &proxied, &endpoint, &proxied] {
+            let _ = transport
+                .request(
+                    endpoint,
+                    Method::GET,
+                    endpoint.url("/", &[]),
+                    None,
+                    Duration::from_secs(1),
+                    Duration::from_secs(1),
+                    DEFAULT_IDLE_TIMEOUT,
+                )
+                .await;
+        }
+        assert_eq!(transport.clients(), 2);
+        // A proxy that refuses: the error names it, without the password.
+        let failure = transport
+            .request(
+                &proxied,
+                Method::POST,
+                proxied.url("/", &[]),
+                Some(&Payload::Json(Bytes::from_static(b"{}"))),
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                DEFAULT_IDLE_TIMEOUT,
+            )
+            .await
+            .unwrap_err();
+        let Failure::Connect(message) = &failure else {
+            panic!("{failure:?}")
+        };
+        assert!(
+            message.contains("through the proxy 127.0.0.1:"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(!format!("{proxied:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn retry_after_as_an_http_date_is_read() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint =
+            Endpoint::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(5));
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = [0; 1024];
+            let _ = stream.read(&mut head);
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {date}\r\nContent-Length: 0\r\n\r\n"
+            );
+            stream.write_all(answer.as_bytes()).unwrap();
+        });
+        let response = Transport::default()
+            .request(
+                &endpoint,
+                Method::GET,
+                endpoint.url("/", &[]),
+                None,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                DEFAULT_IDLE_TIMEOUT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status, 503);
+        let wait = response.retry_after.unwrap();
+        assert!(
+            wait > Duration::from_secs(3) && wait <= Duration::from_secs(5),
+            "{wait:?}"
+        );
+    }
+
     #[test]
     fn the_client_builds() {
-        assert!(Pool::new(DEFAULT_IDLE_TIMEOUT, 0).is_ok());
+        assert!(Pool::new(DEFAULT_IDLE_TIMEOUT, 0, &Route::default()).is_ok());
     }
 
     fn unused_port() -> u16 {

@@ -225,7 +225,27 @@ pub fn connection(ruby: &Ruby, settings: RHash) -> Result<wecom_core::config::Co
         idle_timeout: seconds("idle_timeout")?,
         max_retries: settings.fetch(ruby.to_symbol("max_retries"))?,
         retry_base_delay: seconds("retry_base_delay")?,
+        // Optional: a Hash without :proxy takes the environment's, as nil does.
+        proxy: proxy(ruby, settings.get(ruby.to_symbol("proxy")))?,
     })
+}
+
+/// The proxy setting: nil (the environment's), false (none) or a URL.
+fn proxy(ruby: &Ruby, value: Option<Value>) -> Result<wecom_core::config::Proxy, Error> {
+    use wecom_core::config::Proxy;
+    let Some(value) = value.filter(|value| !value.is_nil()) else {
+        return Ok(Proxy::Env);
+    };
+    if value.is_kind_of(ruby.class_false_class()) {
+        return Ok(Proxy::Off);
+    }
+    match RString::from_value(value).map(|s| s.to_string()) {
+        Some(Ok(url)) => Ok(Proxy::Url(url)),
+        _ => Err(Error::new(
+            ruby.exception_arg_error(),
+            "proxy must be a URL String, false or nil",
+        )),
+    }
 }
 
 /// `WeCom::Native.check_json(value, field)`: raises the ArgumentError a send of `value` would
