@@ -88,22 +88,14 @@ module WeCom
 
     # Registers (or replaces) the app `name` with any of SETTINGS.
     def app(name, **settings)
-      writable!
-      unknown = settings.keys - SETTINGS
-      raise ArgumentError, "unknown WeCom app setting(s): #{unknown.join(', ')}" unless unknown.empty?
-
-      @apps[app_name(name)] = AppSettings[settings.transform_values { |value| own(value) }].freeze
+      register(@apps, name, settings, SETTINGS, "app")
     end
 
     # Registers (or replaces) a callback endpoint that is not an app's "receive messages" URL,
     # such as the contact-sync assistant's: its token and EncodingAESKey, and the receive id its
     # callbacks carry (default: corp_id). WeCom::Callback.new(name) uses it.
     def callback(name, **settings)
-      writable!
-      unknown = settings.keys - CALLBACK_SETTINGS
-      raise ArgumentError, "unknown WeCom callback setting(s): #{unknown.join(', ')}" unless unknown.empty?
-
-      @callbacks[app_name(name)] = AppSettings[settings.transform_values { |value| own(value) }].freeze
+      register(@callbacks, name, settings, CALLBACK_SETTINGS, "callback")
     end
 
     # The names of the callback endpoints registered with #callback (Symbols).
@@ -182,6 +174,15 @@ module WeCom
       super
       @apps = @apps.dup
       @callbacks = @callbacks.dup
+    end
+
+    # Registers `settings` (only names among `allowed`) under `name` in `table`: our own frozen copy.
+    def register(table, name, settings, allowed, kind)
+      writable!
+      unknown = settings.keys - allowed
+      raise ArgumentError, "unknown WeCom #{kind} setting(s): #{unknown.join(', ')}" unless unknown.empty?
+
+      table[app_name(name)] = AppSettings[settings.transform_values { |value| own(value) }].freeze
     end
 
     def writable!
