@@ -215,9 +215,18 @@ RSpec.describe WeCom::Callback do
       params, = signed({ "MsgType" => "text" })
       huge = "<xml><Encrypt>#{'A' * WeCom::Callback::MAX_BODY}</Encrypt></xml>"
       expect { callback.parse(params, huge) }.to raise_error(WeCom::CallbackTooLarge) { |e| expect(e.response_status).to eq(413) }
-      io = StringIO.new(huge * 3)
+      counting = Class.new(StringIO) do
+        attr_reader :asked
+
+        def read(length = nil, *rest)
+          @asked = length
+          super
+        end
+      end
+      io = counting.new(huge * 3)
       expect { callback.parse(params, io) }.to raise_error(WeCom::CallbackTooLarge)
-      expect(io.pos).to eq(0) # read at most MAX_BODY + 1, then rewound for whoever reads it next
+      expect(io.asked).to eq(WeCom::Callback::MAX_BODY + 1) # never the whole stream
+      expect(io.pos).to eq(0) # rewound for whoever reads it next
     end
 
     it "never puts the token or the key in an error message" do
