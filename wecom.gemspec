@@ -23,7 +23,7 @@ Gem::Specification.new do |spec|
     Dir["lib/**/*.rb", "lib/generators/**/templates/*", "exe/*",
         "ext/wecom/extconf.rb", "ext/wecom/Cargo.toml", "ext/wecom/src/**/*.rs",
         "crates/*/Cargo.toml", "crates/*/src/**/*.rs", "Cargo.toml", "Cargo.lock",
-        "README.md", "CHANGELOG.md", "LICENSE"]
+        "README.md", "README.zh-CN.md", "CHANGELOG.md", "LICENSE"]
   end
   spec.bindir = "exe"
   spec.executables = ["wecom"]

@@ -29,7 +29,7 @@ RSpec.describe "The packaged gem", :slow do
   it "packages the sources and Cargo.lock, and nothing built" do
     files = Gem::Package.new(@gem).contents
     expect(files).to include("Cargo.lock", "Cargo.toml", "ext/wecom/extconf.rb", "ext/wecom/src/lib.rs",
-                             "crates/wecom-core/src/lib.rs", "lib/wecom.rb", "README.md",
+                             "crates/wecom-core/src/lib.rs", "lib/wecom.rb", "README.md", "README.zh-CN.md",
                              "lib/generators/wecom/install/templates/wecom.yml")
     expect(files.grep(%r{\Atarget/|\.so\z|\.gem\z|\Atmp/|\Aspec/})).to eq([])
   end
