@@ -7,7 +7,7 @@ require "tmpdir"
 # with wecom loaded) against an emulator standing in for WeCom, so the README cannot rot.
 RSpec.describe "README.md examples" do
   root = File.expand_path("..", __dir__)
-  marker = "<!-- runnable: spec/readme_spec.rb runs this against the emulator -->"
+  marker = ReadmeRunnable::MARKER
   examples = File.read(File.join(root, "README.md")).scan(/^#{Regexp.escape(marker)}\n```ruby\n(.*?)^```$/m).flatten
 
   # What the examples take as given: a client, a media_id, an earlier result, bytes of a PDF.
@@ -21,7 +21,7 @@ RSpec.describe "README.md examples" do
   prelude_requests = 3
 
   it "marks the examples of every main section runnable" do
-    expect(examples.size).to eq(6)
+    expect(examples.size).to eq(ReadmeRunnable::EXAMPLES)
   end
 
   examples.each do |code|

@@ -183,8 +183,8 @@ RSpec.describe "README.zh-CN.md" do
   end
 
   it "keeps the runnable markers that spec/readme_spec.rb looks for on the same blocks" do
-    markers = ->(text) { text.lines.grep(/\A<!-- runnable:/) }
-    expect(markers[original_text].size).to eq(6)
+    markers = ->(text) { text.lines.map(&:chomp).grep(ReadmeRunnable::MARKER) }
+    expect(markers[original_text].size).to eq(ReadmeRunnable::EXAMPLES)
     expect(markers[translation_text]).to eq(markers[original_text])
   end
 
