@@ -164,39 +164,7 @@ impl Api {
                 retry_after: response.retry_after,
             });
         }
-        let secrets = Secrets(query);
-        let not_wecom = |what: String| Error::Network {
-            message: secrets.scrub(&what),
-            path: path.to_owned(),
-            // A GET (gettoken) cannot have made WeCom act, whatever answered it.
-            delivery_unknown: may_act,
-        };
-        let answer: Value = serde_json::from_slice(&response.body).map_err(|_| {
-            not_wecom(format!(
-                "the answer was not JSON ({} bytes: {})",
-                response.body.len(),
-                excerpt(&response.body)
-            ))
-        })?;
-        // A gateway or a captive portal can answer 200 with JSON of its own: only an object with
-        // an integer errcode is WeCom's answer.
-        let errcode = match answer.get("errcode") {
-            Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or_default(),
-            _ => {
-                return Err(not_wecom(format!(
-                    "the answer was not WeCom's (no integer errcode): {}",
-                    excerpt(&response.body)
-                )))
-            }
-        };
-        match errcode {
-            0 => Ok(answer),
-            errcode => Err(Error::Api {
-                errcode,
-                errmsg: secrets.scrub(answer["errmsg"].as_str().unwrap_or("")),
-                path: path.to_owned(),
-            }),
-        }
+        read_answer(&response.body, path, query, may_act)
     }
 
     /// Classifies a transport failure by whether the request can have made WeCom act. Transport
@@ -226,6 +194,51 @@ impl Api {
             },
             Failure::ProxyAuth(message) => Error::Configuration(message),
         }
+    }
+}
+
+/// WeCom's answer to a request with a 200 status: the JSON object when its errcode is 0,
+/// [`Error::Api`] for another errcode, and [`Error::Network`] for anything that is not WeCom's
+/// (not JSON, no integer errcode). Credentials of `query` never reach an error's text. Public
+/// for the fuzz target that feeds it arbitrary bytes (fuzz/fuzz_targets/wecom_answer.rs).
+pub fn read_answer(
+    body: &[u8],
+    path: &str,
+    query: &[(&str, &str)],
+    may_act: bool,
+) -> Result<Value> {
+    let secrets = Secrets(query);
+    let not_wecom = |what: String| Error::Network {
+        message: secrets.scrub(&what),
+        path: path.to_owned(),
+        // A GET (gettoken) cannot have made WeCom act, whatever answered it.
+        delivery_unknown: may_act,
+    };
+    let answer: Value = serde_json::from_slice(body).map_err(|_| {
+        not_wecom(format!(
+            "the answer was not JSON ({} bytes: {})",
+            body.len(),
+            excerpt(body)
+        ))
+    })?;
+    // A gateway or a captive portal can answer 200 with JSON of its own: only an object with
+    // an integer errcode is WeCom's answer.
+    let errcode = match answer.get("errcode") {
+        Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or_default(),
+        _ => {
+            return Err(not_wecom(format!(
+                "the answer was not WeCom's (no integer errcode): {}",
+                excerpt(body)
+            )))
+        }
+    };
+    match errcode {
+        0 => Ok(answer),
+        errcode => Err(Error::Api {
+            errcode,
+            errmsg: secrets.scrub(answer["errmsg"].as_str().unwrap_or("")),
+            path: path.to_owned(),
+        }),
     }
 }
 

@@ -35,7 +35,8 @@ pub struct SendResult {
 }
 
 impl SendResult {
-    fn merge(&mut self, answer: &Value) {
+    /// Adds one `message/send` answer: its msgid, the recipients WeCom refused, the response code.
+    pub fn merge(&mut self, answer: &Value) {
         let ids = |key: &str| -> Vec<String> {
             answer[key]
                 .as_str()

@@ -62,6 +62,19 @@ mod state;
 mod token;
 
 pub use card::{Card, CardClick, CardUpdate, ClickError, Question, RESPONSE_CODE_TTL};
+
+/// Entry points for the fuzz targets (fuzz/): the emulator's parsers of what clients send.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The parts of an upload's body under `content_type`, as the media endpoints read them;
+    /// `None` when the type is not multipart or the body is malformed.
+    pub fn multipart(content_type: &str, body: &[u8]) -> Option<usize> {
+        let boundary = crate::multipart::boundary(content_type)?;
+        crate::multipart::parse(body, &boundary)
+            .ok()
+            .map(|parts| parts.len())
+    }
+}
 pub use chat::Chat;
 pub use media::{MediaKind, Upload, Uploader};
 pub use robot::RobotMessage;
