@@ -1,6 +1,5 @@
 # frozen_string_literal: true
 
-
 # The Ruby -> JSON conversion of a message body (ext/wecom/src/convert.rs) and JSON -> Ruby of what
 # the emulator recorded, on generated values rather than hand-picked ones: a bounded random corpus,
 # reproducible from the run's seed (rspec --seed N), in place of a coverage-guided fuzzer (the
