@@ -67,13 +67,20 @@ class RailsApp
   # returns once its heartbeat is there.
   def start_sidekiq(redis, concurrency: 2)
     log = path("log", "sidekiq.log")
-    @sidekiq = Process.spawn(env, RbConfig.ruby, Gem.bin_path("sidekiq", "sidekiq"), "-r", @root,
-                             "-c", concurrency.to_s, chdir: @root, out: log, err: log)
+    @sidekiq = spawn_sidekiq(concurrency: concurrency)
     wait_for("Sidekiq to start (#{log})", seconds: BOOT_TIMEOUT) do
       raise "Sidekiq exited:\n#{File.read(log)}" if Process.wait(@sidekiq, Process::WNOHANG)
 
       redis.scard("processes").positive? # Sidekiq's heartbeat: it is fetching jobs
     end
+  end
+
+  # A Sidekiq process of the app's, not waited for and not stopped by #stop: its pid (a spec that
+  # kills it with SIGKILL reaps it). Its output is appended to log/sidekiq.log.
+  def spawn_sidekiq(concurrency: 2)
+    log = [path("log", "sidekiq.log"), "a"]
+    Process.spawn(env, RbConfig.ruby, Gem.bin_path("sidekiq", "sidekiq"), "-r", @root, "-c", concurrency.to_s,
+                  chdir: @root, out: log, err: log)
   end
 
   # `bin/rails server` (Puma) on 127.0.0.1, on a port of its own; returns once it answers HTTP.
