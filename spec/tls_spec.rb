@@ -1,6 +1,9 @@
 # frozen_string_literal: true
 
 require "spec_helper"
+require "json"
+require "open3"
+require "pathname"
 
 # HTTPS to the emulator with certificates the test makes (spec/support/test_certificates.rb):
 # ca_file adds a CA to the trusted roots, and a certificate that is not trusted, expired or for
@@ -174,6 +177,36 @@ RSpec.describe "TLS: ca_file and certificate errors" do
         .to raise_error(WeCom::ConfigurationError, /the TLS certificate file #{Regexp.escape(missing)} cannot be read/)
       expect { start_emulator(tls: { cert: certificates.server[:cert], key: ca_file }) }
         .to raise_error(WeCom::ConfigurationError, /#{Regexp.escape(ca_file)} holds no usable private key/)
+    end
+  end
+
+  describe "wecom emulator --tls-cert FILE --tls-key FILE" do
+    exe = File.expand_path("../exe/wecom", __dir__)
+    let(:env) { { "WECOM_CORP_ID" => credentials[:corp_id], "WECOM_SECRET" => credentials[:secret] } }
+
+    it "serves HTTPS, which a client trusting ca_file sends to" do
+      server = certificates.server
+      stdin, stdout, stderr, thread = Open3.popen3(env, RbConfig.ruby, exe, "emulator", "--tls-cert", server[:cert],
+                                                   "--tls-key", server[:key])
+      line = Timeout.timeout(10) { stdout.gets }
+      expect(line).to match(%r{\AWeCom emulator on https://127\.0\.0\.1:\d+\n\z})
+      base_url = line[%r{https://\S+}]
+      WeCom::Client.new(**credentials, base_url: base_url, ca_file: ca_file).send_text("cli over TLS", to: "zhangsan")
+      expect(JSON.parse(Timeout.timeout(10) { stdout.gets })["body"]["text"]).to eq("content" => "cli over TLS")
+      Process.kill("TERM", thread.pid)
+      expect(Timeout.timeout(10) { thread.value }).to be_success
+    ensure
+      Process.kill("KILL", thread.pid) if thread&.alive?
+      [stdin, stdout, stderr].each { |io| io&.close }
+    end
+
+    it "needs both files: a usage error (exit 2) names the missing one" do
+      _, err, status = Open3.capture3(env, RbConfig.ruby, exe, "emulator", "--tls-cert", certificates.server[:cert])
+      expect(status.exitstatus).to eq(2)
+      expect(err).to start_with("wecom: --tls-cert needs --tls-key FILE")
+      _, err, status = Open3.capture3(env, RbConfig.ruby, exe, "emulator", "--tls-key", certificates.server[:key])
+      expect(status.exitstatus).to eq(2)
+      expect(err).to start_with("wecom: --tls-key needs --tls-cert FILE")
     end
   end
 end
