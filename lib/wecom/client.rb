@@ -33,10 +33,10 @@ module WeCom
     # argument overrides one. The client keeps these settings: reconfiguring never changes it.
     def initialize(app = nil, corp_id: nil, secret: nil, agent_id: nil, base_url: nil, timeout: nil,
                    open_timeout: nil, idle_timeout: nil, max_retries: nil, retry_base_delay: nil, proxy: nil,
-                   token_store: nil, configuration: WeCom.configuration)
+                   token_store: nil, ca_file: nil, configuration: WeCom.configuration)
       given = { corp_id: corp_id, secret: secret, agent_id: agent_id, base_url: base_url, timeout: timeout,
                 open_timeout: open_timeout, idle_timeout: idle_timeout, max_retries: max_retries,
-                retry_base_delay: retry_base_delay, proxy: proxy, token_store: token_store }
+                retry_base_delay: retry_base_delay, proxy: proxy, token_store: token_store, ca_file: ca_file }
       @app = configuration.app_for(app)
       begin
         settings = Settings.new(given, configuration, @app).require!(:corp_id, :secret, :agent_id)

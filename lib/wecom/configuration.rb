@@ -32,7 +32,7 @@ module WeCom
     }.freeze
 
     SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout idle_timeout max_retries
-                  retry_base_delay proxy token_store callback_token callback_encoding_aes_key].freeze
+                  retry_base_delay proxy token_store callback_token callback_encoding_aes_key ca_file].freeze
 
     # Settings a named app must give itself: a secret is valid only with its own agent id, and
     # each app has its own "receive messages" URL with its own token and key.

@@ -29,11 +29,25 @@ module WeCom
     # every id is valid). apps: adds more apps of the corp, as { secret:, agent_id: } Hashes.
     # robots: lists the group robot webhook keys (by default every non-empty key is a robot);
     # robot_limit_per_minute: is how many messages a robot takes in any 60 s (0: no limit).
+    # tls: { cert: PATH, key: PATH } serves HTTPS with that PEM certificate chain (the server's
+    # certificate first) and PEM private key; base_url then starts with https://. Clients trust
+    # the certificate's CA through their ca_file setting.
     def self.start(corp_id: "corp", secret: "secret", agent_id: 1_000_002, token_ttl: 7200, users: nil,
-                   parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0)
+                   parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0, tls: nil)
       new(corp_id: corp_id, secret: secret, agent_id: agent_id, token_ttl: token_ttl, users: users,
           parties: parties, tags: tags, apps: apps, robots: robots,
-          robot_limit_per_minute: robot_limit_per_minute, port: port)
+          robot_limit_per_minute: robot_limit_per_minute, port: port, tls: tls)
+    end
+
+    # [cert, key] path Strings from the tls: option, or nil.
+    def self.tls_files(tls)
+      return nil if tls.nil?
+
+      files = Hash === tls && tls.keys.sort == %i[cert key] ? tls.values_at(:cert, :key) : []
+      files = files.map { |file| Messages::Check.responds?(file, :to_path) ? file.to_path : file }
+      return files if files.size == 2 && files.all? { |file| String === file && !file.empty? }
+
+      raise ArgumentError, "tls must be { cert: PATH, key: PATH } (PEM files), got #{Messages::Check.shown(tls)}"
     end
 
     def self.run(**options)
@@ -44,7 +58,7 @@ module WeCom
     end
 
     def initialize(corp_id:, secret:, agent_id:, token_ttl:, users:, parties:, tags:, apps:, robots:,
-                   robot_limit_per_minute:, port:)
+                   robot_limit_per_minute:, port:, tls: nil)
       @corp_id = corp_id
       @secret = secret
       @agent_id = agent_id
@@ -53,7 +67,7 @@ module WeCom
       directory = ->(ids) { ids&.map(&:to_s) }
       @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, directory.call(users),
                                        directory.call(parties), directory.call(tags), directory.call(robots),
-                                       Integer(robot_limit_per_minute), port)
+                                       Integer(robot_limit_per_minute), port, self.class.tls_files(tls))
       @latency = 0
       @callback_attempts = []
       @callback_lock = Mutex.new

@@ -76,6 +76,15 @@ module WeCom
   # No answer within the configured timeout.
   class TimeoutError < NetworkError; end
 
+  # The server's TLS certificate was not accepted (an unknown issuer, expired, or for another
+  # host); nothing was sent. Not retryable: the same certificate is refused again. A private CA or
+  # a TLS-inspecting proxy's CA is trusted with the ca_file setting; checks are never turned off.
+  class CertificateError < NetworkError
+    def initialize(message = nil, retryable: false, **attributes)
+      super
+    end
+  end
+
   # WeCom::DeliveryJob found another job delivering the same idempotency key right now; it tries
   # again soon (at the latest when the other job's lease, #retry_after, runs out), and then finds
   # the delivery done, or takes it over.

@@ -79,7 +79,7 @@ module WeCom
     def connection
       { base_url: base_url, timeout: seconds(:timeout), open_timeout: seconds(:open_timeout),
         idle_timeout: seconds(:idle_timeout), max_retries: integer(:max_retries, Client::RETRIES),
-        retry_base_delay: seconds(:retry_base_delay), proxy: proxy }
+        retry_base_delay: seconds(:retry_base_delay), proxy: proxy, ca_file: ca_file }
     end
 
     PROXY = "must be an http:// URL such as http://proxy.example.com:3128 (with user:password@ if the proxy " \
@@ -96,6 +96,22 @@ module WeCom
         invalid(:proxy, "#{PROXY}, got #{String === value ? Configuration.shown(:proxy, value) : Messages::Check.class_of(value)}")
       end
       url
+    end
+
+    CA_FILE = "must be the path of a PEM file of CA certificates (added to the trusted roots)".freeze
+
+    # The PEM file whose CA certificates are trusted besides the built-in roots (a TLS-inspecting
+    # proxy's, a private CA's), as a path String; nil for none. The file is read and checked here:
+    # missing, unreadable, or without a usable certificate is an error naming the path.
+    def ca_file
+      value = value(:ca_file)
+      return nil if nil.equal?(value)
+
+      path = Messages::Check.responds?(value, :to_path) ? value.to_path : value
+      invalid(:ca_file, "#{CA_FILE}, got #{Messages::Check.class_of(value)}") unless String === path && !path.empty?
+      problem = Native.ca_file_problem(path)
+      invalid(:ca_file, problem) if problem
+      path
     end
 
     # A configured duration may also be a numeric String (from YAML or the environment).

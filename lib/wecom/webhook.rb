@@ -34,13 +34,14 @@ module WeCom
     # name: how logs and test records call this robot (default "robot"). The other settings
     # default to WeCom.configure's top-level ones, like a Client's.
     def initialize(key:, name: nil, base_url: nil, timeout: nil, open_timeout: nil, idle_timeout: nil,
-                   max_retries: nil, retry_base_delay: nil, proxy: nil, wait: true, configuration: WeCom.configuration)
+                   max_retries: nil, retry_base_delay: nil, proxy: nil, ca_file: nil, wait: true,
+                   configuration: WeCom.configuration)
       @name = Messages::Check.text(name || "robot", "name")
       @wait = wait ? true : false
       key, url_base = split(key)
       settings = Settings.new({ base_url: url_base || base_url, timeout: timeout, open_timeout: open_timeout,
                                 idle_timeout: idle_timeout, max_retries: max_retries,
-                                retry_base_delay: retry_base_delay, proxy: proxy }, configuration, nil)
+                                retry_base_delay: retry_base_delay, proxy: proxy, ca_file: ca_file }, configuration, nil)
       @base_url = settings.base_url
       proxy = settings.proxy
       @proxy_shown = Configuration.shown(:proxy, proxy) unless nil.equal?(proxy)

@@ -90,7 +90,7 @@ impl Api {
         })?;
         let scheme = connection.base_url.split_once("://").map_or("", |(s, _)| s);
         let route = Route::resolve(&connection.proxy, scheme, |name| std::env::var(name).ok())?;
-        let endpoint = endpoint.through(route);
+        let endpoint = endpoint.through(route.trusting(connection.ca_file.clone()));
         Ok(Api {
             endpoint,
             open_timeout: connection.open_timeout,
@@ -193,6 +193,7 @@ impl Api {
                 delivery_unknown: may_act,
             },
             Failure::ProxyAuth(message) => Error::Configuration(message),
+            Failure::Certificate(message) => Error::Certificate { message, path },
         }
     }
 }

@@ -41,6 +41,91 @@ pub struct Connection {
     pub retry_base_delay: Duration,
     /// The forward proxy requests go through.
     pub proxy: Proxy,
+    /// Certificates trusted besides Mozilla's roots (a TLS-inspecting proxy's CA, a private CA).
+    pub ca_file: Option<CaFile>,
+}
+
+/// The CA certificates of a PEM file, added to Mozilla's roots: certificates are always checked,
+/// against more roots. Read and checked once, when the client is built.
+#[derive(Clone)]
+pub struct CaFile {
+    path: String,
+    certificates: Arc<Vec<rustls_pki_types::CertificateDer<'static>>>,
+    /// SHA-256 of the certificates: the threads' reqwest clients are keyed by it, so clients with
+    /// other CAs never share one.
+    digest: [u8; 32],
+}
+
+impl CaFile {
+    /// Reads and checks the PEM file at `path`. The error is what is wrong, starting with the
+    /// path, for a message that names the setting (`ca_file <error>`).
+    pub fn load(path: &str) -> std::result::Result<CaFile, String> {
+        let pem = std::fs::read(path).map_err(|e| format!("{path:?} cannot be read: {e}"))?;
+        CaFile::from_pem(path, &pem)
+    }
+
+    /// The certificates of `pem` (read from `path`), each checked as the roots store will.
+    pub fn from_pem(path: &str, pem: &[u8]) -> std::result::Result<CaFile, String> {
+        use rustls_pki_types::pem::{PemObject, SectionKind};
+        let mut certificates = Vec::new();
+        let mut digest = Sha256::new();
+        for section in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(pem) {
+            let (kind, der) =
+                section.map_err(|e| format!("{path:?} is not a readable PEM file: {e}"))?;
+            if kind != SectionKind::Certificate {
+                continue;
+            }
+            let certificate = rustls_pki_types::CertificateDer::from(der);
+            rustls::RootCertStore::empty()
+                .add(certificate.clone())
+                .map_err(|e| {
+                    format!(
+                        "{path:?}: certificate {} is not a usable CA certificate: {e}",
+                        certificates.len() + 1
+                    )
+                })?;
+            digest.update((certificate.len() as u64).to_be_bytes());
+            digest.update(&certificate);
+            certificates.push(certificate);
+        }
+        if certificates.is_empty() {
+            return Err(format!(
+                "{path:?} holds no certificate (a PEM file with -----BEGIN CERTIFICATE----- blocks)"
+            ));
+        }
+        Ok(CaFile {
+            path: path.to_owned(),
+            certificates: Arc::new(certificates),
+            digest: digest.finalize().into(),
+        })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The certificates in DER, in the file's order.
+    pub fn certificates(&self) -> &[rustls_pki_types::CertificateDer<'static>] {
+        &self.certificates
+    }
+}
+
+/// Two files with the same certificates are the same roots.
+impl PartialEq for CaFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+    }
+}
+
+impl Eq for CaFile {}
+
+impl fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("certificates", &self.certificates.len())
+            .finish()
+    }
 }
 
 /// The forward proxy of a [`Connection`].
@@ -113,6 +198,7 @@ impl Default for Connection {
             max_retries: 3,
             retry_base_delay: Duration::from_millis(200),
             proxy: Proxy::Env,
+            ca_file: None,
         }
     }
 }
@@ -297,6 +383,58 @@ mod tests {
         assert!(!err.contains("hunter2"), "{err}");
         connection.proxy = Proxy::Url("http://user:hunter2@proxy:3128/path".into());
         assert!(connection.validate().is_err());
+    }
+
+    #[test]
+    fn ca_file_must_be_a_readable_pem_file_of_certificates() {
+        let dir = std::env::temp_dir().join(format!("wecom-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+
+        let missing = CaFile::load(&path("missing.pem")).unwrap_err();
+        assert!(
+            missing.starts_with(&format!("{:?} cannot be read", path("missing.pem"))),
+            "{missing}"
+        );
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
+        let no_certificate = CaFile::load(&path("key.pem")).unwrap_err();
+        assert!(
+            no_certificate.contains("holds no certificate"),
+            "{no_certificate}"
+        );
+        std::fs::write(path("empty.pem"), "").unwrap();
+        assert!(CaFile::load(&path("empty.pem"))
+            .unwrap_err()
+            .contains("holds no certificate"));
+
+        let broken = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+        std::fs::write(path("broken.pem"), broken).unwrap();
+        let broken = CaFile::load(&path("broken.pem")).unwrap_err();
+        assert!(broken.contains("is not a readable PEM file"), "{broken}");
+
+        let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        std::fs::write(path("junk.pem"), junk).unwrap();
+        let junk = CaFile::load(&path("junk.pem")).unwrap_err();
+        assert!(
+            junk.contains("certificate 1 is not a usable CA certificate"),
+            "{junk}"
+        );
+
+        // A bundle (with other blocks, such as a key, skipped) keeps every certificate.
+        let one = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        let one = one.self_signed(&key).unwrap();
+        let two = rcgen::CertificateParams::new(vec!["x.example".to_string()]).unwrap();
+        let two = two.self_signed(&key).unwrap();
+        let bundle = format!("{}{}{}", one.pem(), key.serialize_pem(), two.pem());
+        std::fs::write(path("bundle.pem"), &bundle).unwrap();
+        let ca = CaFile::load(&path("bundle.pem")).unwrap();
+        assert_eq!(ca.certificates().len(), 2);
+        assert_eq!(ca.path(), path("bundle.pem"));
+        assert_eq!(ca, CaFile::from_pem("other", bundle.as_bytes()).unwrap());
+        assert_ne!(ca, CaFile::from_pem("one", one.pem().as_bytes()).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

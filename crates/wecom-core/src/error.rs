@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Network,
     /// No answer within the configured timeout.
     Timeout,
+    /// The server's TLS certificate was not accepted (a Network error that no retry fixes).
+    Certificate,
     /// A bug in wecom itself (a caught panic, an unparsable success answer).
     Internal,
 }
@@ -55,6 +57,11 @@ pub enum Error {
         path: String,
         after: Duration,
         delivery_unknown: bool,
+    },
+    /// The TLS handshake refused the server's certificate: nothing was sent.
+    Certificate {
+        message: String,
+        path: String,
     },
     Internal(String),
     /// A limit kept on this side (a group robot's 20 messages a minute) has no room before
@@ -96,6 +103,7 @@ impl Error {
             Error::Http { status: 429, .. } | Error::Throttled { .. } => ErrorKind::RateLimit,
             Error::Http { .. } | Error::Network { .. } => ErrorKind::Network,
             Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Certificate { .. } => ErrorKind::Certificate,
             Error::Internal(_) => ErrorKind::Internal,
             Error::PartiallySent { cause, .. } => cause.kind(),
         }
@@ -107,7 +115,11 @@ impl Error {
             Error::Api { errcode, .. } => RETRYABLE_ERRCODES.contains(errcode),
             Error::Http { status, .. } => *status == 429 || *status >= 500,
             Error::Network { .. } | Error::Timeout { .. } | Error::Throttled { .. } => true,
-            Error::InvalidArgument(_) | Error::Configuration(_) | Error::Internal(_) => false,
+            // The same certificate will be refused again: the trusted roots must change.
+            Error::InvalidArgument(_)
+            | Error::Configuration(_)
+            | Error::Internal(_)
+            | Error::Certificate { .. } => false,
             // Repeating the whole send would deliver the first calls twice.
             Error::PartiallySent { cause, repeat, .. } => {
                 *repeat == Repeat::Safe && cause.is_retryable()
@@ -149,6 +161,7 @@ impl Error {
             | Error::Http { path, .. }
             | Error::Network { path, .. }
             | Error::Timeout { path, .. }
+            | Error::Certificate { path, .. }
             | Error::Throttled { path, .. } => Some(path),
             Error::PartiallySent { cause, .. } => cause.path(),
             Error::InvalidArgument(_) | Error::Configuration(_) | Error::Internal(_) => None,
@@ -220,6 +233,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::Certificate { message, path } => write!(f, "WeCom {path} failed: {message}"),
             Error::Timeout {
                 path,
                 after,
@@ -339,6 +353,26 @@ mod tests {
         assert_eq!(
             api(40003).to_string(),
             "WeCom /cgi-bin/message/send failed: errcode 40003, x"
+        );
+    }
+
+    #[test]
+    fn a_refused_certificate_is_never_retried() {
+        let error = Error::Certificate {
+            message: "the TLS certificate of h was not accepted".into(),
+            path: "/cgi-bin/gettoken".into(),
+        };
+        assert_eq!(error.kind(), ErrorKind::Certificate);
+        assert!(!error.is_retryable() && !error.delivery_unknown());
+        assert_eq!(error.path(), Some("/cgi-bin/gettoken"));
+        let policy = crate::retry::RetryPolicy {
+            max_retries: 3,
+            base_delay: Duration::from_millis(1),
+        };
+        assert!(!policy.should_retry(&error, 0, Repeat::Safe));
+        assert_eq!(
+            error.to_string(),
+            "WeCom /cgi-bin/gettoken failed: the TLS certificate of h was not accepted"
         );
     }
 

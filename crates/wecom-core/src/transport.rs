@@ -37,7 +37,7 @@ use http_body::{Body, Frame, SizeHint};
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, Url};
 
-use crate::config::{check_proxy_url, redact_userinfo, Proxy};
+use crate::config::{check_proxy_url, redact_userinfo, CaFile, Proxy};
 use crate::payload::{OutBody, Payload};
 
 /// How long a connection may sit idle before it is closed rather than reused, unless the caller
@@ -85,6 +85,8 @@ pub struct Route {
     /// not kept: proxies such as tinyproxy close them after each answer without saying so, and a
     /// request written to one then fails with its delivery unknown.
     forwarded: bool,
+    /// Roots trusted besides Mozilla's (the ca_file setting).
+    roots: Option<CaFile>,
 }
 
 /// Never prints the proxy's password.
@@ -97,6 +99,7 @@ impl std::fmt::Debug for Route {
             )
             .field("no_proxy", &self.no_proxy)
             .field("forwarded", &self.forwarded)
+            .field("roots", &self.roots)
             .finish()
     }
 }
@@ -118,6 +121,7 @@ impl Route {
                 proxy: Some(check_proxy_url("proxy", url)?),
                 no_proxy: None,
                 forwarded: scheme == "http",
+                roots: None,
             }),
             Proxy::Env => {
                 let cgi = env("REQUEST_METHOD").is_some();
@@ -143,9 +147,16 @@ impl Route {
                     proxy: Some(check_proxy_url(name, &value)?),
                     no_proxy: var("no_proxy").or_else(|| var("NO_PROXY")),
                     forwarded: scheme == "http",
+                    roots: None,
                 })
             }
         }
+    }
+
+    /// This route, trusting `roots` besides Mozilla's roots.
+    pub fn trusting(mut self, roots: Option<CaFile>) -> Route {
+        self.roots = roots;
+        self
     }
 
     /// The proxy's `host:port`, for error messages.
@@ -259,6 +270,8 @@ pub enum Failure {
     Timeout,
     /// The proxy wants other credentials (407): the request was not sent on.
     ProxyAuth(String),
+    /// The server's TLS certificate was refused: the request was not sent.
+    Certificate(String),
 }
 
 /// One attempt of a request, as the connector and the request body see it.
@@ -325,6 +338,11 @@ impl Pool {
             .pool_idle_timeout(idle_timeout)
             .pool_max_idle_per_host(if route.forwarded { 0 } else { MAX_IDLE })
             .connector_layer(AttributedLayer);
+        // Added to the built-in roots, which stay; verification itself is never relaxed.
+        for certificate in route.roots.iter().flat_map(CaFile::certificates) {
+            let certificate = reqwest::Certificate::from_der(certificate).map_err(setup)?;
+            builder = builder.add_root_certificate(certificate);
+        }
         builder = match route.reqwest_proxy() {
             Some(proxy) => builder.proxy(proxy.map_err(setup)?),
             None => builder.no_proxy(),
@@ -606,6 +624,9 @@ fn classify_unscrubbed(
             Failure::Timeout
         };
     }
+    if let Some(rustls::Error::InvalidCertificate(refused)) = source::<rustls::Error>(error) {
+        return Failure::Certificate(certificate_message(endpoint, refused));
+    }
     if error.is_connect() {
         return Failure::Connect(format!(
             "connecting to {} failed: {}",
@@ -623,6 +644,40 @@ fn classify_unscrubbed(
         ));
     }
     Failure::Lost(describe(error))
+}
+
+/// Why the certificate was refused, and what to do about it: ca_file helps only when the
+/// issuer is unknown.
+fn certificate_message(endpoint: &Endpoint, refused: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as Refused;
+    let remedy = match refused {
+        Refused::Expired
+        | Refused::ExpiredContext { .. }
+        | Refused::NotValidYet
+        | Refused::NotValidYetContext { .. } => {
+            "the certificate is out of its validity period: it must be renewed (or this \
+             machine's clock is wrong)"
+                .to_owned()
+        }
+        Refused::NotValidForName | Refused::NotValidForNameContext { .. } => {
+            "base_url must name a host the certificate is for".to_owned()
+        }
+        _ => match &endpoint.route.roots {
+            Some(roots) => format!(
+                "if a private CA or a TLS-inspecting proxy signs it, that CA's certificate (PEM) \
+                 must be in ca_file {:?}, which does not hold it",
+                roots.path()
+            ),
+            None => "if a private CA or a TLS-inspecting proxy signs it, give that CA's \
+                     certificate (a PEM file) as ca_file"
+                .to_owned(),
+        },
+    };
+    format!(
+        "the TLS certificate of {} was not accepted ({refused}): {remedy}; certificate checks \
+         are never turned off",
+        endpoint.authority
+    )
 }
 
 /// A reset or broken pipe before any answer: the peer's socket was closed when the request
@@ -643,13 +698,14 @@ fn source<E: std::error::Error + 'static>(error: &reqwest::Error) -> Option<&E> 
         if let Some(found) = e.downcast_ref::<E>() {
             return Some(found);
         }
-        // An io::Error's `source` skips the error it wraps.
+        // An io::Error's `source` skips the error it wraps (which may be another io::Error,
+        // as a TLS failure is): go into it instead.
         if let Some(inner) = e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<E>())
         {
-            return Some(inner);
+            cause = Some(inner as &(dyn std::error::Error + 'static));
+            continue;
         }
         cause = e.source();
     }
@@ -938,6 +994,156 @@ mod tests {
             wait > Duration::from_secs(3) && wait <= Duration::from_secs(5),
             "{wait:?}"
         );
+    }
+
+    /// A CA, and a certificate it signs for `names` (valid now, or expired).
+    fn signed(names: &[&str], expired: bool) -> (rcgen::Certificate, String, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 1, 2);
+        }
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        (ca, cert.pem(), key.serialize_pem())
+    }
+
+    /// An HTTPS server on 127.0.0.1 that answers `{}` to each request; its base URL.
+    async fn https_server(cert_pem: &str, key_pem: &str) -> String {
+        use rustls_pki_types::pem::PemObject;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("https://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A refused handshake ends here: the client closes the connection.
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let mut head = Vec::new();
+                    let mut buf = [0; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        base
+    }
+
+    async fn get(
+        transport: &Transport,
+        base: &str,
+        roots: Option<CaFile>,
+    ) -> Result<Response, Failure> {
+        let endpoint = Endpoint::parse(base)
+            .unwrap()
+            .through(Route::default().trusting(roots));
+        transport
+            .request(
+                &endpoint,
+                Method::GET,
+                endpoint.url("/cgi-bin/gettoken", &[]),
+                None,
+                Duration::from_secs(2),
+                Duration::from_secs(2),
+                DEFAULT_IDLE_TIMEOUT,
+            )
+            .await
+    }
+
+    fn refusal(result: Result<Response, Failure>) -> String {
+        match result {
+            Err(Failure::Certificate(message)) => message,
+            other => panic!("expected a certificate failure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn ca_file_adds_roots_and_every_certificate_is_still_checked() {
+        let (ca, cert, key) = signed(&["127.0.0.1", "localhost"], false);
+        let base = https_server(&cert, &key).await;
+        let roots = CaFile::from_pem("/etc/ca.pem", ca.pem().as_bytes()).unwrap();
+        let transport = Transport::default();
+
+        let message = refusal(get(&transport, &base, None).await);
+        assert!(message.contains("UnknownIssuer"), "{message}");
+        assert!(
+            message.contains("give that CA's certificate (a PEM file) as ca_file"),
+            "{message}"
+        );
+        assert!(message.contains(&base["https://".len()..]), "{message}");
+
+        assert_eq!(
+            get(&transport, &base, Some(roots.clone()))
+                .await
+                .unwrap()
+                .status,
+            200
+        );
+        // Another CA's roots: a client of its own, and the same refusal, naming the file.
+        let (other_ca, _, _) = signed(&["127.0.0.1"], false);
+        let other = CaFile::from_pem("/etc/other.pem", other_ca.pem().as_bytes()).unwrap();
+        let message = refusal(get(&transport, &base, Some(other)).await);
+        assert!(
+            message.contains("must be in ca_file \"/etc/other.pem\""),
+            "{message}"
+        );
+        assert_eq!(transport.clients(), 3);
+        // The same certificates from another path are the same roots: the client is shared.
+        let same = CaFile::from_pem("/elsewhere.pem", ca.pem().as_bytes()).unwrap();
+        assert_eq!(
+            get(&transport, &base, Some(same)).await.unwrap().status,
+            200
+        );
+        assert_eq!(transport.clients(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_expired_certificate_or_another_host_name_is_refused_with_what_to_do() {
+        let (ca, cert, key) = signed(&["127.0.0.1"], true);
+        let base = https_server(&cert, &key).await;
+        let roots = CaFile::from_pem("ca.pem", ca.pem().as_bytes()).unwrap();
+        let message = refusal(get(&Transport::default(), &base, Some(roots)).await);
+        assert!(message.contains("certificate expired"), "{message}");
+        assert!(message.contains("must be renewed"), "{message}");
+
+        let (ca, cert, key) = signed(&["wecom.example"], false);
+        let base = https_server(&cert, &key).await;
+        let roots = CaFile::from_pem("ca.pem", ca.pem().as_bytes()).unwrap();
+        let message = refusal(get(&Transport::default(), &base, Some(roots)).await);
+        assert!(message.contains("not valid for name"), "{message}");
+        assert!(message.contains("base_url must name a host"), "{message}");
     }
 
     #[test]

@@ -159,6 +159,8 @@ impl RecordedRequest {
 pub struct Emulator {
     shared: Arc<Shared>,
     port: u16,
+    /// Serving HTTPS (start_https).
+    https: bool,
     /// `None` once stopped; a mutex so that `stop(&self)` can take it.
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
 }
@@ -166,6 +168,23 @@ pub struct Emulator {
 impl Emulator {
     /// Binds 127.0.0.1:`config.port` and starts serving; returns once the socket is listening.
     pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        Emulator::serve(config, None)
+    }
+
+    /// As [`Emulator::start`], serving HTTPS with the certificate chain of the PEM file `cert`
+    /// (the server's certificate first) and the private key of the PEM file `key`.
+    pub fn start_https(
+        config: EmulatorConfig,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> std::io::Result<Emulator> {
+        Emulator::serve(config, Some(server::tls_acceptor(cert, key)?))
+    }
+
+    fn serve(
+        config: EmulatorConfig,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<Emulator> {
         if config.apps.is_empty() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -188,18 +207,21 @@ impl Emulator {
             tokio::net::TcpListener::from_std(listener)?
         };
         let shared = Arc::new(Shared::new(config));
-        runtime.spawn(server::accept_loop(listener, Arc::clone(&shared)));
+        let https = tls.is_some();
+        runtime.spawn(server::accept_loop(listener, Arc::clone(&shared), tls));
 
         Ok(Emulator {
             shared,
             port,
+            https,
             runtime: Mutex::new(Some(runtime)),
         })
     }
 
-    /// `"http://127.0.0.1:PORT"`.
+    /// `"http://127.0.0.1:PORT"`, or `"https://127.0.0.1:PORT"` when serving HTTPS.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn port(&self) -> u16 {

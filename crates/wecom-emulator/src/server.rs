@@ -42,8 +42,71 @@ impl std::fmt::Display for ConnectionDropped {
 
 impl std::error::Error for ConnectionDropped {}
 
+/// A TLS handshake that takes longer than this is dropped, so that a stalled client holds no task.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The TLS server set-up of `start_https`: the certificate chain and key from PEM files. Errors
+/// name the file and what is wrong with it.
+pub(crate) fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("the TLS {what} file {} cannot be read: {e}", path.display()),
+            )
+        })
+    };
+    let cert_pem = read(cert, "certificate")?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("{} is not a PEM file: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(invalid(format!(
+            "{} holds no certificate (-----BEGIN CERTIFICATE-----)",
+            cert.display()
+        )));
+    }
+    let key_pem = read(key, "key")?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        invalid(format!(
+            "{} holds no usable private key: {e}",
+            key.display()
+        ))
+    })?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(chain, private)
+    .map_err(|e| {
+        invalid(format!(
+            "the certificate {} and the key {} do not make a TLS identity: {e}",
+            cert.display(),
+            key.display()
+        ))
+    })?;
+    // HTTP/1.1 only, as the plain-HTTP server.
+    let mut config = config;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Runs until the runtime shuts down, which drops this task, the listener and every connection.
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// With `tls`, each connection is a TLS one first.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut builder = http1::Builder::new();
     builder.keep_alive(true);
     loop {
@@ -59,13 +122,28 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
         let builder = builder.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let ip = peer.ip();
             let service = service_fn(move |request| handle(Arc::clone(&shared), ip, request));
-            // Errors here are peers going away or deliberate drops; nothing to report.
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            // Errors here are peers going away, refused handshakes (a client that does not trust
+            // the certificate) or deliberate drops; nothing to report.
+            match tls {
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            }
         });
     }
 }

@@ -227,7 +227,25 @@ pub fn connection(ruby: &Ruby, settings: RHash) -> Result<wecom_core::config::Co
         retry_base_delay: seconds("retry_base_delay")?,
         // Optional: a Hash without :proxy takes the environment's, as nil does.
         proxy: proxy(ruby, settings.get(ruby.to_symbol("proxy")))?,
+        // Optional too: WeCom::Settings has checked it (check_ca_file), so a failure here is
+        // the file changing in between.
+        ca_file: match settings.get(ruby.to_symbol("ca_file")) {
+            Some(path) if !path.is_nil() => {
+                let path: String = magnus::TryConvert::try_convert(path)?;
+                let ca = wecom_core::config::CaFile::load(&path).map_err(|problem| {
+                    Error::new(ruby.exception_arg_error(), format!("ca_file {problem}"))
+                })?;
+                Some(ca)
+            }
+            _ => None,
+        },
     })
+}
+
+/// `WeCom::Native.ca_file_problem(path)`: what is wrong with the ca_file at `path` (starting
+/// with the path), or nil when it is a readable PEM file of usable certificates.
+fn ca_file_problem(path: String) -> Option<String> {
+    wecom_core::config::CaFile::load(&path).err()
 }
 
 /// The proxy setting: nil (the environment's), false (none) or a URL.
@@ -256,5 +274,6 @@ fn check_json(ruby: &Ruby, value: Value, field: String) -> Result<(), Error> {
 
 pub fn define(native: magnus::RModule) -> Result<(), Error> {
     native.define_module_function("check_json", magnus::function!(check_json, 2))?;
+    native.define_module_function("ca_file_problem", magnus::function!(ca_file_problem, 1))?;
     Ok(())
 }

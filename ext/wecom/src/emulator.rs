@@ -29,6 +29,7 @@ impl NativeEmulator {
         robots: Directory,
         robot_limit_per_minute: u32,
         port: u16,
+        tls: Option<(String, String)>,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let token_ttl = crate::convert::seconds(ruby, "token_ttl", token_ttl)?;
@@ -49,7 +50,11 @@ impl NativeEmulator {
             };
             // A taken or forbidden port, or a corp without apps: a setting to change, so a
             // WeCom::ConfigurationError (a WeCom::Error) that says which.
-            Emulator::start(config).map(NativeEmulator).map_err(|e| {
+            let started = match &tls {
+                None => Emulator::start(config),
+                Some((cert, key)) => Emulator::start_https(config, cert.as_ref(), key.as_ref()),
+            };
+            started.map(NativeEmulator).map_err(|e| {
                 let place = match port {
                     0 => "127.0.0.1 (any free port)".to_owned(),
                     port => format!("127.0.0.1:{port}"),
@@ -304,7 +309,7 @@ fn json_array(ruby: &Ruby, bodies: &[Json]) -> Result<RArray, Error> {
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Emulator", ruby.class_object())?;
-    class.define_singleton_method("start", function!(NativeEmulator::start, 9))?;
+    class.define_singleton_method("start", function!(NativeEmulator::start, 10))?;
     class.define_method("base_url", method!(NativeEmulator::base_url, 0))?;
     class.define_method("port", method!(NativeEmulator::port, 0))?;
     class.define_method("messages", method!(NativeEmulator::messages, 0))?;

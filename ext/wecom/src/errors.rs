@@ -27,6 +27,8 @@ static RATE_LIMIT_ERROR: Lazy<ExceptionClass> =
     Lazy::new(|ruby| wecom_class(ruby, "RateLimitError"));
 static NETWORK_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "NetworkError"));
 static TIMEOUT_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "TimeoutError"));
+static CERTIFICATE_ERROR: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "CertificateError"));
 static CALLBACK_PARAMETER_MISSING: Lazy<ExceptionClass> =
     Lazy::new(|ruby| wecom_class(ruby, "CallbackParameterMissing"));
 static CALLBACK_SIGNATURE_INVALID: Lazy<ExceptionClass> =
@@ -49,6 +51,7 @@ pub fn to_ruby(ruby: &Ruby, error: CoreError) -> Error {
         ErrorKind::RateLimit => ruby.get_inner(&RATE_LIMIT_ERROR),
         ErrorKind::Network => ruby.get_inner(&NETWORK_ERROR),
         ErrorKind::Timeout => ruby.get_inner(&TIMEOUT_ERROR),
+        ErrorKind::Certificate => ruby.get_inner(&CERTIFICATE_ERROR),
         ErrorKind::Internal => ruby.get_inner(&ERROR),
     };
     let (errmsg, status) = match &error {

@@ -32,7 +32,7 @@ module WeCom
         settings = emulator_settings
         callback = callback_settings
         begin
-          emulator = WeCom::Emulator.start(**settings, port: @options[:port] || 0)
+          emulator = WeCom::Emulator.start(**settings, port: @options[:port] || 0, tls: tls_settings)
         rescue RuntimeError => e
           raise WeCom::Error, e.message
         end
@@ -72,6 +72,12 @@ module WeCom
 
           @options[:port] = v
         end
+        o.on("--tls-cert FILE", "serve HTTPS with this PEM certificate (chain), with --tls-key") do |v|
+          @options[:tls_cert] = v
+        end
+        o.on("--tls-key FILE", "the PEM private key of --tls-cert") do |v|
+          @options[:tls_key] = v
+        end
         o.on("--callback URL", "the app's callback URL (its \"receive messages\" setting)") do |v|
           @options[:callback] = v
         end
@@ -81,6 +87,15 @@ module WeCom
         o.on("--callback-aes-key KEY", "its EncodingAESKey (default: WECOM_CALLBACK_ENCODING_AES_KEY)") do |v|
           @options[:callback_aes_key] = v
         end
+      end
+
+      # { cert:, key: } with --tls-cert and --tls-key, else nil.
+      def tls_settings
+        cert, key = @options.values_at(:tls_cert, :tls_key)
+        return nil unless cert || key
+
+        usage!(cert ? "--tls-cert needs --tls-key FILE" : "--tls-key needs --tls-cert FILE") unless cert && key
+        { cert: cert, key: key }
       end
 
       # { url:, token:, encoding_aes_key: } with --callback, else nil.
