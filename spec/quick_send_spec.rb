@@ -8,6 +8,15 @@ require "active_support/notifications"
 # errors; these examples send each case both ways (a "deliver.wecom" subscriber forces the Ruby
 # path) and compare what the emulator received.
 RSpec.describe "the native send path of send_text and send_markdown" do
+  # Subscribers other specs left behind (a LogSubscriber) would send everything the Ruby way.
+  around do |example|
+    notifier = ActiveSupport::Notifications.notifier
+    ActiveSupport::Notifications.notifier = ActiveSupport::Notifications::Fanout.new
+    example.run
+  ensure
+    ActiveSupport::Notifications.notifier = notifier
+  end
+
   # What WeCom received, without the content (which differs per send).
   def received
     emulator.messages.last.except("text", "markdown")
