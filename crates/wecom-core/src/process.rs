@@ -238,7 +238,8 @@ mod tests {
             let child = libc::fork();
             assert!(child >= 0);
             if child == 0 {
-                libc::_exit(if generation() == here.wrapping_add(1) { 0 } else { 1 });
+                let status = i32::from(generation() != here.wrapping_add(1));
+                libc::_exit(status);
             }
             let mut status = 0;
             assert_eq!(libc::waitpid(child, &mut status, 0), child);
