@@ -30,6 +30,8 @@ module Bench
       lines << ""
       lines.concat(extras(results))
       lines << ""
+      lines.concat(nginx(results))
+      lines << ""
       lines << "## Targets (from the medians)"
       lines << ""
       lines << "| target | measured | met? |"
@@ -53,6 +55,32 @@ module Bench
           cpu = client == "wecom" ? "—" : ratio(m[:cpu_ms_per_msg] / wecom[:cpu_ms_per_msg])
           rows << "| #{label} | #{client} | #{m[:msg_per_s].round} | #{format('%.3f', m[:cpu_ms_per_msg])} | " \
                   "#{format('%.1f', m[:peak_rss_mb])} | #{speedup} | #{cpu} |"
+        end
+      end
+      rows
+    end
+
+    # The same clients against nginx with canned answers, and wrk's rate there.
+    def nginx(results)
+      nginx = results[:nginx]
+      wrk = nginx[:wrk]
+      rows = ["## Against nginx (canned answers), with wrk as the ceiling", "",
+              "nginx from Debian (one process) answers gettoken and message/send with fixed JSON; every send " \
+              "is counted in its log. wrk (C) POSTs the same message/send over kept-alive connections for " \
+              "#{results[:config][:quick] ? 2 : 5} s: **#{wrk[1].round} req/s over 1 connection, " \
+              "#{wrk[8].round} req/s over 8** (medians).", "",
+              "| workload | client | msg/s | CPU ms/msg | peak RSS MB | wecom ÷ client, msg/s | % of wrk, same connections |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+      results[:config][:workloads].each do |workload|
+        by_client = nginx[:medians][workload[:key].to_sym] or next
+        wecom = by_client[:wecom]
+        ceiling = wrk[workload[:threads] == 1 ? 1 : 8]
+        CLIENTS.each_with_index do |client, index|
+          m = by_client[client.to_sym]
+          label = index.zero? ? "#{workload[:key]}. #{workload[:n]} msgs, #{workload[:title]}" : ""
+          speedup = client == "wecom" ? "—" : ratio(wecom[:msg_per_s] / m[:msg_per_s])
+          rows << "| #{label} | #{client} | #{m[:msg_per_s].round} | #{format('%.3f', m[:cpu_ms_per_msg])} | " \
+                  "#{format('%.1f', m[:peak_rss_mb])} | #{speedup} | #{percent(m[:msg_per_s] / ceiling)} |"
         end
       end
       rows
@@ -121,9 +149,20 @@ module Bench
                cpu.map { |key, r| "#{key} #{ratio(r)}" }.join(", ") + " less", cpu.values.all? { |r| r >= 4 }),
         target("peak RSS ≤ net_http_keepalive's + 10 MB, every workload",
                rss.map { |key, mb| "#{key} #{format('%+.1f', mb)} MB" }.join(", "), rss.values.all? { |mb| mb <= 10 }),
+        target("A against nginx: ≥ 65% of wrk over one connection",
+               percent(results[:nginx][:medians][:A][:wecom][:msg_per_s] / results[:nginx][:wrk][1]),
+               results[:nginx][:medians][:A][:wecom][:msg_per_s] >= 0.65 * results[:nginx][:wrk][1]),
+        target("A against nginx: ≥ 4× httparty_seed, ≥ 2× net_http_keepalive",
+               %i[httparty_seed net_http_keepalive].map { |c| ratio(nginx_speed(results, :A, c)) }.join(", "),
+               nginx_speed(results, :A, :httparty_seed) >= 4 && nginx_speed(results, :A, :net_http_keepalive) >= 2),
         target("require adds ≤ 30 ms", "#{format('%.1f', results[:require][:added_ms])} ms",
                results[:require][:added_ms] <= 30),
       ]
+    end
+
+    def nginx_speed(results, key, other)
+      m = results[:nginx][:medians][key]
+      m[:wecom][:msg_per_s] / m[other][:msg_per_s]
     end
 
     def ideal_c(workload) = workload[:threads] / workload[:latency]

@@ -8,7 +8,10 @@
 #
 # One WeCom::Emulator runs in its own process (bench/emulator_server.rb); every client runs
 # each workload in a fresh process of its own (bench/worker.rb). It prints a Markdown table and
-# writes bench/results/latest.{md,json}. A client that fails, or a run where the emulator did
+# writes bench/results/latest.{md,json}. The no-latency workloads (A, B) run a second time against
+# nginx with canned answers (bench/nginx.rb), a server none of the clients was written against,
+# and wrk measures over one and eight connections what the machine gets from that nginx with no
+# Ruby in the client: the ceiling the clients are compared with. A client that fails, or a run where the emulator did
 # not receive exactly the messages sent, aborts the benchmark: no number is reported for it.
 require "digest"
 require "etc"
@@ -20,6 +23,8 @@ require "time"
 require_relative "workloads"
 require_relative "processes"
 require_relative "report"
+require_relative "nginx"
+require_relative "wrk"
 
 module Bench
   RESULTS = File.join(__dir__, "results")
@@ -33,10 +38,18 @@ module Bench
       { name: "2 processes at once, 8 threads of send_text each", processes: 2, mode: "pool", threads: 8 },
     ].freeze
 
+    # The workloads that also run against nginx, and the connections wrk uses there.
+    NGINX_WORKLOADS = %w[A B].freeze
+    WRK_CONNECTIONS = [1, 8].freeze
+
     def initialize(rounds:, quick:)
       @rounds = rounds
       @quick = quick
+      raise "bench/run.rb needs nginx and wrk: apt-get install nginx-light wrk" unless Nginx.available? && Wrk.available?
+
+      warn "CPU: #{cpu_model}, #{Etc.nprocessors} CPUs"
       @emulator = EmulatorProcess.new
+      @nginx = Nginx.new
     end
 
     def call
@@ -45,6 +58,8 @@ module Bench
       runs = []
       ceiling = []
       round_trips = Hash.new { |hash, key| hash[key] = [] }
+      nginx_runs = []
+      wrk_runs = []
       @rounds.times do |round|
         WORKLOADS.each do |workload|
           @emulator.latency = workload.latency
@@ -53,6 +68,10 @@ module Bench
         end
         @emulator.latency = 0
         CEILING_SETUPS.each { |setup| ceiling << measure_ceiling(setup) }
+        WORKLOADS.select { |w| NGINX_WORKLOADS.include?(w.key) }.each do |workload|
+          CLIENTS.rotate(round).each { |client| nginx_runs << measure_nginx(round, workload, client) }
+        end
+        WRK_CONNECTIONS.each { |connections| wrk_runs << measure_wrk(round, connections) }
       end
       {
         machine: machine(started_at, native_before),
@@ -62,9 +81,11 @@ module Bench
         ceiling: summarize_ceiling(ceiling),
         emulator_round_trip_ms: round_trips.transform_values { |times| Bench.median(times) },
         require: require_time,
+        nginx: { runs: nginx_runs, medians: medians(nginx_runs), wrk_runs: wrk_runs, wrk: wrk_medians(wrk_runs) },
       }
     ensure
       @emulator.stop
+      @nginx&.stop
     end
 
     private
@@ -91,6 +112,39 @@ module Bench
       warn format("round %d  %s  %-20s %8.0f msg/s  %6.3f CPU ms/msg  %5.1f MB",
                   run[:round], workload.key, client, run[:msg_per_s], run[:cpu_ms_per_msg], run[:peak_rss_mb])
       run
+    end
+
+    # One client, one workload, in a fresh process, against nginx; checked against the sends
+    # nginx logged.
+    def measure_nginx(round, workload, client)
+      n = size(workload)
+      worker = Child.new("worker.rb", @nginx.base_url, client, workload.mode, n, workload.threads)
+      worker.read # {"ready":true}
+      before = @nginx.sends
+      figures = worker.ask("go")
+      worker.close
+      received = @nginx.sends - before
+      raise "nginx #{workload.key}/#{client}: nginx logged #{received} sends, expected #{n}" if received != n
+
+      run = {
+        round: round + 1, workload: workload.key, client: client, n: n, seconds: figures[:seconds],
+        msg_per_s: n / figures[:seconds], cpu_ms_per_msg: figures[:cpu_seconds] * 1000 / n,
+        peak_rss_mb: figures[:peak_rss_kb] / 1024.0, emulator_cpu_ms_per_msg: 0.0
+      }
+      warn format("round %d  %s  %-20s %8.0f msg/s  %6.3f CPU ms/msg  %5.1f MB  (nginx)",
+                  run[:round], workload.key, client, run[:msg_per_s], run[:cpu_ms_per_msg], run[:peak_rss_mb])
+      run
+    end
+
+    def measure_wrk(round, connections)
+      rate = Wrk.rate(@nginx.base_url, connections: connections, seconds: @quick ? 2 : 5)
+      warn format("round %d  wrk over %d connection%s %8.0f req/s  (nginx)", round + 1, connections,
+                  connections == 1 ? "" : "s", rate)
+      { round: round + 1, connections: connections, req_per_s: rate }
+    end
+
+    def wrk_medians(runs)
+      runs.group_by { |r| r[:connections] }.to_h { |connections, of| [connections, Bench.median(of.map { |r| r[:req_per_s] })] }
     end
 
     # The emulator's ceiling: wecom with no latency, as hard as it can, in one setup.
@@ -173,7 +227,7 @@ module Bench
       native_after = native_digest
       {
         nproc: Etc.nprocessors,
-        cpu: File.read("/proc/cpuinfo")[/^model name\s*:\s*(.+)$/, 1],
+        cpu: cpu_model,
         ruby: RUBY_DESCRIPTION,
         date: started_at.iso8601,
         command: (["ruby bench/run.rb"] + ARGV).join(" "),
@@ -181,6 +235,8 @@ module Bench
         wecom_native_sha256_after_run: native_after,
       }
     end
+
+    def cpu_model = File.read("/proc/cpuinfo")[/^model name\s*:\s*(.+)$/, 1]
 
     def native_digest = File.exist?(NATIVE) ? Digest::SHA256.file(NATIVE).hexdigest[0, 16] : nil
   end

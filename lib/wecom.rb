@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
-require "json"
+# `require "wecom"` loads what a send needs; the rest (robots, media uploads, app group chats,
+# token stores, test mode, callbacks, the emulator, the Rails parts) loads when first used —
+# see the autoloads below. Not loaded here either: json and uri (the native core speaks JSON).
 require "pathname"
 require "securerandom"
 
@@ -12,22 +14,22 @@ require "wecom/wecom_native"
 require_relative "wecom/configuration"
 require_relative "wecom/delivery_method"
 require_relative "wecom/settings"
-require_relative "wecom/token_store"
 require_relative "wecom/messages"
-require_relative "wecom/media"
 require_relative "wecom/recipients"
 require_relative "wecom/app_message"
 require_relative "wecom/result"
-require_relative "wecom/chat"
 require_relative "wecom/instrumentation"
 require_relative "wecom/client"
-require_relative "wecom/webhook"
-require_relative "wecom/testing"
 require_relative "wecom/deliver_later"
 
 # WeCom (企业微信 / WeChat Work) for Ruby: send app messages from Rails jobs through a Rust core
 # that caches access tokens and talks to WeCom with the GVL released.
 module WeCom
+  autoload :TokenStore, "wecom/token_store"
+  autoload :Media, "wecom/media"
+  autoload :Chat, "wecom/chat"
+  autoload :Webhook, "wecom/webhook"
+  autoload :Testing, "wecom/testing"
   autoload :Emulator, "wecom/emulator"
   # Receiving callbacks (the receiver, its Rack endpoint and handler DSL), loaded when first used.
   autoload :Callback, "wecom/callback"

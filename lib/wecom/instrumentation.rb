@@ -30,6 +30,15 @@ module WeCom
       defined?(ActiveSupport::Notifications) ? true : false
     end
 
+    # True when no one listens for the event `name` nor for "request.wecom": a send then needs
+    # no payload and no event (checked per send, so it costs a lookup, not a Hash).
+    def quiet?(name)
+      return true unless defined?(ActiveSupport::Notifications)
+
+      notifier = ActiveSupport::Notifications.notifier
+      !notifier.listening?(name) && !notifier.listening?("request.wecom")
+    end
+
     # Runs the block (one native call) inside the event `name`, then publishes the HTTP requests
     # it made as "request.wecom" events — every one of them, when someone listens for them.
     def instrument(name, payload)

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "json"
+
 module WeCom
   # What the :test delivery method (WeCom::DeliveryMethod::Test) records, and how tests look at it.
   module Testing

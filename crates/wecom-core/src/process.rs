@@ -7,17 +7,18 @@
 //! time of a send. Connections stay with the thread that opened them, like a keep-alive
 //! connection per thread in a careful Ruby client.
 //!
-//! Why the pid checks: Puma, Resque and Sidekiq fork after the gem is loaded. A child inherits
+//! Why the fork checks: Puma, Resque and Sidekiq fork after the gem is loaded. A child inherits
 //! the parent's memory but none of its other threads, so state built by the parent may hold
 //! locks or wait on threads that do not exist there; dropping it could hang. The child leaks the
 //! parent's copy and builds its own lazily, so a preloading master that never sends builds
-//! nothing.
+//! nothing. A fork is told by a generation counter that a `pthread_atfork` child handler bumps,
+//! not by comparing pids: `getpid` is a system call (glibc no longer caches it), once per send.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -123,6 +124,26 @@ pub struct Engine {
     pub interrupt: Interrupt,
 }
 
+/// Bumped in a forked child (see `generation`).
+static GENERATION: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn forked_child() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Which process this is: the value changes in a child after every `fork` (Ruby's fork, Puma's
+/// workers), so state tagged with it is known to be inherited. Cheap: one load after the first
+/// call, which registers the fork handler (state tagged before that cannot exist).
+pub fn generation() -> u32 {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: the handler is async-signal-safe (one atomic add) and lives forever.
+        let registered = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+        assert_eq!(registered, 0, "pthread_atfork failed");
+    });
+    GENERATION.load(Ordering::Relaxed)
+}
+
 static TOKENS: Mutex<Option<(u32, Arc<TokenCache>)>> = Mutex::new(None);
 
 /// Problems the core works around and reports once per process (a token store that cannot be
@@ -161,26 +182,26 @@ thread_local! {
 
 /// The token cache of this process, shared by all its threads.
 pub fn tokens() -> Arc<TokenCache> {
-    let pid = std::process::id();
+    let generation = generation();
     let mut tokens = TOKENS.lock().unwrap_or_else(|p| p.into_inner());
     match tokens.as_ref() {
-        Some((owner, cache)) if *owner == pid => return cache.clone(),
+        Some((owner, cache)) if *owner == generation => return cache.clone(),
         // Inherited through fork: a refresh in flight in the parent would never finish here.
         Some(_) => std::mem::forget(tokens.take()),
         None => {}
     }
     let cache = Arc::new(TokenCache::default());
-    *tokens = Some((pid, cache.clone()));
+    *tokens = Some((generation, cache.clone()));
     cache
 }
 
 /// The calling thread's engine, built on first use and again after a fork.
 pub fn engine() -> Result<Rc<Engine>> {
-    let pid = std::process::id();
+    let generation = generation();
     ENGINE.with(|slot| {
         let mut slot = slot.borrow_mut();
         match slot.as_ref() {
-            Some((owner, engine)) if *owner == pid => return Ok(engine.clone()),
+            Some((owner, engine)) if *owner == generation => return Ok(engine.clone()),
             Some(_) => std::mem::forget(slot.take()),
             None => {}
         }
@@ -199,7 +220,7 @@ pub fn engine() -> Result<Rc<Engine>> {
             context: Arc::new(Context::new(tokens())),
             interrupt,
         });
-        *slot = Some((pid, engine.clone()));
+        *slot = Some((generation, engine.clone()));
         Ok(engine)
     })
 }
@@ -207,6 +228,25 @@ pub fn engine() -> Result<Rc<Engine>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forked_child_sees_a_new_generation() {
+        let here = generation();
+        assert_eq!(generation(), here);
+        // SAFETY: the child only reads an atomic and exits, touching no lock or allocation.
+        unsafe {
+            let child = libc::fork();
+            assert!(child >= 0);
+            if child == 0 {
+                let status = i32::from(generation() != here.wrapping_add(1));
+                libc::_exit(status);
+            }
+            let mut status = 0;
+            assert_eq!(libc::waitpid(child, &mut status, 0), child);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        }
+        assert_eq!(generation(), here);
+    }
 
     #[test]
     fn one_engine_per_thread_and_one_token_cache_per_process() {

@@ -142,17 +142,20 @@ impl Window {
 
 type Windows = HashMap<[u8; 32], Arc<Window>>;
 
-/// Every robot's window in this process, by a digest of its key. Tagged with the pid, like the
+/// Every robot's window in this process, by a digest of its key. Tagged with the fork generation, like the
 /// token cache: a forked child starts counting afresh.
 static WINDOWS: Mutex<Option<(u32, Windows)>> = Mutex::new(None);
 
 fn window_for(key: &str) -> Arc<Window> {
-    let pid = std::process::id();
+    let generation = crate::process::generation();
     let mut windows = WINDOWS.lock().unwrap_or_else(|p| p.into_inner());
-    if windows.as_ref().is_some_and(|(owner, _)| *owner != pid) {
+    if windows
+        .as_ref()
+        .is_some_and(|(owner, _)| *owner != generation)
+    {
         std::mem::forget(windows.take());
     }
-    let (_, map) = windows.get_or_insert_with(|| (pid, HashMap::new()));
+    let (_, map) = windows.get_or_insert_with(|| (generation, HashMap::new()));
     let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
     map.entry(digest).or_default().clone()
 }

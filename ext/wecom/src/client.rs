@@ -13,6 +13,7 @@ use wecom_core::{BatchOptions, Client, Config, Context, Message, Recipients, Rep
 use crate::convert;
 use crate::errors::{self, guard};
 use crate::gvl;
+use crate::quick_send;
 use crate::token_store::{self, RubyStore};
 
 #[derive(magnus::TypedData)]
@@ -68,7 +69,8 @@ impl NativeClient {
         gvl::run(ruby, move |context| action(client, context))
     }
 
-    /// Sends one `WeCom::AppMessage`, checked by Ruby.
+    /// Sends one `WeCom::AppMessage`, checked by Ruby. Returns the result as a Hash (see
+    /// `deliver_message` for the `WeCom::Result` a send returns).
     fn send_message(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<RHash, Error> {
         guard(ruby, || {
             let message = app_message(ruby, message, None)?;
@@ -79,7 +81,43 @@ impl NativeClient {
         })
     }
 
-    /// `messages`: `WeCom::AppMessage`s, checked by Ruby. Returns, in order, a result Hash or the
+    /// Sends one `WeCom::AppMessage`, checked by Ruby, and returns its `WeCom::Result`.
+    fn deliver_message(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<Value, Error> {
+        guard(ruby, || {
+            let message = app_message(ruby, message, None)?;
+            rb_self.deliver(ruby, message)
+        })
+    }
+
+    /// `send_text`/`send_markdown` (`msgtype`) of `content` with the send's keyword arguments
+    /// `options`, read here (see quick_send.rs). Returns a `WeCom::Result`, or nil when the
+    /// arguments need Ruby's checks (nothing was sent): the caller then takes the Ruby path.
+    fn send_quick(
+        ruby: &Ruby,
+        rb_self: &Self,
+        msgtype: String,
+        content: Value,
+        options: RHash,
+    ) -> Result<Option<Value>, Error> {
+        guard(ruby, || {
+            if !matches!(msgtype.as_str(), "text" | "markdown") {
+                return Ok(None);
+            }
+            match quick_send::message(&msgtype, content, options) {
+                Some(message) => rb_self.deliver(ruby, message).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn deliver(&self, ruby: &Ruby, message: Message) -> Result<Value, Error> {
+        let result = self.with_client(ruby, move |client, context| async move {
+            client.send(&context, &message).await
+        })?;
+        convert::result(ruby, &result)
+    }
+
+    /// `messages`: `WeCom::AppMessage`s, checked by Ruby. Returns, in order, a `WeCom::Result` or the
     /// `WeCom::Error` each message met (not raised).
     fn send_batch(
         ruby: &Ruby,
@@ -104,7 +142,7 @@ impl NativeClient {
             let array = ruby.ary_new_capa(results.len());
             for result in results {
                 match result {
-                    Ok(result) => array.push(convert::send_result(ruby, &result)?)?,
+                    Ok(result) => array.push(convert::result(ruby, &result)?)?,
                     Err(error) => array.push(errors::exception(ruby, error))?,
                 }
             }
@@ -286,6 +324,8 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
     class.define_singleton_method("new", function!(NativeClient::new, 5))?;
     class.define_method("send_message", method!(NativeClient::send_message, 1))?;
+    class.define_method("deliver_message", method!(NativeClient::deliver_message, 1))?;
+    class.define_method("send_quick", method!(NativeClient::send_quick, 3))?;
     class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;
     class.define_method("call", method!(NativeClient::call, 4))?;

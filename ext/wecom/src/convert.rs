@@ -277,3 +277,42 @@ pub fn define(native: magnus::RModule) -> Result<(), Error> {
     native.define_module_function("ca_file_problem", magnus::function!(ca_file_problem, 1))?;
     Ok(())
 }
+
+/// `WeCom::Result` (lib/wecom/result.rb).
+static RESULT: magnus::value::Lazy<magnus::RClass> = magnus::value::Lazy::new(|ruby| {
+    let wecom: magnus::RModule = ruby
+        .class_object()
+        .const_get("WeCom")
+        .expect("WeCom is defined");
+    wecom
+        .const_get("Result")
+        .expect("lib/wecom/result.rb defines WeCom::Result")
+});
+
+static MSGIDS: magnus::value::LazyId = magnus::value::LazyId::new("@msgids");
+static INVALID_USERS: magnus::value::LazyId = magnus::value::LazyId::new("@invalid_users");
+static INVALID_PARTIES: magnus::value::LazyId = magnus::value::LazyId::new("@invalid_parties");
+static INVALID_TAGS: magnus::value::LazyId = magnus::value::LazyId::new("@invalid_tags");
+static UNLICENSED_USERS: magnus::value::LazyId = magnus::value::LazyId::new("@unlicensed_users");
+static RESPONSE_CODE: magnus::value::LazyId = magnus::value::LazyId::new("@response_code");
+
+/// What WeCom reported for a send, as the frozen `WeCom::Result` that `Result.new` would build:
+/// made here, without the keyword Hash and splat of `Result.new(**hash)`, once per send.
+pub fn result(ruby: &Ruby, result: &SendResult) -> Result<Value, Error> {
+    let object = magnus::RClass::obj_alloc(ruby.get_inner(&RESULT))?;
+    let object = magnus::RObject::from_value(object).expect("WeCom::Result is a plain class");
+    for (name, ids) in [
+        (&MSGIDS, &result.msgids),
+        (&INVALID_USERS, &result.invalid_users),
+        (&INVALID_PARTIES, &result.invalid_parties),
+        (&INVALID_TAGS, &result.invalid_tags),
+        (&UNLICENSED_USERS, &result.unlicensed_users),
+    ] {
+        let list = strings(ruby, ids);
+        list.freeze();
+        object.ivar_set(**name, list)?;
+    }
+    object.ivar_set(*RESPONSE_CODE, result.response_code.clone())?;
+    object.freeze();
+    Ok(object.as_value())
+}

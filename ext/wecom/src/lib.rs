@@ -10,6 +10,7 @@ mod emulator;
 mod errors;
 mod gvl;
 mod instrumentation;
+mod quick_send;
 mod token_store;
 mod webhook;
 

@@ -195,11 +195,11 @@ thread_local! {
 fn with_connections<T>(action: impl FnOnce(&mut HashMap<String, MultiplexedConnection>) -> T) -> T {
     CONNECTIONS.with(|cell| {
         let mut cell = cell.borrow_mut();
-        let pid = std::process::id();
-        if cell.0 != pid {
+        let generation = crate::process::generation();
+        if cell.0 != generation {
             // Inherited through fork: its driver ran on a runtime that does not exist here.
             std::mem::forget(std::mem::take(&mut cell.1));
-            cell.0 = pid;
+            cell.0 = generation;
         }
         action(&mut cell.1)
     })
