@@ -24,8 +24,7 @@ module WeCom
     # ticket, a fresh nonce and the current time.
     # @return [String]
     def self.sign(ticket:, nonce_str:, timestamp:, url:)
-      native_sign = Native.method(:js_sdk_sign)
-      native_sign.call(ticket.to_str, nonce_str.to_str, Integer(timestamp), url_string(url))
+      Native.js_sdk_sign(ticket.to_str, nonce_str.to_str, Integer(timestamp), url_string(url))
     end
 
     # @api private
