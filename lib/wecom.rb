@@ -20,6 +20,7 @@ require_relative "wecom/app_message"
 require_relative "wecom/result"
 require_relative "wecom/instrumentation"
 require_relative "wecom/client"
+require_relative "wecom/js_sdk"
 require_relative "wecom/deliver_later"
 
 # WeCom (企业微信 / WeChat Work) for Ruby: send app messages from Rails jobs through a Rust core

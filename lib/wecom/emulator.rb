@@ -33,10 +33,13 @@ module WeCom
     # certificate first) and PEM private key; base_url then starts with https://. Clients trust
     # the certificate's CA through their ca_file setting.
     def self.start(corp_id: "corp", secret: "secret", agent_id: 1_000_002, token_ttl: 7200, users: nil,
-                   parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0, tls: nil)
+                   parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0, tls: nil,
+                   ticket_ttl: 7200)
       new(corp_id: corp_id, secret: secret, agent_id: agent_id, token_ttl: token_ttl, users: users,
           parties: parties, tags: tags, apps: apps, robots: robots,
-          robot_limit_per_minute: robot_limit_per_minute, port: port, tls: tls)
+          robot_limit_per_minute: robot_limit_per_minute, port: port, tls: tls).tap do |emulator|
+        emulator.ticket_ttl = ticket_ttl
+      end
     end
 
     # [cert, key] path Strings from the tls: option, or nil.
@@ -128,6 +131,36 @@ module WeCom
     # Accepted appchat/send bodies, as Hashes with String keys, in arrival order.
     def chat_messages
       @native.chat_messages
+    end
+
+    # How long the JS-SDK tickets it issues from now on live, in seconds (start's ticket_ttl:).
+    def ticket_ttl=(seconds)
+      @native.ticket_ttl = seconds.to_f
+    end
+
+    # JS-SDK tickets issued: { jsapi: get_jsapi_ticket calls, agent: ticket/get?type=agent_config calls }.
+    def ticket_calls
+      jsapi, agent = @native.ticket_requests
+      { jsapi: jsapi, agent: agent }
+    end
+
+    # Makes every JS-SDK ticket issued so far invalid, as if WeCom had expired them.
+    def expire_tickets!
+      @native.expire_tickets
+      nil
+    end
+
+    # The stand-in for WeCom's JS-SDK script (`wx.config`, `wx.agentConfig`, `ww.register`):
+    # load it in a page instead of WeCom's; it asks this emulator whether the page's signatures
+    # are right.
+    def js_sdk_script_url
+      "#{base_url}/jssdk/jweixin.js"
+    end
+
+    # What the stand-in script checked, in order: Hashes with :api ("config" or "agentConfig"),
+    # :url (the page URL signed), :ok and :err_msg ("config:ok", "config:invalid signature"...).
+    def js_sdk_checks
+      @native.js_sdk_checks
     end
 
     # The number of gettoken calls received.

@@ -26,6 +26,11 @@ module WeCom
       require "wecom/log_subscriber"
     end
 
+    # wecom_js_sdk_config in every view (pages inside WeCom: the classic wx.config script).
+    initializer "wecom.js_sdk_helper" do
+      ActiveSupport.on_load(:action_view) { include WeCom::JsSdk::Helper }
+    end
+
     TOP_LEVEL = (Configuration::SETTINGS - %i[token_store]).freeze
 
     class << self

@@ -5,5 +5,5 @@
 # a new runnable example is counted in one place.
 module ReadmeRunnable
   MARKER = "<!-- runnable: spec/readme_spec.rb runs this against the emulator -->"
-  EXAMPLES = 6
+  EXAMPLES = 7
 end

@@ -165,6 +165,59 @@ async fn a_rejected_token_is_replaced_in_the_store_once() {
     }
 }
 
+/// JS-SDK tickets go through the same refresh protocol: separate "processes" sharing a store
+/// fetch each ticket once, and a ticket dropped as invalid is replaced once for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_sharing_a_store_fetch_each_ticket_once() {
+    use wecom_core::token::Credential;
+    for store in stores() {
+        let emulator = Emulator::start(EmulatorConfig::default()).unwrap();
+        emulator.set_latency(Duration::from_millis(50));
+        let client = Arc::new(client(&emulator, store.clone()));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let context = Context::new(Arc::default());
+                    let jsapi = client.cached(&context, Credential::JsapiTicket).await;
+                    let agent = client.cached(&context, Credential::AgentTicket).await;
+                    (jsapi.unwrap().to_string(), agent.unwrap().to_string())
+                })
+            })
+            .collect();
+        let mut tickets = Vec::new();
+        for task in tasks {
+            tickets.push(task.await.unwrap());
+        }
+        tickets.dedup();
+        assert_eq!(tickets.len(), 1, "{store:?}");
+        assert_ne!(tickets[0].0, tickets[0].1);
+        assert_eq!(emulator.ticket_requests(), (1, 1), "{store:?}");
+
+        let (a, b) = (Context::new(Arc::default()), Context::new(Arc::default()));
+        let old = client.cached(&a, Credential::JsapiTicket).await.unwrap();
+        emulator.expire_tickets();
+        assert!(client
+            .invalidate(&a, Credential::JsapiTicket, &old)
+            .await
+            .unwrap());
+        let fresh = client.cached(&a, Credential::JsapiTicket).await.unwrap();
+        assert_ne!(fresh, old);
+        // Process b, which still holds nothing, finds the new ticket in the store; a late
+        // invalidation of the old one drops nothing.
+        assert_eq!(
+            client.cached(&b, Credential::JsapiTicket).await.unwrap(),
+            fresh
+        );
+        assert!(!client
+            .invalidate(&b, Credential::JsapiTicket, &old)
+            .await
+            .unwrap());
+        assert_eq!(emulator.ticket_requests(), (2, 1), "{store:?}");
+        emulator.stop();
+    }
+}
+
 #[tokio::test]
 async fn an_unreachable_redis_is_a_clear_error_not_a_hang() {
     let emulator = Emulator::start(EmulatorConfig::default()).unwrap();

@@ -14,12 +14,14 @@ use crate::message::{Message, Recipients};
 use crate::payload::{Multipart, Payload};
 use crate::process::Context;
 use crate::store::{self, StoredToken};
-use crate::token::TokenSlot;
+use crate::token::{Credential, TokenSlot};
 
 pub const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 pub const SEND_PATH: &str = "/cgi-bin/message/send";
 pub const RECALL_PATH: &str = "/cgi-bin/message/recall";
 pub const UPLOAD_PATH: &str = "/cgi-bin/media/upload";
+pub const JSAPI_TICKET_PATH: &str = "/cgi-bin/get_jsapi_ticket";
+pub const AGENT_TICKET_PATH: &str = "/cgi-bin/ticket/get";
 
 /// What WeCom reported for one send (merged over the calls of a split send).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -72,6 +74,8 @@ pub struct Client {
     key: CredentialsKey,
     /// The token's name in a shared store.
     store_key: String,
+    jsapi_store_key: String,
+    agent_store_key: String,
     api: Api,
 }
 
@@ -82,6 +86,8 @@ impl Client {
         let key = config.credentials_key();
         Ok(Client {
             store_key: store::token_key(&key),
+            jsapi_store_key: store::ticket_key(&key, Credential::JsapiTicket),
+            agent_store_key: store::ticket_key(&key, Credential::AgentTicket),
             key,
             api: Api::new(&config.connection)?,
             config: Arc::new(config),
@@ -94,20 +100,58 @@ impl Client {
 
     /// The cached access token, fetched when missing or about to expire.
     pub async fn access_token(&self, context: &Context) -> Result<Arc<str>> {
-        self.token_slot(context)
-            .get(|| self.shared_token(context, None))
+        self.cached(context, Credential::AccessToken).await
+    }
+
+    /// The cached token or ticket of `kind`, fetched when missing or about to expire: tickets
+    /// are cached, shared through the store and refreshed exactly like the access token.
+    pub async fn cached(&self, context: &Context, kind: Credential) -> Result<Arc<str>> {
+        self.slot(context, kind)
+            .get(|| self.shared_token(context, kind, None))
             .await
     }
 
-    /// How long the cached token stays valid (None when nothing is cached).
-    pub fn token_expires_in(&self, context: &Context) -> Option<Duration> {
-        self.token_slot(context)
+    /// Drops the cached `kind` here and in the store, but only where it is still `failed`, so
+    /// a value another caller has just fetched survives. True when this process dropped it.
+    pub async fn invalidate(
+        &self,
+        context: &Context,
+        kind: Credential,
+        failed: &str,
+    ) -> Result<bool> {
+        let dropped = self.slot(context, kind).invalidate(failed);
+        if let Some(store) = &self.config.token_store {
+            store.delete_if(self.store_key_of(kind), failed).await?;
+        }
+        Ok(dropped)
+    }
+
+    /// How long the cached value of `kind` stays valid (None when nothing is cached).
+    pub fn expires_in(&self, context: &Context, kind: Credential) -> Option<Duration> {
+        self.slot(context, kind)
             .expires_at()
             .map(|at| at.saturating_duration_since(std::time::Instant::now()))
     }
 
-    fn token_slot(&self, context: &Context) -> Arc<TokenSlot> {
-        context.tokens.slot(&self.key)
+    /// How long the cached token stays valid (None when nothing is cached).
+    pub fn token_expires_in(&self, context: &Context) -> Option<Duration> {
+        self.expires_in(context, Credential::AccessToken)
+    }
+
+    fn slot(&self, context: &Context, kind: Credential) -> Arc<TokenSlot> {
+        match kind {
+            // One corp ticket per corp, whichever of its apps fetched it.
+            Credential::JsapiTicket => context.tokens.slot_of(&store::corp_wide(&self.key), kind),
+            _ => context.tokens.slot_of(&self.key, kind),
+        }
+    }
+
+    fn store_key_of(&self, kind: Credential) -> &str {
+        match kind {
+            Credential::AccessToken => &self.store_key,
+            Credential::JsapiTicket => &self.jsapi_store_key,
+            Credential::AgentTicket => &self.agent_store_key,
+        }
     }
 
     /// A token from the shared store, refreshed there under the store's lock when it is due:
@@ -116,12 +160,13 @@ impl Client {
     async fn shared_token(
         &self,
         context: &Context,
+        kind: Credential,
         failed: Option<&str>,
     ) -> Result<(String, Duration)> {
         let Some(store) = self.config.token_store.as_deref() else {
-            return self.fetch_token(context).await;
+            return self.fetch(context, kind).await;
         };
-        let key = self.store_key.as_str();
+        let key = self.store_key_of(kind);
         let usable = |stored: &StoredToken| Some(stored.token.as_str()) != failed;
         let fresh = |stored: &StoredToken| usable(stored) && !stored.due_for_refresh();
         // A holder that died keeps a Redis lock until it expires; wait that long at most.
@@ -137,7 +182,7 @@ impl Client {
                 // Readable but not lockable (a read-only directory, a cache that drops writes):
                 // fetch for this process alone rather than fail every send.
                 Err(error) => {
-                    let fetched = self.fetch_token(context).await?;
+                    let fetched = self.fetch(context, kind).await?;
                     self.store_failed(store, &error);
                     return Ok(fetched);
                 }
@@ -149,7 +194,7 @@ impl Client {
                         let remaining = stored.remaining();
                         return Ok((stored.token, remaining));
                     }
-                    let (token, expires_in) = self.fetch_token(context).await?;
+                    let (token, expires_in) = self.fetch(context, kind).await?;
                     let stored = StoredToken::new(token.clone(), expires_in);
                     // Unwritten, the token still serves this process until it is due: a store
                     // failure must not become a gettoken call per send.
@@ -187,6 +232,29 @@ impl Client {
                 store.describe()
             ),
         );
+    }
+
+    /// Fetches `kind` from WeCom; a ticket with the access token (boxed: that call may fetch
+    /// the token through this very function).
+    fn fetch<'a>(
+        &'a self,
+        context: &'a Context,
+        kind: Credential,
+    ) -> store::StoreFuture<'a, (String, Duration)> {
+        Box::pin(async move {
+            let (path, query): (&str, &[(&str, &str)]) = match kind {
+                Credential::AccessToken => return self.fetch_token(context).await,
+                Credential::JsapiTicket => (JSAPI_TICKET_PATH, &[]),
+                Credential::AgentTicket => (AGENT_TICKET_PATH, &[("type", "agent_config")]),
+            };
+            let answer = self.call(context, path, query, None, Repeat::Safe).await?;
+            let ticket = answer["ticket"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| not_answered(path, "ticket"))?;
+            let expires_in = answer["expires_in"].as_u64().unwrap_or(7200);
+            Ok((ticket.to_owned(), Duration::from_secs(expires_in)))
+        })
     }
 
     async fn fetch_token(&self, context: &Context) -> Result<(String, Duration)> {
@@ -241,12 +309,12 @@ impl Client {
         payload: Option<&Payload>,
         repeat: Repeat,
     ) -> Result<Value> {
-        let slot = self.token_slot(context);
+        let slot = self.slot(context, Credential::AccessToken);
         let mut refreshed = false;
         let mut failed: Option<Arc<str>> = None;
         loop {
             let token = slot
-                .get(|| self.shared_token(context, failed.as_deref()))
+                .get(|| self.shared_token(context, Credential::AccessToken, failed.as_deref()))
                 .await?;
             let mut with_token = Vec::with_capacity(query.len() + 1);
             with_token.push(("access_token", &*token));

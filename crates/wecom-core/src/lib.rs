@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod interrupt;
+pub mod jssdk;
 pub mod message;
 pub mod payload;
 pub mod process;

@@ -1,4 +1,5 @@
-//! The in-process access-token cache: one slot per credentials, one refresh in flight per slot.
+//! The in-process cache of access tokens and JS-SDK tickets: one slot per credentials and kind,
+//! one refresh in flight per slot. Tickets live and refresh exactly like tokens, so they share it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -54,16 +55,43 @@ impl Token {
     }
 }
 
-/// All token slots of a process, keyed by corp id and secret digest.
+/// What a slot holds: the app's access token, or one of the JS-SDK tickets fetched with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Credential {
+    AccessToken,
+    /// The corp's ticket (`get_jsapi_ticket`), for `wx.config` and `ww.register`.
+    JsapiTicket,
+    /// The app's ticket (`ticket/get?type=agent_config`), for `wx.agentConfig`.
+    AgentTicket,
+}
+
+impl Credential {
+    /// As errors and logs name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Credential::AccessToken => "access token",
+            Credential::JsapiTicket => "jsapi ticket",
+            Credential::AgentTicket => "agent ticket",
+        }
+    }
+}
+
+/// All slots of a process, keyed by corp id, secret digest and kind.
 #[derive(Default)]
 pub struct TokenCache {
-    slots: Mutex<HashMap<CredentialsKey, Arc<TokenSlot>>>,
+    slots: Mutex<HashMap<(CredentialsKey, Credential), Arc<TokenSlot>>>,
 }
 
 impl TokenCache {
+    /// The access token's slot.
     pub fn slot(&self, key: &CredentialsKey) -> Arc<TokenSlot> {
+        self.slot_of(key, Credential::AccessToken)
+    }
+
+    /// The slot of `kind` for these credentials (the caller keys the corp ticket per corp).
+    pub fn slot_of(&self, key: &CredentialsKey, kind: Credential) -> Arc<TokenSlot> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.entry(key.clone()).or_default().clone()
+        slots.entry((key.clone(), kind)).or_default().clone()
     }
 }
 
@@ -342,5 +370,7 @@ mod tests {
         let b = cache.slot(&CredentialsKey::new("corp", "b"));
         assert!(Arc::ptr_eq(&a, &a2));
         assert!(!Arc::ptr_eq(&a, &b));
+        let ticket = cache.slot_of(&CredentialsKey::new("corp", "a"), Credential::AgentTicket);
+        assert!(!Arc::ptr_eq(&a, &ticket));
     }
 }

@@ -52,6 +52,7 @@
 mod card;
 mod chat;
 mod check;
+mod jssdk;
 mod media;
 mod message;
 mod multipart;
@@ -76,6 +77,7 @@ pub mod fuzzing {
     }
 }
 pub use chat::Chat;
+pub use jssdk::JsSdkCheck;
 pub use media::{MediaKind, Upload, Uploader};
 pub use robot::RobotMessage;
 
@@ -306,6 +308,26 @@ impl Emulator {
     /// Every token issued so far now answers 42001; the next gettoken issues a new one.
     pub fn expire_tokens(&self) {
         self.shared.expire_tokens();
+    }
+
+    /// How long the JS-SDK tickets it issues from now on live (7200 s by default).
+    pub fn set_ticket_ttl(&self, ttl: Duration) {
+        self.shared.jssdk.set_ticket_ttl(ttl);
+    }
+
+    /// (get_jsapi_ticket calls, ticket/get?type=agent_config calls) that issued a ticket.
+    pub fn ticket_requests(&self) -> (usize, usize) {
+        self.shared.jssdk.calls()
+    }
+
+    /// Makes every JS-SDK ticket issued so far invalid.
+    pub fn expire_tickets(&self) {
+        self.shared.jssdk.expire_tickets();
+    }
+
+    /// The signatures pages asked the stand-in JS-SDK script (`/jssdk/jweixin.js`) to check.
+    pub fn js_sdk_checks(&self) -> Vec<JsSdkCheck> {
+        self.shared.jssdk.checks()
     }
 
     /// The next `times` requests (to `path`, or to any path except gettoken when `None`) answer

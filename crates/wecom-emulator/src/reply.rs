@@ -15,6 +15,8 @@ pub(crate) struct Reply {
     pub status: StatusCode,
     /// `false`: `application/json; charset=UTF-8`; `true`: `text/html` (proxy-style errors).
     pub html: bool,
+    /// `true`: `text/javascript` (the stand-in JS-SDK script and its JSONP answers).
+    pub script: bool,
     pub body: Bytes,
 }
 
@@ -36,7 +38,15 @@ impl Reply {
         Reply {
             status: StatusCode::OK,
             html: false,
+            script: false,
             body: body.into(),
+        }
+    }
+
+    pub fn script(body: impl Into<Bytes>) -> Reply {
+        Reply {
+            script: true,
+            ..Reply::json(body)
         }
     }
 
@@ -80,6 +90,7 @@ impl Reply {
         Reply {
             status,
             html: true,
+            script: false,
             body: body.into(),
         }
     }

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use super::reply::{Outcome, Reply};
 use super::state::{FaultKind, Shared};
-use super::{card, chat, media, message, multipart, robot, token, RecordedRequest};
+use super::{card, chat, jssdk, media, message, multipart, robot, token, RecordedRequest};
 
 pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 
@@ -29,6 +29,7 @@ const TIMER_TICK: Duration = Duration::from_millis(1);
 
 const JSON: &str = "application/json; charset=UTF-8";
 const HTML: &str = "text/html; charset=UTF-8";
+const SCRIPT: &str = "text/javascript; charset=UTF-8";
 
 /// Returned by the service to make hyper close the connection without writing a response.
 #[derive(Debug)]
@@ -240,6 +241,10 @@ fn route(path: &str) -> Option<(Method, Handler)> {
         "/cgi-bin/appchat/update" => (Method::POST, chat::update),
         "/cgi-bin/appchat/get" => (Method::GET, chat::get),
         "/cgi-bin/appchat/send" => (Method::POST, chat::send),
+        "/cgi-bin/get_jsapi_ticket" => (Method::GET, jssdk::jsapi_ticket),
+        "/cgi-bin/ticket/get" => (Method::GET, jssdk::agent_ticket),
+        "/jssdk/jweixin.js" => (Method::GET, jssdk::script),
+        "/jssdk/check" => (Method::GET, jssdk::check),
         _ => return None,
     };
     Some(route)
@@ -299,7 +304,13 @@ async fn read_body(headers: &HeaderMap, body: Incoming) -> Result<Bytes, BodyErr
 fn into_response(reply: Reply) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(reply.body));
     *response.status_mut() = reply.status;
-    let content_type = if reply.html { HTML } else { JSON };
+    let content_type = if reply.script {
+        SCRIPT
+    } else if reply.html {
+        HTML
+    } else {
+        JSON
+    };
     // from_static neither allocates nor validates at runtime beyond a cheap scan.
     response
         .headers_mut()

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::card::CardStore;
 use super::chat::ChatStore;
+use super::jssdk::JsSdk;
 use super::media::MediaStore;
 use super::robot::RobotStore;
 use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
@@ -26,6 +27,7 @@ pub(crate) struct Shared {
     pub robot_keys: Option<HashSet<String>>,
     /// Messages a robot accepts per rolling minute; 0 = no limit.
     pub robot_limit_per_minute: u32,
+    pub jssdk: JsSdk,
     tokens: Mutex<Tokens>,
     journal: Mutex<Journal>,
     outbox: Mutex<Outbox>,
@@ -224,6 +226,7 @@ impl Shared {
             },
             robot_keys: config.robots,
             robot_limit_per_minute: config.robot_limit_per_minute,
+            jssdk: JsSdk::default(),
             tokens: Mutex::new(Tokens {
                 by_token: HashMap::new(),
                 latest: vec![None; app_count],
@@ -299,6 +302,7 @@ impl Shared {
         *lock(&self.robots) = RobotStore::default();
         *lock(&self.chats) = ChatStore::default();
         self.token_requests.store(0, Ordering::Relaxed);
+        self.jssdk.clear();
         self.max_in_flight.store(0, Ordering::Relaxed);
     }
 

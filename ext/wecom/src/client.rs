@@ -237,6 +237,83 @@ impl NativeClient {
     fn base_url(&self) -> String {
         self.client.config().connection.base_url.clone()
     }
+
+    /// The cached JS-SDK ticket of `kind` ("jsapi" or "agent").
+    fn ticket(ruby: &Ruby, rb_self: &Self, kind: String) -> Result<String, Error> {
+        guard(ruby, || {
+            let kind = ticket_kind(ruby, &kind)?;
+            rb_self.with_client(ruby, move |client, context| async move {
+                client.cached(&context, kind).await.map(|t| t.to_string())
+            })
+        })
+    }
+
+    /// Drops the ticket of `kind` here and in the store if it is still `failed`.
+    fn invalidate_ticket(
+        ruby: &Ruby,
+        rb_self: &Self,
+        kind: String,
+        failed: String,
+    ) -> Result<bool, Error> {
+        guard(ruby, || {
+            let kind = ticket_kind(ruby, &kind)?;
+            rb_self.with_client(ruby, move |client, context| async move {
+                client.invalidate(&context, kind, &failed).await
+            })
+        })
+    }
+
+    /// Seconds the cached ticket of `kind` stays valid, or nil when none is cached here.
+    fn ticket_expires_in(ruby: &Ruby, rb_self: &Self, kind: String) -> Result<Option<f64>, Error> {
+        let kind = ticket_kind(ruby, &kind)?;
+        let context = wecom_core::Context::new(wecom_core::process::tokens());
+        Ok(rb_self
+            .client
+            .expires_in(&context, kind)
+            .map(|d| d.as_secs_f64()))
+    }
+
+    /// `[timestamp, nonceStr, signature]` of `url` with the ticket of `kind`.
+    fn js_sdk_signature(
+        ruby: &Ruby,
+        rb_self: &Self,
+        kind: String,
+        url: String,
+    ) -> Result<(u64, String, String), Error> {
+        guard(ruby, || {
+            let kind = ticket_kind(ruby, &kind)?;
+            let signed = rb_self.with_client(ruby, move |client, context| async move {
+                client.js_sdk_signature(&context, kind, &url).await
+            })?;
+            Ok((signed.timestamp, signed.nonce_str, signed.signature))
+        })
+    }
+}
+
+/// `WeCom::Native.js_sdk_sign(ticket, nonce_str, timestamp, url)`: the bare signature.
+fn js_sdk_sign(
+    ruby: &Ruby,
+    ticket: String,
+    nonce_str: String,
+    timestamp: u64,
+    url: String,
+) -> Result<String, Error> {
+    let page = wecom_core::jssdk::page_url(&url).map_err(|e| errors::to_ruby(ruby, e))?;
+    Ok(wecom_core::jssdk::sign(
+        &ticket, &nonce_str, timestamp, page,
+    ))
+}
+
+fn ticket_kind(ruby: &Ruby, kind: &str) -> Result<wecom_core::token::Credential, Error> {
+    use wecom_core::token::Credential;
+    match kind {
+        "jsapi" => Ok(Credential::JsapiTicket),
+        "agent" => Ok(Credential::AgentTicket),
+        other => Err(Error::new(
+            ruby.exception_arg_error(),
+            format!("ticket kind must be \"jsapi\" or \"agent\", got {other:?}"),
+        )),
+    }
 }
 
 /// `WeCom::AppMessage` (lib/wecom/app_message.rb).
@@ -338,5 +415,19 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("corp_id", method!(NativeClient::corp_id, 0))?;
     class.define_method("agent_id", method!(NativeClient::agent_id, 0))?;
     class.define_method("base_url", method!(NativeClient::base_url, 0))?;
+    native.define_module_function("js_sdk_sign", function!(js_sdk_sign, 4))?;
+    class.define_method("ticket", method!(NativeClient::ticket, 1))?;
+    class.define_method(
+        "invalidate_ticket",
+        method!(NativeClient::invalidate_ticket, 2),
+    )?;
+    class.define_method(
+        "ticket_expires_in",
+        method!(NativeClient::ticket_expires_in, 1),
+    )?;
+    class.define_method(
+        "js_sdk_signature",
+        method!(NativeClient::js_sdk_signature, 2),
+    )?;
     Ok(())
 }

@@ -205,6 +205,35 @@ impl NativeEmulator {
         self.0.expire_tokens()
     }
 
+    fn set_ticket_ttl(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<(), Error> {
+        let ttl = crate::convert::seconds(ruby, "ticket_ttl", seconds)?;
+        rb_self.0.set_ticket_ttl(ttl);
+        Ok(())
+    }
+
+    /// `[jsapi ticket fetches, agent ticket fetches]`.
+    fn ticket_requests(&self) -> (usize, usize) {
+        self.0.ticket_requests()
+    }
+
+    fn expire_tickets(&self) {
+        self.0.expire_tickets()
+    }
+
+    /// The checks of the stand-in JS-SDK script, as Hashes with Symbol keys.
+    fn js_sdk_checks(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let list = ruby.ary_new();
+        for check in rb_self.0.js_sdk_checks() {
+            let hash = ruby.hash_new();
+            hash.aset(ruby.to_symbol("api"), check.api)?;
+            hash.aset(ruby.to_symbol("url"), check.url)?;
+            hash.aset(ruby.to_symbol("ok"), check.ok)?;
+            hash.aset(ruby.to_symbol("err_msg"), check.err_msg)?;
+            list.push(hash)?;
+        }
+        Ok(list)
+    }
+
     fn fail_next(&self, errcode: i64, times: u32, path: Option<String>, after: u32) {
         self.0.fail_after(after, errcode, times, path)
     }
@@ -335,6 +364,13 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("delay_next", method!(NativeEmulator::delay_next, 3))?;
     class.define_method("latency=", method!(NativeEmulator::set_latency, 1))?;
     class.define_method("clear", method!(NativeEmulator::clear, 0))?;
+    class.define_method("ticket_ttl=", method!(NativeEmulator::set_ticket_ttl, 1))?;
+    class.define_method(
+        "ticket_requests",
+        method!(NativeEmulator::ticket_requests, 0),
+    )?;
+    class.define_method("expire_tickets", method!(NativeEmulator::expire_tickets, 0))?;
+    class.define_method("js_sdk_checks", method!(NativeEmulator::js_sdk_checks, 0))?;
     class.define_method("stop", method!(NativeEmulator::stop, 0))?;
     Ok(())
 }

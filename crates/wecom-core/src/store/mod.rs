@@ -145,9 +145,12 @@ pub fn token_key(key: &CredentialsKey) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    // Corp ids are [A-Za-z0-9]; anything else is replaced so a key is always a safe file name.
-    let corp: String = key
-        .corp_id
+    format!("{}-{digest}", safe_corp(&key.corp_id))
+}
+
+/// Corp ids are [A-Za-z0-9]; anything else is replaced so a key is always a safe file name.
+fn safe_corp(corp_id: &str) -> String {
+    corp_id
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -156,8 +159,26 @@ pub fn token_key(key: &CredentialsKey) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{corp}-{digest}")
+        .collect()
+}
+
+/// The store's name for a JS-SDK ticket: the corp's ticket per corp, the app's per corp and
+/// app (two apps of a corp must not overwrite each other's agent ticket).
+pub fn ticket_key(key: &CredentialsKey, kind: crate::token::Credential) -> String {
+    use crate::token::Credential;
+    match kind {
+        Credential::AccessToken => token_key(key),
+        Credential::JsapiTicket => format!("jsapi-{}", safe_corp(&key.corp_id)),
+        Credential::AgentTicket => format!("agent-{}", token_key(key)),
+    }
+}
+
+/// The key of a corp-wide credential: the corp id alone.
+pub fn corp_wide(key: &CredentialsKey) -> CredentialsKey {
+    CredentialsKey {
+        corp_id: key.corp_id.clone(),
+        secret_digest: [0; 32],
+    }
 }
 
 /// A store that failed: a network error of the "token store", never "delivery unknown".
@@ -180,6 +201,23 @@ mod tests {
         assert!(key.starts_with("ww12____x-"));
         assert_eq!(key.len(), "ww12____x-".len() + 16);
         assert_ne!(key, token_key(&CredentialsKey::new("ww12/../x", "other")));
+        use crate::token::Credential;
+        let creds = CredentialsKey::new("ww12/../x", "very-secret");
+        assert_eq!(ticket_key(&creds, Credential::AccessToken), key);
+        assert_eq!(
+            ticket_key(&creds, Credential::AgentTicket),
+            format!("agent-{key}")
+        );
+        // The corp's ticket is one per corp, whichever app fetched it.
+        let jsapi = ticket_key(&creds, Credential::JsapiTicket);
+        assert_eq!(jsapi, "jsapi-ww12____x");
+        assert_eq!(
+            jsapi,
+            ticket_key(
+                &CredentialsKey::new("ww12/../x", "other"),
+                Credential::JsapiTicket
+            )
+        );
     }
 
     #[test]
