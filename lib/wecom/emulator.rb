@@ -29,11 +29,20 @@ module WeCom
     # every id is valid). apps: adds more apps of the corp, as { secret:, agent_id: } Hashes.
     # robots: lists the group robot webhook keys (by default every non-empty key is a robot);
     # robot_limit_per_minute: is how many messages a robot takes in any 60 s (0: no limit).
+    #
+    # directory: is the corp's members and departments, as user/get and sign-in show them:
+    #   { departments: [{ id: 1, name: "HQ", parentid: 0 }],
+    #     users: [{ userid: "zhangsan", name: "张三", department: [1], email:, biz_mail:, mobile:,
+    #               avatar:, gender: "1", position: }] }
+    # (only id/name and userid/name are required). By default: department 1 with zhangsan, lisi
+    # and wangwu (DEFAULT_DIRECTORY). It is separate from users:, which only decides the valid
+    # recipients of a send.
     def self.start(corp_id: "corp", secret: "secret", agent_id: 1_000_002, token_ttl: 7200, users: nil,
-                   parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0)
+                   parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0,
+                   directory: nil)
       new(corp_id: corp_id, secret: secret, agent_id: agent_id, token_ttl: token_ttl, users: users,
           parties: parties, tags: tags, apps: apps, robots: robots,
-          robot_limit_per_minute: robot_limit_per_minute, port: port)
+          robot_limit_per_minute: robot_limit_per_minute, port: port, directory: directory)
     end
 
     def self.run(**options)
@@ -44,16 +53,16 @@ module WeCom
     end
 
     def initialize(corp_id:, secret:, agent_id:, token_ttl:, users:, parties:, tags:, apps:, robots:,
-                   robot_limit_per_minute:, port:)
+                   robot_limit_per_minute:, port:, directory: nil)
       @corp_id = corp_id
       @secret = secret
       @agent_id = agent_id
       app_list = [[secret, agent_id]] + apps.map { |app| [app.fetch(:secret), app.fetch(:agent_id)] }
       @agent_ids = app_list.map { |_, id| Integer(id) }.freeze
-      directory = ->(ids) { ids&.map(&:to_s) }
-      @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, directory.call(users),
-                                       directory.call(parties), directory.call(tags), directory.call(robots),
-                                       Integer(robot_limit_per_minute), port)
+      id_list = ->(ids) { ids&.map(&:to_s) }
+      @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, id_list.call(users),
+                                       id_list.call(parties), id_list.call(tags), id_list.call(robots),
+                                       Integer(robot_limit_per_minute), port, directory_json(directory))
       @latency = 0
       @callback_attempts = []
       @callback_lock = Mutex.new
@@ -252,8 +261,25 @@ module WeCom
       @native.stop
     end
 
+    # The member `userid` of the directory, as a Hash with Symbol keys (:userid, :name,
+    # :department, and :email, :biz_mail, :mobile, :avatar, :gender, :position when set), or nil.
+    def member(userid)
+      json = @native.member(Messages::Check.string(userid, "userid"))
+      json && JSON.parse(json, symbolize_names: true)
+    end
+
     def inspect
       "#<#{self.class.name} #{base_url} corp_id=#{corp_id.inspect} agent_id=#{agent_id}>"
+    end
+
+    private
+
+    # The directory as JSON for the native side (which names a wrong field), or nil: the default.
+    def directory_json(directory)
+      return nil if directory.nil?
+      raise ArgumentError, "directory must be a Hash with :departments and :users, got #{directory.class}" unless Hash === directory
+
+      JSON.generate(directory)
     end
   end
 end

@@ -5,7 +5,8 @@
 //! The real client talks real HTTP/1.1 (keep-alive) to it on 127.0.0.1. It implements
 //! `gettoken`, `message/send`, `message/recall`, `message/update_template_card`, `media/upload`,
 //! the group robot webhooks (`webhook/send`, `webhook/upload_media`) and app group chats
-//! (`appchat/create`, `update`, `get`, `send`) with WeCom's error codes (each with the errmsg WeCom words it with, in
+//! (`appchat/create`, `update`, `get`, `send`) and `user/get` (from the corp's members and departments,
+//! `directory`) with WeCom's error codes (each with the errmsg WeCom words it with, in
 //! `reply::default_text`), records what it receives, and can inject faults and latency.
 //!
 //! It runs on its own two-worker tokio runtime, created by [`Emulator::start`] and shut down by
@@ -52,6 +53,7 @@
 mod card;
 mod chat;
 mod check;
+mod directory;
 mod media;
 mod message;
 mod multipart;
@@ -63,6 +65,7 @@ mod token;
 
 pub use card::{Card, CardClick, CardUpdate, ClickError, Question, RESPONSE_CODE_TTL};
 pub use chat::Chat;
+pub use directory::{Department, DirectoryData, Members, User};
 pub use media::{MediaKind, Upload, Uploader};
 pub use robot::RobotMessage;
 
@@ -93,6 +96,9 @@ pub struct EmulatorConfig {
     pub parties: Option<HashSet<String>>,
     /// `None` = every tag id is valid.
     pub tags: Option<HashSet<String>>,
+    /// The corp's members and departments, as `user/get` and the directory APIs show them.
+    /// Independent of `users`, which only decides which recipients a send accepts.
+    pub directory: DirectoryData,
     /// Group robot webhook keys; `None` = every non-empty key is valid.
     pub robots: Option<HashSet<String>>,
     /// Messages each robot accepts in any 60 seconds (WeCom's limit is 20); 0 = no limit.
@@ -113,6 +119,7 @@ impl Default for EmulatorConfig {
             users: None,
             parties: None,
             tags: None,
+            directory: DirectoryData::default(),
             robots: None,
             robot_limit_per_minute: 20,
             port: 0,
@@ -159,6 +166,10 @@ impl Emulator {
                 "the emulator needs at least one app",
             ));
         }
+        config
+            .directory
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         // Bind with std so that the socket is listening (and errors surface) before we return.
         let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
         listener.set_nonblocking(true)?;
@@ -256,6 +267,11 @@ impl Emulator {
     /// msgids successfully recalled, in order (each at most once).
     pub fn recalled(&self) -> Vec<String> {
         self.shared.journal().recalled.clone()
+    }
+
+    /// The corp's members and departments.
+    pub fn members(&self) -> &Members {
+        &self.shared.members
     }
 
     /// Number of gettoken requests received (including failed ones).

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use super::reply::{Outcome, Reply};
 use super::state::{FaultKind, Shared};
-use super::{card, chat, media, message, multipart, robot, token, RecordedRequest};
+use super::{card, chat, directory, media, message, multipart, robot, token, RecordedRequest};
 
 pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 
@@ -162,6 +162,7 @@ fn route(path: &str) -> Option<(Method, Handler)> {
         "/cgi-bin/appchat/update" => (Method::POST, chat::update),
         "/cgi-bin/appchat/get" => (Method::GET, chat::get),
         "/cgi-bin/appchat/send" => (Method::POST, chat::send),
+        "/cgi-bin/user/get" => (Method::GET, directory::user_get),
         _ => return None,
     };
     Some(route)

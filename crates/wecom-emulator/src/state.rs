@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::card::CardStore;
 use super::chat::ChatStore;
+use super::directory::Members;
 use super::media::MediaStore;
 use super::robot::RobotStore;
 use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
@@ -22,6 +23,8 @@ pub(crate) struct Shared {
     pub apps: Vec<EmulatorApp>,
     pub token_ttl: Duration,
     pub directory: Directory,
+    /// Members and departments (`user/get`, the directory APIs, sign-in).
+    pub members: Members,
     /// Valid group robot keys; `None` = every non-empty key.
     pub robot_keys: Option<HashSet<String>>,
     /// Messages a robot accepts per rolling minute; 0 = no limit.
@@ -222,6 +225,7 @@ impl Shared {
                 parties: config.parties,
                 tags: config.tags,
             },
+            members: Members::new(config.directory),
             robot_keys: config.robots,
             robot_limit_per_minute: config.robot_limit_per_minute,
             tokens: Mutex::new(Tokens {

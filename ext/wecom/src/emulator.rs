@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RHash, RModule, Ruby};
 use serde_json::Value as Json;
 use wecom_core::Error as CoreError;
-use wecom_emulator::{Card, CardUpdate, Emulator, EmulatorApp, EmulatorConfig, Uploader};
+use wecom_emulator::{
+    Card, CardUpdate, DirectoryData, Emulator, EmulatorApp, EmulatorConfig, Uploader,
+};
 
 use crate::convert;
 use crate::errors::{self, guard};
@@ -29,9 +31,22 @@ impl NativeEmulator {
         robots: Directory,
         robot_limit_per_minute: u32,
         port: u16,
+        members: Option<String>,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let token_ttl = crate::convert::seconds(ruby, "token_ttl", token_ttl)?;
+            // The members and departments arrive as JSON (lib/wecom/emulator.rb builds it), so
+            // serde names a wrong or unknown field.
+            let directory = match members {
+                None => DirectoryData::default(),
+                Some(json) => serde_json::from_str(&json).map_err(|e| {
+                    let message = format!("directory: {e}");
+                    magnus::Error::new(ruby.exception_arg_error(), message)
+                })?,
+            };
+            directory
+                .validate()
+                .map_err(|e| magnus::Error::new(ruby.exception_arg_error(), e))?;
             let set = |ids: Directory| ids.map(|ids| ids.into_iter().collect::<HashSet<_>>());
             let config = EmulatorConfig {
                 corp_id,
@@ -43,6 +58,7 @@ impl NativeEmulator {
                 users: set(users),
                 parties: set(parties),
                 tags: set(tags),
+                directory,
                 robots: set(robots),
                 robot_limit_per_minute,
                 port,
@@ -62,6 +78,14 @@ impl NativeEmulator {
                 )
             })
         })
+    }
+
+    /// The member as JSON (as user/get shows it), or nil.
+    fn member(&self, userid: String) -> Option<String> {
+        self.0
+            .members()
+            .user(&userid)
+            .map(|user| serde_json::to_string(user).expect("plain struct serializes"))
     }
 
     fn base_url(&self) -> String {
@@ -304,8 +328,9 @@ fn json_array(ruby: &Ruby, bodies: &[Json]) -> Result<RArray, Error> {
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Emulator", ruby.class_object())?;
-    class.define_singleton_method("start", function!(NativeEmulator::start, 9))?;
+    class.define_singleton_method("start", function!(NativeEmulator::start, 10))?;
     class.define_method("base_url", method!(NativeEmulator::base_url, 0))?;
+    class.define_method("member", method!(NativeEmulator::member, 1))?;
     class.define_method("port", method!(NativeEmulator::port, 0))?;
     class.define_method("messages", method!(NativeEmulator::messages, 0))?;
     class.define_method("requests", method!(NativeEmulator::requests, 0))?;
