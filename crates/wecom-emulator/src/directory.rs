@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::reply::Reply;
 use super::server::Call;
 use super::state::Shared;
-use super::token::{authenticate, param};
+use super::token::{authenticate, authenticated_body, param};
 
 /// A department of the corp. The root department has `parentid` 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +206,79 @@ pub(crate) fn user_get(shared: &Shared, call: &Call) -> Reply {
         status: 1,
     };
     Reply::json(serde_json::to_vec(&answer).expect("plain struct serializes"))
+}
+
+/// `POST /cgi-bin/user/getuserid` `{"mobile"}`: the member with exactly that mobile, else 46004.
+/// A missing or non-string mobile → 40058 (WeCom's "invalid parameter").
+pub(crate) fn userid_by_mobile(shared: &Shared, call: &Call) -> Reply {
+    lookup(shared, call, "mobile", |user, mobile| {
+        user.mobile.as_deref() == Some(mobile)
+    })
+}
+
+/// `POST /cgi-bin/user/get_userid_by_email` `{"email","email_type"}`: type 1 (the default)
+/// matches `biz_mail`, the corporate mailbox; 2 matches `email`, the personal one; any other
+/// type → 40058. Emails compare case-insensitively, as mail addresses do. A miss → 46004.
+pub(crate) fn userid_by_email(shared: &Shared, call: &Call) -> Reply {
+    let (_, body) = match authenticated_body(shared, call) {
+        Ok(found) => found,
+        Err(reply) => return reply,
+    };
+    let personal = match body.get("email_type") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(t) if t.as_i64() == Some(1) => false,
+        Some(t) if t.as_i64() == Some(2) => true,
+        Some(_) => return Reply::error_with(40058, "email_type must be 1 or 2", call.ip),
+    };
+    answer_lookup(shared, call, &body, "email", |user, email| {
+        let held = if personal {
+            &user.email
+        } else {
+            &user.biz_mail
+        };
+        held.as_deref()
+            .is_some_and(|held| held.eq_ignore_ascii_case(email))
+    })
+}
+
+fn lookup(shared: &Shared, call: &Call, field: &str, matches: fn(&User, &str) -> bool) -> Reply {
+    match authenticated_body(shared, call) {
+        Ok((_, body)) => answer_lookup(shared, call, &body, field, matches),
+        Err(reply) => reply,
+    }
+}
+
+fn answer_lookup(
+    shared: &Shared,
+    call: &Call,
+    body: &serde_json::Value,
+    field: &str,
+    matches: impl Fn(&User, &str) -> bool,
+) -> Reply {
+    let Some(wanted) = body
+        .get(field)
+        .and_then(serde_json::Value::as_str)
+        .filter(|v| !v.is_empty())
+    else {
+        return Reply::error_with(40058, &format!("{field} missing"), call.ip);
+    };
+    let Some(user) = shared.members.users().iter().find(|u| matches(u, wanted)) else {
+        return Reply::error(46004, call.ip);
+    };
+    #[derive(Serialize)]
+    struct Found<'a> {
+        errcode: i64,
+        errmsg: &'a str,
+        userid: &'a str,
+    }
+    Reply::json(
+        serde_json::to_vec(&Found {
+            errcode: 0,
+            errmsg: "ok",
+            userid: &user.userid,
+        })
+        .expect("plain struct serializes"),
+    )
 }
 
 #[cfg(test)]

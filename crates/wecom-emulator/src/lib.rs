@@ -5,7 +5,7 @@
 //! The real client talks real HTTP/1.1 (keep-alive) to it on 127.0.0.1. It implements
 //! `gettoken`, `message/send`, `message/recall`, `message/update_template_card`, `media/upload`,
 //! the group robot webhooks (`webhook/send`, `webhook/upload_media`) and app group chats
-//! (`appchat/create`, `update`, `get`, `send`) and `user/get` (from the corp's members and departments,
+//! (`appchat/create`, `update`, `get`, `send`) and `user/get`, `user/getuserid`, `user/get_userid_by_email` (from the corp's members and departments,
 //! `directory`) with WeCom's error codes (each with the errmsg WeCom words it with, in
 //! `reply::default_text`), records what it receives, and can inject faults and latency.
 //!

@@ -122,6 +122,7 @@ pub(crate) fn default_text(code: i64) -> &'static str {
         42001 => "access_token expired",
         44002 => "empty post data",
         44004 => "empty content",
+        46004 => "user not exist",
         45002 => "content size out of limit",
         45009 => "api freq out of limit",
         45033 => "api concurrent out of limit",
