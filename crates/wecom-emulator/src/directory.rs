@@ -208,6 +208,69 @@ pub(crate) fn user_get(shared: &Shared, call: &Call) -> Reply {
     Reply::json(serde_json::to_vec(&answer).expect("plain struct serializes"))
 }
 
+/// `GET /cgi-bin/department/list?id=`: the department `id` and every department below it
+/// (without `id`, all), with names; an unknown or malformed id → 60123.
+pub(crate) fn department_list(shared: &Shared, call: &Call) -> Reply {
+    departments_answer(shared, call, "department", true)
+}
+
+/// `GET /cgi-bin/department/simplelist?id=`: as `department/list`, ids, parents and order only.
+pub(crate) fn department_simplelist(shared: &Shared, call: &Call) -> Reply {
+    departments_answer(shared, call, "department_id", false)
+}
+
+fn departments_answer(shared: &Shared, call: &Call, key: &str, names: bool) -> Reply {
+    if let Err(reply) = authenticate(shared, call.query, call.ip) {
+        return reply;
+    }
+    let all = shared.members.departments();
+    let picked: Vec<&Department> = match param(call.query, "id") {
+        None => all.iter().collect(),
+        Some(id) => {
+            let Some(root) = id
+                .parse::<u64>()
+                .ok()
+                .filter(|id| all.iter().any(|d| d.id == *id))
+            else {
+                return Reply::error(60123, call.ip);
+            };
+            // The subtree, breadth first (parents before children); skipping ids already
+            // picked keeps a cycle of parents from looping.
+            let mut picked = vec![root];
+            let mut i = 0;
+            while i < picked.len() {
+                let parent = picked[i];
+                for d in all
+                    .iter()
+                    .filter(|d| d.parentid == parent && d.id != parent)
+                {
+                    if !picked.contains(&d.id) {
+                        picked.push(d.id);
+                    }
+                }
+                i += 1;
+            }
+            picked
+                .iter()
+                .filter_map(|id| all.iter().find(|d| d.id == *id))
+                .collect()
+        }
+    };
+    let list: Vec<serde_json::Value> = picked
+        .into_iter()
+        .map(|d| {
+            if names {
+                serde_json::json!({"id": d.id, "name": d.name, "parentid": d.parentid, "order": d.order})
+            } else {
+                serde_json::json!({"id": d.id, "parentid": d.parentid, "order": d.order})
+            }
+        })
+        .collect();
+    let mut answer = serde_json::json!({"errcode": 0, "errmsg": "ok"});
+    answer[key] = serde_json::Value::Array(list);
+    Reply::json(answer.to_string())
+}
+
 /// `POST /cgi-bin/user/getuserid` `{"mobile"}`: the member with exactly that mobile, else 46004.
 /// A missing or non-string mobile → 40058 (WeCom's "invalid parameter").
 pub(crate) fn userid_by_mobile(shared: &Shared, call: &Call) -> Reply {

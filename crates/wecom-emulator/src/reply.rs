@@ -129,6 +129,7 @@ pub(crate) fn default_text(code: i64) -> &'static str {
         47001 => "data format error",
         60020 => "not allow to access from your ip",
         60111 => "userid not found",
+        60123 => "invalid party id",
         81013 => "user & party & tag all invalid",
         86001 => "invalid chatid",
         86003 => "chatid not found",

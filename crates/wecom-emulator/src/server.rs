@@ -163,6 +163,8 @@ fn route(path: &str) -> Option<(Method, Handler)> {
         "/cgi-bin/appchat/get" => (Method::GET, chat::get),
         "/cgi-bin/appchat/send" => (Method::POST, chat::send),
         "/cgi-bin/user/get" => (Method::GET, directory::user_get),
+        "/cgi-bin/department/list" => (Method::GET, directory::department_list),
+        "/cgi-bin/department/simplelist" => (Method::GET, directory::department_simplelist),
         "/cgi-bin/user/getuserid" => (Method::POST, directory::userid_by_mobile),
         "/cgi-bin/user/get_userid_by_email" => (Method::POST, directory::userid_by_email),
         _ => return None,

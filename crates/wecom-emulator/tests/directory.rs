@@ -36,3 +36,49 @@ async fn emulator_directory_lookups_find_members_or_answer_46004() {
         .await;
     assert_eq!(unauthenticated.errcode(), 40014);
 }
+
+#[tokio::test]
+async fn emulator_departments_list_a_subtree_or_answer_60123() {
+    let directory: wecom_emulator::DirectoryData = serde_json::from_value(json!({
+        "departments": [
+            {"id": 1, "name": "HQ"},
+            {"id": 2, "name": "Recruiting", "parentid": 1},
+            {"id": 3, "name": "Campus", "parentid": 2},
+            {"id": 4, "name": "Finance", "parentid": 1}
+        ]
+    }))
+    .unwrap();
+    let h = Harness::new(wecom_emulator::EmulatorConfig {
+        directory,
+        ..wecom_emulator::EmulatorConfig::default()
+    });
+    let token = h.token().await;
+    let list = h
+        .get(&format!(
+            "/cgi-bin/department/list?access_token={token}&id=2"
+        ))
+        .await
+        .json();
+    let ids: Vec<i64> = list["department"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![2, 3]);
+    assert_eq!(list["department"][1]["name"], "Campus");
+    let all = h
+        .get(&format!(
+            "/cgi-bin/department/simplelist?access_token={token}"
+        ))
+        .await
+        .json();
+    assert_eq!(all["department_id"].as_array().unwrap().len(), 4);
+    assert!(all["department_id"][0].get("name").is_none());
+    let unknown = h
+        .get(&format!(
+            "/cgi-bin/department/list?access_token={token}&id=9"
+        ))
+        .await;
+    assert_eq!(unknown.errcode(), 60123);
+}
