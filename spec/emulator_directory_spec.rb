@@ -48,6 +48,17 @@ RSpec.describe "WeCom::Emulator directory" do
     expect(emu.member("nobody")).to be_nil
   end
 
+  it "counts directory calls, failed ones too, until clear!" do
+    token = client.access_token
+    user_get(emulator, token, "zhangsan")
+    user_get(emulator, token, "nobody")
+    Net::HTTP.get(URI("#{emulator.base_url}/cgi-bin/department/simplelist?access_token=#{token}"))
+    client.send_text("hi", to: "zhangsan")
+    expect(emulator.directory_calls).to eq(3)
+    emulator.clear!
+    expect(emulator.directory_calls).to eq(0)
+  end
+
   it "refuses a directory WeCom could not hold, naming what is wrong" do
     expect { start_emulator(directory: { users: [{ userid: "x" }] }) }
       .to raise_error(ArgumentError, /directory: missing field `name`/)

@@ -130,6 +130,13 @@ module WeCom
       @native.token_requests
     end
 
+    # The number of directory API calls received (user/get, user/getuserid,
+    # user/get_userid_by_email, department/list and simplelist; failed ones too), since start or
+    # clear!: what a lookup cache saves.
+    def directory_calls
+      @native.directory_calls
+    end
+
     # The most requests it was handling at the same time (since start or clear!).
     def max_in_flight
       @native.max_in_flight
@@ -252,7 +259,8 @@ module WeCom
     end
 
     # Forget recorded messages, requests, uploads, robot messages and limits, chats, template
-    # cards (their response codes and updates) and counters; registered callbacks stay.
+    # cards (their response codes and updates) and counters (directory_calls too); registered
+    # callbacks stay.
     def clear!
       @native.clear
     end

@@ -279,6 +279,12 @@ impl Emulator {
         self.shared.token_requests()
     }
 
+    /// Number of directory API calls received (user/get, the lookups, department/*; failed
+    /// ones too), since start or [`Emulator::clear`].
+    pub fn directory_calls(&self) -> usize {
+        self.shared.directory_calls()
+    }
+
     /// The most requests it was handling at the same time (since start or `clear`).
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight()
@@ -328,7 +334,7 @@ impl Emulator {
 
     /// Forgets recorded requests, messages, recalls, template cards (their response codes and
     /// updates), uploads (their media_ids become unknown to robot messages), robot messages and
-    /// limits, chats and their messages, the gettoken counter and the history used for
+    /// limits, chats and their messages, the gettoken and directory counters and the history used for
     /// de-duplication and recall; keeps tokens, latency and pending faults.
     pub fn clear(&self) {
         self.shared.clear();

@@ -175,6 +175,9 @@ fn route(path: &str) -> Option<(Method, Handler)> {
 fn dispatch(shared: &Shared, method: &Method, path: &str, call: &Call) -> Outcome {
     if path == GETTOKEN_PATH {
         shared.count_token_request();
+    } else if path.starts_with("/cgi-bin/user/") || path.starts_with("/cgi-bin/department/") {
+        // Counted before faults, like gettoken: a cache test counts what reached WeCom.
+        shared.count_directory_call();
     }
     match shared.take_fault(path) {
         Some(FaultKind::Drop) => return Outcome::Drop,

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     /// Lets the hot path skip the faults lock while none are pending.
     faults_pending: AtomicBool,
     token_requests: AtomicUsize,
+    /// Calls to the directory APIs (user/*, department/*), failed ones too.
+    directory_calls: AtomicUsize,
     /// Requests being handled now, and the most ever at once (what a client's concurrency
     /// limit is checked against).
     in_flight: AtomicUsize,
@@ -240,6 +242,7 @@ impl Shared {
             faults: Mutex::new(Faults::default()),
             faults_pending: AtomicBool::new(false),
             token_requests: AtomicUsize::new(0),
+            directory_calls: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             latency_nanos: AtomicU64::new(0),
@@ -263,6 +266,14 @@ impl Shared {
 
     pub fn token_requests(&self) -> usize {
         self.token_requests.load(Ordering::Relaxed)
+    }
+
+    pub fn count_directory_call(&self) {
+        self.directory_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn directory_calls(&self) -> usize {
+        self.directory_calls.load(Ordering::Relaxed)
     }
 
     /// Counts a request as in flight until the returned guard is dropped.
@@ -303,6 +314,7 @@ impl Shared {
         *lock(&self.robots) = RobotStore::default();
         *lock(&self.chats) = ChatStore::default();
         self.token_requests.store(0, Ordering::Relaxed);
+        self.directory_calls.store(0, Ordering::Relaxed);
         self.max_in_flight.store(0, Ordering::Relaxed);
     }
 

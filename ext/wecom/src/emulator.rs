@@ -216,6 +216,10 @@ impl NativeEmulator {
         self.0.token_requests()
     }
 
+    fn directory_calls(&self) -> usize {
+        self.0.directory_calls()
+    }
+
     fn max_in_flight(&self) -> usize {
         self.0.max_in_flight()
     }
@@ -348,6 +352,10 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("recalled", method!(NativeEmulator::recalled, 0))?;
     class.define_method("token_requests", method!(NativeEmulator::token_requests, 0))?;
     class.define_method("max_in_flight", method!(NativeEmulator::max_in_flight, 0))?;
+    class.define_method(
+        "directory_calls",
+        method!(NativeEmulator::directory_calls, 0),
+    )?;
     class.define_method("expire_tokens", method!(NativeEmulator::expire_tokens, 0))?;
     class.define_method("fail_next", method!(NativeEmulator::fail_next, 4))?;
     class.define_method("fail_next_http", method!(NativeEmulator::fail_next_http, 3))?;
