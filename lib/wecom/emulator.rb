@@ -32,12 +32,21 @@ module WeCom
     # tls: { cert: PATH, key: PATH } serves HTTPS with that PEM certificate chain (the server's
     # certificate first) and PEM private key; base_url then starts with https://. Clients trust
     # the certificate's CA through their ca_file setting.
+    #
+    # directory: is the corp's members and departments, as user/get and sign-in show them:
+    #   { departments: [{ id: 1, name: "HQ", parentid: 0 }],
+    #     users: [{ userid: "zhangsan", name: "张三", department: [1], email:, biz_mail:, mobile:,
+    #               avatar:, gender: "1", position: }] }
+    # (only id/name and userid/name are required). By default: department 1 with zhangsan, lisi
+    # and wangwu (DEFAULT_DIRECTORY). It is separate from users:, which only decides the valid
+    # recipients of a send.
     def self.start(corp_id: "corp", secret: "secret", agent_id: 1_000_002, token_ttl: 7200, users: nil,
                    parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0, tls: nil,
-                   ticket_ttl: 7200)
+                   ticket_ttl: 7200, directory: nil)
       new(corp_id: corp_id, secret: secret, agent_id: agent_id, token_ttl: token_ttl, users: users,
           parties: parties, tags: tags, apps: apps, robots: robots,
-          robot_limit_per_minute: robot_limit_per_minute, port: port, tls: tls).tap do |emulator|
+          robot_limit_per_minute: robot_limit_per_minute, port: port, tls: tls,
+          directory: directory).tap do |emulator|
         emulator.ticket_ttl = ticket_ttl
       end
     end
@@ -61,16 +70,17 @@ module WeCom
     end
 
     def initialize(corp_id:, secret:, agent_id:, token_ttl:, users:, parties:, tags:, apps:, robots:,
-                   robot_limit_per_minute:, port:, tls: nil)
+                   robot_limit_per_minute:, port:, tls: nil, directory: nil)
       @corp_id = corp_id
       @secret = secret
       @agent_id = agent_id
       app_list = [[secret, agent_id]] + apps.map { |app| [app.fetch(:secret), app.fetch(:agent_id)] }
       @agent_ids = app_list.map { |_, id| Integer(id) }.freeze
-      directory = ->(ids) { ids&.map(&:to_s) }
-      @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, directory.call(users),
-                                       directory.call(parties), directory.call(tags), directory.call(robots),
-                                       Integer(robot_limit_per_minute), port, self.class.tls_files(tls))
+      id_list = ->(ids) { ids&.map(&:to_s) }
+      @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, id_list.call(users),
+                                       id_list.call(parties), id_list.call(tags), id_list.call(robots),
+                                       Integer(robot_limit_per_minute), port, self.class.tls_files(tls),
+                                       directory_json(directory))
       @latency = 0
       @callback_attempts = []
       @callback_lock = Mutex.new
@@ -166,6 +176,13 @@ module WeCom
     # The number of gettoken calls received.
     def token_requests
       @native.token_requests
+    end
+
+    # The number of directory API calls received (user/get, user/getuserid,
+    # user/get_userid_by_email, department/list and simplelist; failed ones too), since start or
+    # clear!: what a lookup cache saves.
+    def directory_calls
+      @native.directory_calls
     end
 
     # The most requests it was handling at the same time (since start or clear!).
@@ -290,7 +307,8 @@ module WeCom
     end
 
     # Forget recorded messages, requests, uploads, robot messages and limits, chats, template
-    # cards (their response codes and updates) and counters; registered callbacks stay.
+    # cards (their response codes and updates) and counters (directory_calls too); registered
+    # callbacks stay.
     def clear!
       @native.clear
     end
@@ -299,8 +317,25 @@ module WeCom
       @native.stop
     end
 
+    # The member `userid` of the directory, as a Hash with Symbol keys (:userid, :name,
+    # :department, and :email, :biz_mail, :mobile, :avatar, :gender, :position when set), or nil.
+    def member(userid)
+      json = @native.member(Messages::Check.string(userid, "userid"))
+      json && JSON.parse(json, symbolize_names: true)
+    end
+
     def inspect
       "#<#{self.class.name} #{base_url} corp_id=#{corp_id.inspect} agent_id=#{agent_id}>"
+    end
+
+    private
+
+    # The directory as JSON for the native side (which names a wrong field), or nil: the default.
+    def directory_json(directory)
+      return nil if directory.nil?
+      raise ArgumentError, "directory must be a Hash with :departments and :users, got #{directory.class}" unless Hash === directory
+
+      JSON.generate(directory)
     end
   end
 end

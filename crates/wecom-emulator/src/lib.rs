@@ -5,7 +5,8 @@
 //! The real client talks real HTTP/1.1 (keep-alive) to it on 127.0.0.1. It implements
 //! `gettoken`, `message/send`, `message/recall`, `message/update_template_card`, `media/upload`,
 //! the group robot webhooks (`webhook/send`, `webhook/upload_media`) and app group chats
-//! (`appchat/create`, `update`, `get`, `send`) with WeCom's error codes (each with the errmsg WeCom words it with, in
+//! (`appchat/create`, `update`, `get`, `send`) and `user/get`, `user/getuserid`, `user/get_userid_by_email` (from the corp's members and departments,
+//! `directory`) with WeCom's error codes (each with the errmsg WeCom words it with, in
 //! `reply::default_text`), records what it receives, and can inject faults and latency.
 //!
 //! It runs on its own two-worker tokio runtime, created by [`Emulator::start`] and shut down by
@@ -53,6 +54,7 @@ mod card;
 mod chat;
 mod check;
 mod jssdk;
+mod directory;
 mod media;
 mod message;
 mod multipart;
@@ -78,6 +80,7 @@ pub mod fuzzing {
 }
 pub use chat::Chat;
 pub use jssdk::JsSdkCheck;
+pub use directory::{Department, DirectoryData, Members, User};
 pub use media::{MediaKind, Upload, Uploader};
 pub use robot::RobotMessage;
 
@@ -108,6 +111,9 @@ pub struct EmulatorConfig {
     pub parties: Option<HashSet<String>>,
     /// `None` = every tag id is valid.
     pub tags: Option<HashSet<String>>,
+    /// The corp's members and departments, as `user/get` and the directory APIs show them.
+    /// Independent of `users`, which only decides which recipients a send accepts.
+    pub directory: DirectoryData,
     /// Group robot webhook keys; `None` = every non-empty key is valid.
     pub robots: Option<HashSet<String>>,
     /// Messages each robot accepts in any 60 seconds (WeCom's limit is 20); 0 = no limit.
@@ -128,6 +134,7 @@ impl Default for EmulatorConfig {
             users: None,
             parties: None,
             tags: None,
+            directory: DirectoryData::default(),
             robots: None,
             robot_limit_per_minute: 20,
             port: 0,
@@ -193,6 +200,10 @@ impl Emulator {
                 "the emulator needs at least one app",
             ));
         }
+        config
+            .directory
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         // Bind with std so that the socket is listening (and errors surface) before we return.
         let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
         listener.set_nonblocking(true)?;
@@ -295,9 +306,20 @@ impl Emulator {
         self.shared.journal().recalled.clone()
     }
 
+    /// The corp's members and departments.
+    pub fn members(&self) -> &Members {
+        &self.shared.members
+    }
+
     /// Number of gettoken requests received (including failed ones).
     pub fn token_requests(&self) -> usize {
         self.shared.token_requests()
+    }
+
+    /// Number of directory API calls received (user/get, the lookups, department/*; failed
+    /// ones too), since start or [`Emulator::clear`].
+    pub fn directory_calls(&self) -> usize {
+        self.shared.directory_calls()
     }
 
     /// The most requests it was handling at the same time (since start or `clear`).
@@ -369,7 +391,7 @@ impl Emulator {
 
     /// Forgets recorded requests, messages, recalls, template cards (their response codes and
     /// updates), uploads (their media_ids become unknown to robot messages), robot messages and
-    /// limits, chats and their messages, the gettoken counter and the history used for
+    /// limits, chats and their messages, the gettoken and directory counters and the history used for
     /// de-duplication and recall; keeps tokens, latency and pending faults.
     pub fn clear(&self) {
         self.shared.clear();

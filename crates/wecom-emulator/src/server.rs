@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 
 use super::reply::{Outcome, Reply};
 use super::state::{FaultKind, Shared};
-use super::{card, chat, jssdk, media, message, multipart, robot, token, RecordedRequest};
+use super::{
+    card, chat, directory, jssdk, media, message, multipart, robot, token, RecordedRequest,
+};
 
 pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 
@@ -245,6 +247,11 @@ fn route(path: &str) -> Option<(Method, Handler)> {
         "/cgi-bin/ticket/get" => (Method::GET, jssdk::agent_ticket),
         "/jssdk/jweixin.js" => (Method::GET, jssdk::script),
         "/jssdk/check" => (Method::GET, jssdk::check),
+        "/cgi-bin/user/get" => (Method::GET, directory::user_get),
+        "/cgi-bin/department/list" => (Method::GET, directory::department_list),
+        "/cgi-bin/department/simplelist" => (Method::GET, directory::department_simplelist),
+        "/cgi-bin/user/getuserid" => (Method::POST, directory::userid_by_mobile),
+        "/cgi-bin/user/get_userid_by_email" => (Method::POST, directory::userid_by_email),
         _ => return None,
     };
     Some(route)
@@ -253,6 +260,9 @@ fn route(path: &str) -> Option<(Method, Handler)> {
 fn dispatch(shared: &Shared, method: &Method, path: &str, call: &Call) -> Outcome {
     if path == GETTOKEN_PATH {
         shared.count_token_request();
+    } else if path.starts_with("/cgi-bin/user/") || path.starts_with("/cgi-bin/department/") {
+        // Counted before faults, like gettoken: a cache test counts what reached WeCom.
+        shared.count_directory_call();
     }
     match shared.take_fault(path) {
         Some(FaultKind::Drop) => return Outcome::Drop,

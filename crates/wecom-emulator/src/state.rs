@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::card::CardStore;
 use super::chat::ChatStore;
 use super::jssdk::JsSdk;
+use super::directory::Members;
 use super::media::MediaStore;
 use super::robot::RobotStore;
 use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     pub apps: Vec<EmulatorApp>,
     pub token_ttl: Duration,
     pub directory: Directory,
+    /// Members and departments (`user/get`, the directory APIs, sign-in).
+    pub members: Members,
     /// Valid group robot keys; `None` = every non-empty key.
     pub robot_keys: Option<HashSet<String>>,
     /// Messages a robot accepts per rolling minute; 0 = no limit.
@@ -38,6 +41,8 @@ pub(crate) struct Shared {
     /// Lets the hot path skip the faults lock while none are pending.
     faults_pending: AtomicBool,
     token_requests: AtomicUsize,
+    /// Calls to the directory APIs (user/*, department/*), failed ones too.
+    directory_calls: AtomicUsize,
     /// Requests being handled now, and the most ever at once (what a client's concurrency
     /// limit is checked against).
     in_flight: AtomicUsize,
@@ -224,6 +229,7 @@ impl Shared {
                 parties: config.parties,
                 tags: config.tags,
             },
+            members: Members::new(config.directory),
             robot_keys: config.robots,
             robot_limit_per_minute: config.robot_limit_per_minute,
             jssdk: JsSdk::default(),
@@ -239,6 +245,7 @@ impl Shared {
             faults: Mutex::new(Faults::default()),
             faults_pending: AtomicBool::new(false),
             token_requests: AtomicUsize::new(0),
+            directory_calls: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             latency_nanos: AtomicU64::new(0),
@@ -262,6 +269,14 @@ impl Shared {
 
     pub fn token_requests(&self) -> usize {
         self.token_requests.load(Ordering::Relaxed)
+    }
+
+    pub fn count_directory_call(&self) {
+        self.directory_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn directory_calls(&self) -> usize {
+        self.directory_calls.load(Ordering::Relaxed)
     }
 
     /// Counts a request as in flight until the returned guard is dropped.
@@ -303,6 +318,7 @@ impl Shared {
         *lock(&self.chats) = ChatStore::default();
         self.token_requests.store(0, Ordering::Relaxed);
         self.jssdk.clear();
+        self.directory_calls.store(0, Ordering::Relaxed);
         self.max_in_flight.store(0, Ordering::Relaxed);
     }
 

@@ -16,7 +16,7 @@ async fn emulator_http_level_errors() {
     let h = Harness::default();
     let token = h.token().await;
     let unknown = h
-        .get(&format!("/cgi-bin/user/get?access_token={token}"))
+        .get(&format!("/cgi-bin/no/such/api?access_token={token}"))
         .await;
     assert_eq!(unknown.status, 404);
     let wrong_method = h.get(&format!("{SEND}?access_token={token}")).await;

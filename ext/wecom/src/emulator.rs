@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RHash, RModule, Ruby};
 use serde_json::Value as Json;
 use wecom_core::Error as CoreError;
-use wecom_emulator::{Card, CardUpdate, Emulator, EmulatorApp, EmulatorConfig, Uploader};
+use wecom_emulator::{
+    Card, CardUpdate, DirectoryData, Emulator, EmulatorApp, EmulatorConfig, Uploader,
+};
 
 use crate::convert;
 use crate::errors::{self, guard};
@@ -30,9 +32,22 @@ impl NativeEmulator {
         robot_limit_per_minute: u32,
         port: u16,
         tls: Option<(String, String)>,
+        members: Option<String>,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let token_ttl = crate::convert::seconds(ruby, "token_ttl", token_ttl)?;
+            // The members and departments arrive as JSON (lib/wecom/emulator.rb builds it), so
+            // serde names a wrong or unknown field.
+            let directory = match members {
+                None => DirectoryData::default(),
+                Some(json) => serde_json::from_str(&json).map_err(|e| {
+                    let message = format!("directory: {e}");
+                    magnus::Error::new(ruby.exception_arg_error(), message)
+                })?,
+            };
+            directory
+                .validate()
+                .map_err(|e| magnus::Error::new(ruby.exception_arg_error(), e))?;
             let set = |ids: Directory| ids.map(|ids| ids.into_iter().collect::<HashSet<_>>());
             let config = EmulatorConfig {
                 corp_id,
@@ -44,6 +59,7 @@ impl NativeEmulator {
                 users: set(users),
                 parties: set(parties),
                 tags: set(tags),
+                directory,
                 robots: set(robots),
                 robot_limit_per_minute,
                 port,
@@ -67,6 +83,14 @@ impl NativeEmulator {
                 )
             })
         })
+    }
+
+    /// The member as JSON (as user/get shows it), or nil.
+    fn member(&self, userid: String) -> Option<String> {
+        self.0
+            .members()
+            .user(&userid)
+            .map(|user| serde_json::to_string(user).expect("plain struct serializes"))
     }
 
     fn base_url(&self) -> String {
@@ -195,6 +219,10 @@ impl NativeEmulator {
 
     fn token_requests(&self) -> usize {
         self.0.token_requests()
+    }
+
+    fn directory_calls(&self) -> usize {
+        self.0.directory_calls()
     }
 
     fn max_in_flight(&self) -> usize {
@@ -338,8 +366,9 @@ fn json_array(ruby: &Ruby, bodies: &[Json]) -> Result<RArray, Error> {
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Emulator", ruby.class_object())?;
-    class.define_singleton_method("start", function!(NativeEmulator::start, 10))?;
+    class.define_singleton_method("start", function!(NativeEmulator::start, 11))?;
     class.define_method("base_url", method!(NativeEmulator::base_url, 0))?;
+    class.define_method("member", method!(NativeEmulator::member, 1))?;
     class.define_method("port", method!(NativeEmulator::port, 0))?;
     class.define_method("messages", method!(NativeEmulator::messages, 0))?;
     class.define_method("requests", method!(NativeEmulator::requests, 0))?;
@@ -357,6 +386,10 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("recalled", method!(NativeEmulator::recalled, 0))?;
     class.define_method("token_requests", method!(NativeEmulator::token_requests, 0))?;
     class.define_method("max_in_flight", method!(NativeEmulator::max_in_flight, 0))?;
+    class.define_method(
+        "directory_calls",
+        method!(NativeEmulator::directory_calls, 0),
+    )?;
     class.define_method("expire_tokens", method!(NativeEmulator::expire_tokens, 0))?;
     class.define_method("fail_next", method!(NativeEmulator::fail_next, 4))?;
     class.define_method("fail_next_http", method!(NativeEmulator::fail_next_http, 3))?;

@@ -78,6 +78,10 @@ module WeCom
         o.on("--tls-key FILE", "the PEM private key of --tls-cert") do |v|
           @options[:tls_key] = v
         end
+        o.on("--directory FILE", "a JSON file of the corp's members and departments:",
+             '{"departments":[{"id":1,"name":"HQ"}],"users":[{"userid":"zhangsan","name":"张三",...}]}') do |v|
+          @options[:directory] = v
+        end
         o.on("--callback URL", "the app's callback URL (its \"receive messages\" setting)") do |v|
           @options[:callback] = v
         end
@@ -139,7 +143,16 @@ module WeCom
         end
 
         { corp_id: present(@env["WECOM_CORP_ID"]) || "corp", secret: present(@env["WECOM_SECRET"]) || "secret",
-          agent_id: agent_id.to_i }
+          agent_id: agent_id.to_i, directory: directory_file }
+      end
+
+      # The --directory file's members and departments, or nil (the emulator's default corp).
+      def directory_file
+        file = @options[:directory] or return nil
+        usage!("no such file: #{file} (--directory)") unless File.file?(file)
+        JSON.parse(File.read(file))
+      rescue JSON::ParserError => e
+        usage!("--directory #{file} is not JSON: #{e.message.lines.first&.chomp}")
       end
 
       def serve(emulator, settings, commands:)
