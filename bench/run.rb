@@ -28,7 +28,7 @@ require_relative "wrk"
 
 module Bench
   RESULTS = File.join(__dir__, "results")
-  NATIVE = File.join(LIB, "wecom", "wecom_native.so")
+  NATIVE = File.join(LIB, "wecom", RUBY_VERSION[/\A\d+\.\d+/], "wecom_native.so") # `rake compile` writes it per Ruby
 
   class Runner
     # How the emulator's ceiling is probed: wecom with no latency, from one or two processes.

@@ -8,9 +8,11 @@ require "securerandom"
 
 require_relative "wecom/version"
 require_relative "wecom/errors"
-# The native extension: compiled into lib/wecom/ by `rake compile`, or into the gem's
-# extension directory by `gem install`.
-require "wecom/wecom_native"
+# The native extension for the running Ruby: lib/wecom/<major.minor>/ (`rake compile`, or the
+# precompiled gem), or the gem's extension directory (`gem install` of the source gem).
+require "rbconfig"
+require_relative "wecom/native_library"
+require WeCom::NativeLibrary.feature
 require_relative "wecom/configuration"
 require_relative "wecom/delivery_method"
 require_relative "wecom/settings"

@@ -525,8 +525,7 @@ RSpec.describe "The wecom command" do
           end
         end
         callback = WeCom::Callback.new(token: callback_token, encoding_aes_key: aes_key, receive_id: credentials[:corp_id])
-        @app_server = Puma::Server.new(WeCom::Callback::Endpoint.new(callback, handler), Puma::Events.strings,
-                                       min_threads: 0, max_threads: 4, environment: "test")
+        @app_server = PumaServer.build(WeCom::Callback::Endpoint.new(callback, handler), threads: 4)
         @app_server.add_tcp_listener("127.0.0.1", 0)
         @app_server.run
         "http://127.0.0.1:#{@app_server.connected_ports.first}/wecom/hr"

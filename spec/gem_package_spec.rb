@@ -18,7 +18,8 @@ RSpec.describe "The packaged gem", :slow do
     @gem_home = File.join(@dir, "gems")
     # Reusing the checkout's cargo target dir keeps the compile incremental; it is still a real
     # `gem install` running extconf.rb and make in the installed gem's directory.
-    env = { "GEM_HOME" => @gem_home, "GEM_PATH" => @gem_home, "CARGO_TARGET_DIR" => File.join(root, "target"),
+    env = { "GEM_HOME" => @gem_home, "GEM_PATH" => @gem_home,
+            "CARGO_TARGET_DIR" => File.join(root, "target", "ruby-#{WeCom::NativeLibrary::ABI}"),
             "WECOM_CARGO_FEATURES" => nil }
     @install_output, status = Open3.capture2e(env, "gem", "install", "--local", "--no-document", @gem, chdir: @dir)
     raise "gem install failed:\n#{@install_output}" unless status.success?

@@ -84,9 +84,14 @@ RSpec.describe "A Rails app receiving WeCom callbacks through Puma, with later r
         DirectoryChange.record!(ev)
       end
 
+      # A rule with a bug: WeCom gets a 500 and retries; the app's error tracker hears of it.
+      on :text, content: "crash" do |_msg|
+        raise "the crash rule has a bug"
+      end
+
       # Everything else: no reply.
     RUBY
-    raise "the generated handler is not what this spec edits:\n#{handler}" if edited.scan(/^  on /).size != 3
+    raise "the generated handler is not what this spec edits:\n#{handler}" if edited.scan(/^  on /).size != 4
 
     @app.write("app/wecom/hr_handler.rb", edited)
   end
@@ -138,6 +143,12 @@ RSpec.describe "A Rails app receiving WeCom callbacks through Puma, with later r
     expect(@app.log("server.log")).to include("Puma", "Environment: development")
   end
 
+  it "loads the generated handler with Zeitwerk, as eager loading in production does" do
+    # app/wecom/hr_handler.rb must define HrHandler exactly, or production boots fail (Rails 7 has
+    # only Zeitwerk; Rails 6.1 uses it too with load_defaults 6.1).
+    expect(@app.rails("zeitwerk:check")).to include("All is good!")
+  end
+
   it "passes WeCom's URL check, as saving the app's receive-message settings runs it" do
     expect(@emulator.verify_callback_url(url, **keys)).to be(true)
     expect(@emulator.register_callback(url, **keys)).to eq(url)
@@ -181,6 +192,23 @@ RSpec.describe "A Rails app receiving WeCom callbacks through Puma, with later r
     row = @app.wait_for("Sidekiq to run WeCom::CallbackJob", seconds: 60) { directory_changes("lisi").first }
     expect(row).to include("change_type" => "update_user", "user_id" => "lisi")
     expect(@app.log("sidekiq.log")).to include("WeCom::CallbackJob")
+  end
+
+  it "answers 500 to a handler that raises, gives WeCom's retry the claim back, and reports it to Rails.error" do
+    message = { MsgType: "text", Content: "crash", FromUserName: "sunqi", MsgId: "7200000000000000099" }
+    expect { @emulator.deliver_callback(url, message, retries: 1, **keys) }
+      .to raise_error(/gave up delivering the callback .* after 2 attempts \(500, 500\)/)
+    expect(statuses).to eq([500, 500]) # the retry ran the handler again: the claim was released
+    expect(@app.log("development.log")).to include("handler HrHandler raised RuntimeError: the crash rule has a bug")
+    crashes = ErrorReports.read(@app.path("log")).select { |report| report["message"] == "the crash rule has a bug" }
+    if ErrorReports.rails_reporter?
+      # Rails 7.2: Rails.error.report, for real, once per attempt.
+      expect(crashes.size).to eq(2)
+      expect(crashes.first).to include("class" => "RuntimeError", "handled" => true, "severity" => "warning")
+      expect(crashes.first["context"]).to include("endpoint" => "hr", "msg_type" => "text")
+    else
+      expect(crashes).to eq([]) # Rails 6.1 has no Rails.error: the log line above is the report
+    end
   end
 
   it "runs the handler once for a message WeCom delivers twice (claimed in Redis)" do

@@ -167,6 +167,16 @@ RSpec.describe "A Rails app delivering through Sidekiq, with the delivery log on
     expect(File.read(File.join(@app, "log", "development.log")))
       .to include("WeCom discarded text (idempotency key interview-44-reminder) after 1 attempt(s)")
     expect(@emulator.messages).to be_empty
+    discarded = ErrorReports.read(File.join(@app, "log")).select { |report| report["class"] == "WeCom::APIError" }
+    if ErrorReports.rails_reporter?
+      # Rails 7.2: the discard reaches Rails.error.report from the Sidekiq process, for real.
+      expect(discarded.size).to eq(1)
+      expect(discarded.first).to include("handled" => true)
+      expect(discarded.first["message"]).to include("errcode 81013")
+      expect(discarded.first["context"]).to include("idempotency_key" => "interview-44-reminder", "attempts" => "1")
+    else
+      expect(discarded).to eq([]) # Rails 6.1 has no Rails.error: the log line above is the report
+    end
   end
 
   it "runs the app's own spec, which uses wecom's test-mode helpers" do

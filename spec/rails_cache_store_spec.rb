@@ -20,11 +20,17 @@ RSpec.describe WeCom::TokenStore::RailsCache, "over a Redis cache" do
                                               read_timeout: 0.2, write_timeout: 0.2, reconnect_attempts: 0)
   end
 
+  # The cache's keys in Redis. `#redis` is a Redis on Rails 6.1 and a ConnectionPool on Rails 7.2;
+  # both have #with.
+  def redis_keys
+    redis_cache.redis.with { |redis| redis.keys("#{namespace}:*") }
+  end
+
   before do
     @redis = spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                    "--daemonize", "no", out: File::NULL, err: File::NULL)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
-    until redis_cache.redis.then { |redis| redis.ping == "PONG" rescue false } # rubocop:disable Style/RescueModifier
+    until redis_cache.redis.with { |redis| redis.ping == "PONG" rescue false } # rubocop:disable Style/RescueModifier
       raise "redis-server did not start on #{port}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
 
       sleep 0.02
@@ -46,7 +52,7 @@ RSpec.describe WeCom::TokenStore::RailsCache, "over a Redis cache" do
     WeCom.logger = Logger.new(StringIO.new) # the store's failure is logged: not onto the spec's output
     client = emulator.client(token_store: store, timeout: 2)
     expect(client.send_text("before", to: "zhangsan").msgid).to be_a(String)
-    expect(redis_cache.redis.keys("#{namespace}:*")).not_to be_empty
+    expect(redis_keys).not_to be_empty
 
     stop_redis
     expect(client.send_text("cached", to: "zhangsan").msgid).to be_a(String) # its token is still good
@@ -72,7 +78,7 @@ RSpec.describe WeCom::TokenStore::RailsCache, "over a Redis cache" do
     # holder's token instead of fetching one of its own, or failing.
     client = emulator.client(token_store: store, timeout: 2)
     token = client.access_token
-    key = redis_cache.redis.keys("#{namespace}:*").first.delete_prefix("#{namespace}:")
+    key = redis_keys.first.delete_prefix("#{namespace}:")
     stored = store.read(key)
     store.delete(key, stored)
     expect(store.lock(key, "holder", 5.0)).to be(true)

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# The suite drives the compiled extension (lib/wecom/wecom_native.so, built by `rake compile`)
+# The suite drives the compiled extension (lib/wecom/<major.minor>/wecom_native.so, built by `rake compile`)
 # over real HTTP against WeCom::Emulator on 127.0.0.1.
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
 require "wecom"

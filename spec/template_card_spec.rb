@@ -146,8 +146,7 @@ RSpec.describe "Interactive template cards" do
       require "puma"
       require "puma/server"
       callback = WeCom::Callback.new(token: token, encoding_aes_key: aes_key, receive_id: emulator.corp_id)
-      @server = Puma::Server.new(WeCom::Callback::Endpoint.new(callback, handler), Puma::Events.strings,
-                                 min_threads: 0, max_threads: 4, environment: "test")
+      @server = PumaServer.build(WeCom::Callback::Endpoint.new(callback, handler), threads: 4)
       @server.add_tcp_listener("127.0.0.1", 0)
       @server.run
       "http://127.0.0.1:#{@server.connected_ports.first}/wecom/hr"

@@ -46,9 +46,21 @@ class PumaServer
     "http://127.0.0.1:#{port}#{path}"
   end
 
+  # A Puma::Server for `app` whose log goes to a String, on Puma 5 (Debian 12: events carry the
+  # log) and Puma 6 (Debian 13: a LogWriter does, and Events.strings is gone).
+  def self.build(app, threads:)
+    require "puma"
+    require "puma/server"
+    options = { min_threads: 0, max_threads: threads, environment: "test" }
+    if defined?(Puma::LogWriter)
+      Puma::Server.new(app, nil, options.merge(log_writer: Puma::LogWriter.strings))
+    else
+      Puma::Server.new(app, Puma::Events.strings, options)
+    end
+  end
+
   def start_in_process(app, threads)
-    @server = Puma::Server.new(app, Puma::Events.strings, min_threads: 0, max_threads: threads,
-                                                          environment: "test")
+    @server = PumaServer.build(app, threads: threads)
     @server.add_tcp_listener("127.0.0.1", 0)
     @port = @server.connected_ports.first
     @server.run
