@@ -36,6 +36,10 @@ module WeCom
           robot_limit_per_minute: robot_limit_per_minute, port: port)
     end
 
+    # Starts an emulator (options as for .start), yields it, and stops it when the block
+    # returns or raises.
+    # @yieldparam emulator [WeCom::Emulator]
+    # @return [Object] the block's value
     def self.run(**options)
       emulator = start(**options)
       yield emulator
@@ -65,6 +69,8 @@ module WeCom
       @native.base_url
     end
 
+    # The port it listens on (on 127.0.0.1).
+    # @return [Integer]
     def port
       @native.port
     end
@@ -248,10 +254,14 @@ module WeCom
       @native.clear
     end
 
+    # Stops the server; the emulator answers nothing afterwards.
+    # @return [void]
     def stop
       @native.stop
     end
 
+    # The base URL, corp id and agent id (not the secret).
+    # @return [String]
     def inspect
       "#<#{self.class.name} #{base_url} corp_id=#{corp_id.inspect} agent_id=#{agent_id}>"
     end
