@@ -319,6 +319,12 @@ module WeCom
         else value.freeze
         end
       end
+
+      # The public methods that take no argument (the readers, plus a few that are no condition,
+      # see Handler::NOT_CONDITIONS), fixed once every method above is defined: what a rule's
+      # condition may name. Taken here rather than by reflection at each `on`, which would see
+      # a wrapper's arity when a tool wraps the methods (rbs's runtime type checking does).
+      NULLARY = public_instance_methods(false).select { |name| instance_method(name).arity.zero? }.freeze
     end
   end
 end
