@@ -179,7 +179,7 @@ module WeCom
       return custom(fields.fetch(:msgtype, nil), fields.fetch(:body, nil)) if type == "message"
 
       leading = LEADING_ARGUMENT[type]
-      allowed = [leading, *method(type).parameters.select { |kind, _| %i[key keyreq].include?(kind) }.map(&:last)]
+      allowed = [leading, *KEYWORDS.fetch(type)]
       unknown = fields.keys - allowed
       unless unknown.empty?
         raise ArgumentError, "unknown #{unknown.map(&:inspect).join(', ')} for #{type} (it takes #{allowed.compact.join(', ')})"
@@ -188,6 +188,13 @@ module WeCom
       keywords = fields.except(leading)
       leading ? public_send(type, fields[leading], **keywords) : public_send(type, **keywords)
     end
+
+    # Each builder's keyword arguments (what #build takes by name), fixed once every builder above
+    # is defined rather than asked of #parameters at each call, which sees a wrapper's parameters
+    # when a tool wraps the builders (rbs's runtime type checking does).
+    KEYWORDS = (TYPES - ["message"]).to_h do |type|
+      [type, method(type).parameters.select { |kind, _| %i[key keyreq].include?(kind) }.map(&:last).freeze]
+    end.freeze
 
     # Argument checks shared by the builders. Errors name the field and the limit.
     module Check
