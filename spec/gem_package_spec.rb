@@ -31,7 +31,8 @@ RSpec.describe "The packaged gem", :slow do
     files = Gem::Package.new(@gem).contents
     expect(files).to include("Cargo.lock", "Cargo.toml", "ext/wecom/extconf.rb", "ext/wecom/src/lib.rs",
                              "crates/wecom-core/src/lib.rs", "lib/wecom.rb", "README.md", "README.zh-CN.md",
-                             "lib/generators/wecom/install/templates/wecom.yml")
+                             "lib/generators/wecom/install/templates/wecom.yml", "sig/wecom.rbs",
+                             "sig/wecom/client.rbs")
     expect(files.grep(%r{\Atarget/|\.so\z|\.gem\z|\Atmp/|\Aspec/})).to eq([])
   end
 

@@ -77,6 +77,8 @@ module WeCom
       @native.seal(Reply.build(message, content))
     end
 
+    # The callback's name and receive id; the token and the EncodingAESKey are redacted.
+    # @return [String]
     def inspect
       "#<#{self.class.name} name=#{@name.inspect} receive_id=#{@receive_id.inspect} token=[REDACTED] " \
         "encoding_aes_key=[REDACTED] replay_window=#{@replay_window}>"

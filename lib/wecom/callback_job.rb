@@ -12,6 +12,9 @@ module WeCom
   class CallbackJob < ActiveJob::Base
     queue_as :default
 
+    # Runs the later: true rule of the handler class named `handler_name` on the message
+    # made from `fields` (the endpoint's name finds its callback for replies).
+    # @return [void]
     def perform(handler_name, fields, endpoint = nil)
       handler = handler_class(handler_name)
       unless Hash === fields

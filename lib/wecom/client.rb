@@ -16,10 +16,15 @@ module WeCom
   # A client is cheap to build and safe to share between threads; the clients of a thread share
   # its connections, and those of a process (or a fleet, with a shared token store) one token.
   class Client
+    # The duplicate_check window, in seconds, that duplicate_check: true stands for.
     DEFAULT_DUPLICATE_CHECK = 1800
+    # The longest duplicate_check window WeCom takes (4 hours).
     MAX_DUPLICATE_CHECK = 14_400
+    # The most requests #send_batch keeps in flight.
     MAX_CONCURRENCY = 1000
+    # The agent ids WeCom gives apps (a positive 32-bit integer).
     AGENT_IDS = (1..(2**31) - 1)
+    # The max_retries a client takes.
     RETRIES = (0..100)
     # Message types whose first argument is a media_id, or a file to upload.
     MEDIA_TYPES = %w[image voice video file].freeze
@@ -58,16 +63,24 @@ module WeCom
       @base_url = @native.base_url
     end
 
+    # Sends a text message (at most 2048 bytes).
+    # @param content [String]
+    # @return [WeCom::Result]
     def send_text(content, **recipients_and_options)
       quick_send("text", content, recipients_and_options) ||
         deliver_message(Messages.text(content), **recipients_and_options)
     end
 
+    # Sends a markdown message (WeCom's subset of markdown, at most 2048 bytes).
+    # @param content [String]
+    # @return [WeCom::Result]
     def send_markdown(content, **recipients_and_options)
       quick_send("markdown", content, recipients_and_options) ||
         deliver_message(Messages.markdown(content), **recipients_and_options)
     end
 
+    # Sends a text card: a title, a description and a link, with an optional button text.
+    # @return [WeCom::Result]
     def send_textcard(title:, description:, url:, button_text: nil, **recipients_and_options)
       deliver_message(Messages.textcard(title: title, description: description, url: url, button_text: button_text),
                       **recipients_and_options)
@@ -91,14 +104,21 @@ module WeCom
       deliver_message(Messages.image(media_id_for(image, :image, filename)), **recipients_and_options)
     end
 
+    # Sends a voice message: a media_id, or an amr file to upload first (at most 2 MB).
+    # @return [WeCom::Result]
     def send_voice(voice, filename: nil, **recipients_and_options)
       deliver_message(Messages.voice(media_id_for(voice, :voice, filename)), **recipients_and_options)
     end
 
+    # Sends a file: a media_id, or a file to upload first (at most 20 MB).
+    # @return [WeCom::Result]
     def send_file(file, filename: nil, **recipients_and_options)
       deliver_message(Messages.file(media_id_for(file, :file, filename)), **recipients_and_options)
     end
 
+    # Sends a video: a media_id, or an mp4 file to upload first (at most 10 MB), with an optional
+    # title and description.
+    # @return [WeCom::Result]
     def send_video(video, title: nil, description: nil, filename: nil, **recipients_and_options)
       deliver_message(Messages.video(media_id_for(video, :video, filename), title: title, description: description),
                       **recipients_and_options)
@@ -126,11 +146,14 @@ module WeCom
       deliver_message(Messages.template_card(card), **recipients_and_options)
     end
 
+    # The API path of #update_template_card.
     UPDATE_TEMPLATE_CARD_PATH = "/cgi-bin/message/update_template_card"
     # Ids one update_template_card takes (a response code is single use: a longer list cannot
     # be split into several calls).
     UPDATE_MAX_USERS = 1000
+    # (see UPDATE_MAX_USERS)
     UPDATE_MAX_PARTIES = 100
+    # (see UPDATE_MAX_USERS)
     UPDATE_MAX_TAGS = 100
 
     # Updates an interactive template card the app sent, with a response_code from the send
@@ -252,9 +275,13 @@ module WeCom
 
     CHAT_PATHS = { create: "/cgi-bin/appchat/create", update: "/cgi-bin/appchat/update",
                    get: "/cgi-bin/appchat/get", send: "/cgi-bin/appchat/send" }.freeze
+    # The message types an app group chat takes (#send_chat).
     CHAT_TYPES = %w[text markdown image voice video file textcard news mpnews].freeze
+    # A chat id: 1 to 32 letters and digits.
     CHAT_ID = /\A[0-9a-zA-Z]{1,32}\z/
+    # The longest chat name WeCom takes, in characters.
     CHAT_NAME_MAX_CHARS = 50
+    # How many members a group chat has: 2 to 2000.
     CHAT_USERS = (2..2000)
 
     # Creates a group chat of `users` (2 to 2000 user ids, the owner among them) and returns its
@@ -375,6 +402,8 @@ module WeCom
       native.token_expires_in
     end
 
+    # The client's app, corp id, agent id, base URL and proxy (never its secret or token).
+    # @return [String]
     def inspect
       "#<#{self.class.name} #{"app=#{app.inspect} " if app}corp_id=#{corp_id.inspect} agent_id=#{agent_id} " \
         "base_url=#{base_url.inspect}#{" proxy=#{@proxy_shown}" if @proxy_shown}>"

@@ -22,6 +22,7 @@ module WeCom
     # open_timeout 5, idle_timeout 4, max_retries 3, retry_base_delay 0.2).
     DEFAULTS = Native::DEFAULTS.merge(token_store: :memory).freeze
 
+    # The WECOM_* environment variable each setting falls back to (unnamed app only).
     ENV_NAMES = {
       corp_id: "WECOM_CORP_ID",
       secret: "WECOM_SECRET",
@@ -31,6 +32,7 @@ module WeCom
       callback_encoding_aes_key: "WECOM_CALLBACK_ENCODING_AES_KEY"
     }.freeze
 
+    # Every setting: each has a reader and a writer.
     SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout idle_timeout max_retries
                   retry_base_delay proxy token_store callback_token callback_encoding_aes_key ca_file].freeze
 
@@ -55,16 +57,62 @@ module WeCom
 
     # An app's settings (app_settings): a frozen Hash whose #inspect redacts the secret.
     class AppSettings < Hash
+      # The settings with the secrets redacted.
+      # @return [String]
       def inspect
         "{#{map { |name, value| "#{name.inspect}=>#{Configuration.shown(name, value)}" }.join(', ')}}"
       end
       alias to_s inspect
 
+      # For pp: the same as #inspect, secrets redacted.
+      # @return [void]
       def pretty_print(printer)
         printer.text(inspect)
       end
     end
 
+    # @!attribute [rw] corp_id
+    #   The corp id (企业ID).
+    #   @return [String, nil]
+    # @!attribute [rw] secret
+    #   The app's secret (never shown by #inspect).
+    #   @return [String, nil]
+    # @!attribute [rw] agent_id
+    #   The app's agent id (AgentId).
+    #   @return [Integer, String, nil]
+    # @!attribute [rw] base_url
+    #   Where requests go (default https://qyapi.weixin.qq.com).
+    #   @return [String, nil]
+    # @!attribute [rw] timeout
+    #   Seconds a whole request may take.
+    #   @return [Numeric, nil]
+    # @!attribute [rw] open_timeout
+    #   Seconds a connection may take to open.
+    #   @return [Numeric, nil]
+    # @!attribute [rw] idle_timeout
+    #   Seconds an idle pooled connection is kept.
+    #   @return [Numeric, nil]
+    # @!attribute [rw] max_retries
+    #   Retries of a call that failed in a way safe to retry.
+    #   @return [Integer, nil]
+    # @!attribute [rw] retry_base_delay
+    #   The first retry's delay in seconds (then doubled, with jitter).
+    #   @return [Numeric, nil]
+    # @!attribute [rw] proxy
+    #   A forward proxy URL; false ignores HTTPS_PROXY and the like.
+    #   @return [String, false, nil]
+    # @!attribute [rw] token_store
+    #   Where access tokens are cached (:memory, a WeCom::TokenStore, or a custom store).
+    #   @return [Symbol, Object, nil]
+    # @!attribute [rw] callback_token
+    #   The app's callback Token (never shown by #inspect).
+    #   @return [String, nil]
+    # @!attribute [rw] callback_encoding_aes_key
+    #   The app's callback EncodingAESKey (never shown by #inspect).
+    #   @return [String, nil]
+    # @!attribute [r] default_app
+    #   The app WeCom::Client.new without a name uses (nil: the top-level settings).
+    #   @return [Symbol, nil]
     attr_reader(*SETTINGS, :default_app)
 
     # True: WeCom::DeliveryJob keeps a row per delivery in wecom_deliveries (WeCom::Delivery,
@@ -129,11 +177,16 @@ module WeCom
                                 "(registered apps: #{registered})"
     end
 
+    # The app (a registered name) that WeCom::Client.new without a name uses; nil: the
+    # top-level settings.
+    # @param name [Symbol, String, nil]
     def default_app=(name)
       writable!
       @default_app = nil.equal?(name) ? nil : app_name(name)
     end
 
+    # Turns the delivery log on or off (see #delivery_log).
+    # @param enabled [Boolean]
     def delivery_log=(enabled)
       writable!
       unless [true, false].include?(enabled)
@@ -153,12 +206,16 @@ module WeCom
       value
     end
 
+    # Freezes the settings and the app and callback registries (WeCom.configure does).
+    # @return [self]
     def freeze
       @apps.freeze
       @callbacks.freeze
       super
     end
 
+    # Every setting, app and callback, with secrets, tokens, keys and proxy passwords redacted.
+    # @return [String]
     def inspect
       apps = @apps.map { |name, settings| "#{name}: {#{shown(settings)}}" }
       callbacks = @callbacks.map { |name, settings| "#{name}: {#{shown(settings)}}" }

@@ -15,6 +15,7 @@ module WeCom
   class Delivery < ActiveRecord::Base
     self.table_name = "wecom_deliveries"
 
+    # A delivery's status: pending (claimed or retrying), sent, or failed for good.
     STATUSES = %w[pending sent failed].freeze
 
     # How long one job may hold a delivery before another job may take it over (a job killed

@@ -28,6 +28,9 @@ module WeCom
 
     rescue_from(Error, ArgumentError) { |error| failed(error) }
 
+    # Sends as WeCom::Client#deliver(type, *arguments, **options) for `app`; with an
+    # idempotency key, at most once per key (see WeCom.deliver_later).
+    # @return [WeCom::Result, nil]
     def perform(type, *arguments, app: nil, idempotency_key: nil, **options)
       @delivery = nil
       options = Client.idempotent(options) if idempotency_key

@@ -29,6 +29,8 @@ module WeCom
         yield
       end
 
+      # Sends the batch (yields).
+      # @return [Array<WeCom::Result, WeCom::Error>]
       def send_batch(app: nil, batch: nil)
         yield
       end
@@ -50,32 +52,46 @@ module WeCom
         recorded(app, message)
       end
 
+      # Records each message of the batch.
+      # @return [Array<WeCom::Result>]
       def send_batch(app:, batch:)
         batch.map { |message| recorded(app, message) }
       end
 
+      # Records the upload (nothing is uploaded).
+      # @return [String] a test media_id
       def upload(upload:, app: nil, robot: nil)
         Testing.record_upload(app, upload, robot: robot)
       end
 
+      # Records a group robot's message.
+      # @return [true]
       def robot_message(robot:, msgtype:, body:, mentioned:)
         Testing.record(msgtype: msgtype, body: body, users: mentioned, robot: robot)
         true
       end
 
+      # Makes up the chat id (or keeps the one given); no chat is created.
+      # @return [String]
       def create_chat(body:, app: nil)
         body["chatid"] || "testchat#{SecureRandom.hex(8)}"
       end
 
+      # Changes nothing.
+      # @return [true]
       def update_chat(body:, app: nil)
         true
       end
 
+      # Records a group chat message.
+      # @return [true]
       def chat_message(app:, chat_id:, msgtype:, body:, safe:)
         Testing.record(app: app, msgtype: msgtype, body: body, safe: safe, chat_id: chat_id)
         true
       end
 
+      # Recalls nothing.
+      # @return [true]
       def recall(msgid:, app: nil)
         true
       end
@@ -111,10 +127,15 @@ module WeCom
         @methods = @methods.merge(name.to_sym => method).freeze
       end
 
+      # The registered delivery methods' names.
+      # @return [Array<Symbol>]
       def names
         @methods.keys
       end
 
+      # The delivery method registered as `name`, or nil.
+      # @param name [Symbol]
+      # @return [Object, nil]
       def [](name)
         @methods[name]
       end

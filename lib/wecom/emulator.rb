@@ -62,6 +62,10 @@ module WeCom
       raise ArgumentError, "tls must be { cert: PATH, key: PATH } (PEM files), got #{Messages::Check.shown(tls)}"
     end
 
+    # Starts an emulator (options as for .start), yields it, and stops it when the block
+    # returns or raises.
+    # @yieldparam emulator [WeCom::Emulator]
+    # @return [Object] the block's value
     def self.run(**options)
       emulator = start(**options)
       yield emulator
@@ -92,6 +96,8 @@ module WeCom
       @native.base_url
     end
 
+    # The port it listens on (on 127.0.0.1).
+    # @return [Integer]
     def port
       @native.port
     end
@@ -313,6 +319,8 @@ module WeCom
       @native.clear
     end
 
+    # Stops the server; the emulator answers nothing afterwards.
+    # @return [void]
     def stop
       @native.stop
     end
@@ -324,6 +332,8 @@ module WeCom
       json && JSON.parse(json, symbolize_names: true)
     end
 
+    # The base URL, corp id and agent id (not the secret).
+    # @return [String]
     def inspect
       "#<#{self.class.name} #{base_url} corp_id=#{corp_id.inspect} agent_id=#{agent_id}>"
     end

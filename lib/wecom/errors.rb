@@ -107,6 +107,8 @@ module WeCom
   # #response_status is the HTTP status WeCom::Callback::Endpoint answers with. Messages name the reason,
   # never the callback token or the EncodingAESKey.
   class CallbackError < Error
+    # The HTTP status WeCom::Callback::Endpoint answers with.
+    # @return [Integer]
     def response_status
       400
     end
@@ -117,6 +119,8 @@ module WeCom
 
   # The msg_signature does not match: not from WeCom, or signed with another callback token.
   class CallbackSignatureInvalid < CallbackError
+    # The HTTP status WeCom::Callback::Endpoint answers with.
+    # @return [Integer]
     def response_status
       403
     end
@@ -125,6 +129,8 @@ module WeCom
   # The timestamp is outside the replay window (default 5 minutes either way): a replay, or a
   # clock far off.
   class CallbackStale < CallbackError
+    # The HTTP status WeCom::Callback::Endpoint answers with.
+    # @return [Integer]
     def response_status
       403
     end
@@ -132,6 +138,8 @@ module WeCom
 
   # Decrypted fine but meant for another receiver (another corp id): a replay across tenants.
   class CallbackReceiveIdMismatch < CallbackError
+    # The HTTP status WeCom::Callback::Endpoint answers with.
+    # @return [Integer]
     def response_status
       403
     end
@@ -143,6 +151,8 @@ module WeCom
 
   # The body is larger than WeCom ever sends (1 MB).
   class CallbackTooLarge < CallbackError
+    # The HTTP status WeCom::Callback::Endpoint answers with.
+    # @return [Integer]
     def response_status
       413
     end

@@ -60,6 +60,10 @@ module WeCom
       WeCom.logger ? WeCom.logger.warn(line) : Kernel.warn(line)
     end
 
+    # Publishes a request.wecom event for each HTTP request the native core made for the call
+    # that just ended (it records them while ActiveSupport::Notifications has subscribers).
+    # @param app [Symbol, nil]
+    # @return [void]
     def publish_requests(app)
       instrumenter = ActiveSupport::Notifications.instrumenter
       Native.take_request_events.each do |event|

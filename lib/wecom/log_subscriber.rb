@@ -14,12 +14,16 @@ module WeCom
   #
   # Lines carry no secret, token or message content. Requiring this file attaches it.
   class LogSubscriber < ActiveSupport::LogSubscriber
+    # One app message sent (deliver.wecom): its type, recipients, msgid and time.
+    # @return [void]
     def deliver(event)
       payload = event.payload
       outcome(event, "WeCom #{app(payload)}deliver #{payload[:msgtype]} to #{recipients(payload)}",
               "(msgid #{payload[:msgid]})")
     end
 
+    # A template card updated (update_template_card.wecom).
+    # @return [void]
     def update_template_card(event)
       payload = event.payload
       outcome(event, "WeCom #{app(payload)}update_template_card for #{recipients(payload)}")
@@ -38,12 +42,16 @@ module WeCom
           "#{format('%.1fms', payload[:duration].to_f)}")
     end
 
+    # A batch sent (deliver_batch.wecom): how many messages, how many failed.
+    # @return [void]
     def deliver_batch(event)
       payload = event.payload
       log(:info, "WeCom #{app(payload)}deliver_batch #{payload[:messages]} messages, " \
                  "#{payload[:failed] || 'all'} failed #{ms(event)}")
     end
 
+    # One HTTP request to WeCom (request.wecom), at debug: path, status, errcode, time.
+    # @return [void]
     def request(event)
       payload = event.payload
       outcome = payload[:failure] ? "no answer (#{payload[:failure]})" : "HTTP #{payload[:status]}"
@@ -52,17 +60,23 @@ module WeCom
                   "#{format('%.1fms', payload[:duration])}")
     end
 
+    # A group robot's message (robot.wecom).
+    # @return [void]
     def robot(event)
       payload = event.payload
       outcome(event, "WeCom robot #{payload[:robot]} #{payload[:msgtype]}")
     end
 
+    # A media upload (upload.wecom): type, size, media_id.
+    # @return [void]
     def upload(event)
       payload = event.payload
       who = payload[:robot] ? "robot #{payload[:robot]} " : app(payload)
       outcome(event, "WeCom #{who}upload #{payload[:type]} of #{payload[:size]} bytes", "(media_id #{payload[:media_id]})")
     end
 
+    # An app group chat call (chat.wecom): create, update, get or send.
+    # @return [void]
     def chat(event)
       payload = event.payload
       outcome(event, "WeCom #{app(payload)}chat #{payload[:action]}")
@@ -77,6 +91,8 @@ module WeCom
                   "#{payload[:attempts]} attempt(s): #{error.class}: #{error.message}")
     end
 
+    # WeCom.logger (Rails.logger in a Rails app): where the lines go.
+    # @return [Logger, nil]
     def logger
       WeCom.logger
     end

@@ -4,6 +4,7 @@ module WeCom
   # Files sent through WeCom (images, voice, video, files): where their bytes come from, and
   # WeCom's limits, checked before anything is uploaded.
   module Media
+    # A megabyte, as WeCom counts it (1024 × 1024 bytes).
     MB = 1024 * 1024
     # WeCom refuses files of 5 bytes or fewer.
     MIN_BYTES = 6
@@ -16,6 +17,7 @@ module WeCom
     }.freeze
     # What a group robot may upload (for its file and voice messages).
     ROBOT_LIMITS = LIMITS.slice(:file, :voice).freeze
+    # The Content-Type an upload is sent with, by file extension.
     CONTENT_TYPES = {
       "jpg" => "image/jpeg", "jpeg" => "image/jpeg", "png" => "image/png", "gif" => "image/gif",
       "amr" => "audio/amr", "mp4" => "video/mp4", "pdf" => "application/pdf", "txt" => "text/plain",
@@ -69,10 +71,14 @@ module WeCom
       end
     end
 
+    # The Content-Type of `filename` (application/octet-stream when unknown).
+    # @return [String]
     def content_type(filename)
       CONTENT_TYPES.fetch(extension(filename), "application/octet-stream")
     end
 
+    # The extension of `filename`, lower case, without the dot.
+    # @return [String]
     def extension(filename)
       ::File.extname(filename.to_s).delete_prefix(".").downcase
     end

@@ -5,30 +5,50 @@ module WeCom
   # limits and returns [msgtype, body]; nothing is ever truncated. Client#send_* use them, and so
   # can anything else that sends WeCom messages.
   module Messages
+    # A text message's content, at most (bytes of UTF-8).
     TEXT_MAX_BYTES = 2048
+    # A markdown message's content, at most (bytes).
     MARKDOWN_MAX_BYTES = 2048
+    # A title (text card, news, video), at most (bytes).
     TITLE_MAX_BYTES = 128
+    # A description (text card, news, video), at most (bytes).
     DESCRIPTION_MAX_BYTES = 512
+    # A link, at most (bytes).
     URL_MAX_BYTES = 2048
+    # A text card's button text, at most (characters).
     BUTTON_TEXT_MAX_CHARS = 4
+    # The most articles a news or mpnews message holds.
     MAX_ARTICLES = 8
+    # An mpnews article's content, at most (bytes).
     MPNEWS_CONTENT_MAX_BYTES = 666 * 1024
+    # A mini program notice's title length (characters).
     MINIPROGRAM_TITLE_CHARS = (4..12)
+    # The most content_item rows a mini program notice holds.
     MINIPROGRAM_MAX_ITEMS = 10
+    # The template card types WeCom takes.
     TEMPLATE_CARD_TYPES = %w[text_notice news_notice button_interaction vote_interaction
                              multiple_interaction].freeze
+    # The template card types that answer a response_code (they can be updated later).
     INTERACTIVE_CARD_TYPES = %w[button_interaction vote_interaction multiple_interaction].freeze
 
     module_function
 
+    # A text message.
+    # @param content [String] at most TEXT_MAX_BYTES
+    # @return [Array(String, Hash)] msgtype and body
     def text(content)
       ["text", { "content" => Check.string(content, "content", max_bytes: TEXT_MAX_BYTES) }]
     end
 
+    # A markdown message.
+    # @param content [String] at most MARKDOWN_MAX_BYTES
+    # @return [Array(String, Hash)] msgtype and body
     def markdown(content)
       ["markdown", { "content" => Check.string(content, "content", max_bytes: MARKDOWN_MAX_BYTES) }]
     end
 
+    # A text card: title, description, url and an optional button text.
+    # @return [Array(String, Hash)] msgtype and body
     def textcard(title:, description:, url:, button_text: nil)
       body = {
         "title" => Check.string(title, "title", max_bytes: TITLE_MAX_BYTES),
@@ -89,6 +109,8 @@ module WeCom
       module_function type
     end
 
+    # A video message by media_id, with an optional title and description.
+    # @return [Array(String, Hash)] msgtype and body
     def video(media_id, title: nil, description: nil)
       body = { "media_id" => Check.string(media_id, "media_id") }
       Check.optional(body, "title", title, "title", max_bytes: TITLE_MAX_BYTES)
@@ -143,6 +165,7 @@ module WeCom
     LEADING_ARGUMENT = { "text" => :content, "markdown" => :content, "news" => :articles, "mpnews" => :articles,
                          "image" => :media_id, "voice" => :media_id, "file" => :media_id, "video" => :media_id,
                          "template_card" => :card }.freeze
+    # Every type Client#deliver and WeCom.deliver_later take.
     TYPES = (LEADING_ARGUMENT.keys + %w[textcard miniprogram_notice message]).freeze
 
     # Builds a message described by a Hash, as Client#send_batch takes them: `type` plus the
@@ -156,7 +179,7 @@ module WeCom
       return custom(fields.fetch(:msgtype, nil), fields.fetch(:body, nil)) if type == "message"
 
       leading = LEADING_ARGUMENT[type]
-      allowed = [leading, *method(type).parameters.select { |kind, _| %i[key keyreq].include?(kind) }.map(&:last)]
+      allowed = [leading, *KEYWORDS.fetch(type)]
       unknown = fields.keys - allowed
       unless unknown.empty?
         raise ArgumentError, "unknown #{unknown.map(&:inspect).join(', ')} for #{type} (it takes #{allowed.compact.join(', ')})"
@@ -165,6 +188,13 @@ module WeCom
       keywords = fields.except(leading)
       leading ? public_send(type, fields[leading], **keywords) : public_send(type, **keywords)
     end
+
+    # Each builder's keyword arguments (what #build takes by name), fixed once every builder above
+    # is defined rather than asked of #parameters at each call, which sees a wrapper's parameters
+    # when a tool wraps the builders (rbs's runtime type checking does).
+    KEYWORDS = (TYPES - ["message"]).to_h do |type|
+      [type, method(type).parameters.select { |kind, _| %i[key keyreq].include?(kind) }.map(&:last).freeze]
+    end.freeze
 
     # Argument checks shared by the builders. Errors name the field and the limit.
     module Check
@@ -185,6 +215,8 @@ module WeCom
         "#<#{class_of(value)}>"
       end
 
+      # The class of any object, BasicObject included (for error messages).
+      # @return [Class]
       def class_of(value)
         Kernel.instance_method(:class).bind_call(value)
       end

@@ -31,6 +31,8 @@ module WeCom
       ActiveSupport.on_load(:action_view) { include WeCom::JsSdk::Helper }
     end
 
+    # The settings config/wecom.yml may give at its top level (token_store is built from its
+    # own description).
     TOP_LEVEL = (Configuration::SETTINGS - %i[token_store]).freeze
 
     class << self
@@ -39,6 +41,9 @@ module WeCom
         [yaml(app), credentials(app), environment].reduce({}) { |merged, source| merge(merged, source) }
       end
 
+      # Sets `settings` (from .settings) on `config`: the top-level ones, the apps, default_app
+      # and the delivery log.
+      # @return [void]
       def apply(config, settings)
         TOP_LEVEL.each { |name| config.public_send(:"#{name}=", settings[name]) if settings.key?(name) }
         config.token_store = token_store(settings[:token_store]) if settings.key?(:token_store)

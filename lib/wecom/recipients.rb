@@ -7,6 +7,8 @@ module WeCom
   class Recipients
     attr_reader :users, :parties, :tags
 
+    # The recipients of to:, party: and tag: (see #initialize).
+    # @return [WeCom::Recipients]
     def self.build(to: nil, party: nil, tag: nil)
       new(to: to, party: party, tag: tag)
     end

@@ -31,15 +31,22 @@ module WeCom
       [invalid_users, invalid_parties, invalid_tags, unlicensed_users].all?(&:empty?)
     end
 
+    # Every attribute by name.
+    # @return [Hash{Symbol => Object}]
     def to_h
       { msgid: msgid, msgids: msgids, invalid_users: invalid_users, invalid_parties: invalid_parties,
         invalid_tags: invalid_tags, unlicensed_users: unlicensed_users, response_code: response_code }
     end
 
+    # Equal when both hold the same attributes.
+    # @param other [Object]
+    # @return [Boolean]
     def ==(other)
       other.is_a?(Result) && other.to_h == to_h
     end
 
+    # The msgid and the invalid users.
+    # @return [String]
     def inspect
       "#<#{self.class.name} msgid=#{msgid.inspect} invalid_users=#{invalid_users.inspect}>"
     end

@@ -5,6 +5,7 @@ module WeCom
   # top-level ones), else (unnamed app only) the environment, and checks it: a bad argument is an
   # ArgumentError, a bad configured value a ConfigurationError. Used by Client and Webhook.
   class Settings
+    # Why a base_url was refused (the error's text).
     BASE_URL = "takes a scheme, host, port and optional path only (such as #{Configuration::DEFAULTS[:base_url]} or " \
                "https://gateway.example.com/wecom): user:password@, a query or a fragment would not be sent, and a " \
                "proxy is not configured through base_url".freeze
@@ -38,6 +39,9 @@ module WeCom
       self
     end
 
+    # The setting `name` as a String (a Symbol is taken too).
+    # @return [String]
+    # @raise [ArgumentError, WeCom::ConfigurationError] when it is not one
     def string(name)
       value = value(name)
       invalid(name, "must be a String, got #{Messages::Check.class_of(value)}") unless String === value || Symbol === value
@@ -53,6 +57,9 @@ module WeCom
       url
     end
 
+    # The setting `name` as an Integer in `range` (a String of digits is taken too).
+    # @return [Integer]
+    # @raise [ArgumentError, WeCom::ConfigurationError] when it is not one
     def integer(name, range)
       value = value(name)
       integer = value if Integer === value
@@ -82,6 +89,7 @@ module WeCom
         retry_base_delay: seconds(:retry_base_delay), proxy: proxy, ca_file: ca_file }
     end
 
+    # Why a proxy was refused (the error's text).
     PROXY = "must be an http:// URL such as http://proxy.example.com:3128 (with user:password@ if the proxy " \
             "needs them), or false for no proxy at all".freeze
 

@@ -14,6 +14,8 @@ module WeCom
     Delivery = Struct.new(:app, :msgtype, :body, :users, :parties, :tags, :all, :safe, :id_trans,
                           :duplicate_check, :idempotency_key, :later, :robot, :chat_id, :msgid,
                           keyword_init: true) do
+      # The message type as a Symbol (:text, :markdown, ...).
+      # @return [Symbol]
       def type
         msgtype.to_sym
       end
@@ -53,6 +55,8 @@ module WeCom
         @lock.synchronize { @uploads.dup }
       end
 
+      # Forgets every recorded send and upload.
+      # @return [void]
       def clear!
         @lock.synchronize do
           @deliveries.clear

@@ -26,6 +26,7 @@ module WeCom
   # wecom calls them with the GVL, between the network waits of a send; a StandardError they
   # raise becomes a WeCom::NetworkError.
   module TokenStore
+    # The methods a custom token store answers.
     INTERFACE = %i[read write delete lock unlock].freeze
 
     autoload :RailsCache, "wecom/token_store/rails_cache"
@@ -49,10 +50,14 @@ module WeCom
         freeze
       end
 
+      # How the native core opens this store.
+      # @return [Hash]
       def native_spec
         ["file", dir]
       end
 
+      # The directory.
+      # @return [String]
       def inspect
         "#<#{self.class.name} #{dir}>"
       end
@@ -79,6 +84,8 @@ module WeCom
         freeze
       end
 
+      # How the native core opens this store (Redis through its own client).
+      # @return [Hash]
       def native_spec
         ["redis", url, namespace, timeout.to_f]
       end

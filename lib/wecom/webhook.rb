@@ -20,12 +20,19 @@ module WeCom
   # Errors, retries, the GVL and interrupts work as for WeCom::Client (a send whose answer was
   # lost is not repeated: robots have no duplicate check).
   class Webhook
+    # A robot's text message, at most (bytes).
     TEXT_MAX_BYTES = 2048
+    # A robot's markdown message, at most (bytes).
     MARKDOWN_MAX_BYTES = 4096
+    # A robot's image, at most (bytes; sent inside the message).
     IMAGE_MAX_BYTES = 2 * Media::MB
+    # The image types a robot sends.
     IMAGE_EXTENSIONS = %w[jpg jpeg png].freeze
+    # Messages a robot may send per minute (WeCom's limit, kept on this side).
     PER_MINUTE = Native::ROBOT_MESSAGES_PER_MINUTE
+    # A phone number to mention, or "@all".
     MOBILE = /\A(\+?\d{5,20}|@all)\z/
+    # A robot's webhook URL: the base URL and the key.
     URL = %r{\A(?<base>https?://[^?#]+?)/cgi-bin/webhook/send\?(?:[^#]*&)?key=(?<key>[^&#]+)}
 
     attr_reader :name, :base_url
@@ -112,6 +119,8 @@ module WeCom
       Media.upload(source, type: type, filename: filename, limits: Media::ROBOT_LIMITS).deliver(robot: name) { native }
     end
 
+    # The robot's name, base URL and proxy (never the key).
+    # @return [String]
     def inspect
       "#<#{self.class.name} name=#{name.inspect} base_url=#{base_url.inspect}#{" proxy=#{@proxy_shown}" if @proxy_shown}>"
     end

@@ -71,6 +71,10 @@ module WeCom
         @callback || @setup.synchronize { @callback ||= Callback.new(@name) }
       end
 
+      # The Rack interface: a GET or HEAD is WeCom's URL check, a POST a callback; anything
+      # else is answered 405.
+      # @param env [Hash] the Rack environment
+      # @return [Array(Integer, Hash, Array<String>)] the Rack response
       def call(env)
         case env["REQUEST_METHOD"]
         when "GET", "HEAD" then observe(:url_check) { verify_url(env) }
@@ -79,6 +83,8 @@ module WeCom
         end
       end
 
+      # The callback (or its name) and the handler class.
+      # @return [String]
       def inspect
         "#<#{self.class.name} #{(@callback || @name).inspect} handler=#{@handler}>"
       end

@@ -81,8 +81,7 @@ module WeCom
         # Whether `name` is a reader of WeCom::Callback::Message that a condition may name
         # (content:, event:, key:, ...), rather than one of its other methods or a typo.
         def reader?(name)
-          Message.public_method_defined?(name, false) && Message.instance_method(name).arity.zero? &&
-            !NOT_CONDITIONS.include?(name)
+          Message::NULLARY.include?(name) && !NOT_CONDITIONS.include?(name)
         end
 
         # What runs when no rule matches.

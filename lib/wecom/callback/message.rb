@@ -43,6 +43,8 @@ module WeCom
         @fields
       end
 
+      # The MsgType as a Symbol (:text, :image, :event, ...), or nil.
+      # @return [Symbol, nil]
       def msg_type
         type = self["MsgType"]
         type&.to_sym
@@ -71,6 +73,8 @@ module WeCom
         self["ToUserName"]
       end
 
+      # The app's agent id (an Integer), or nil.
+      # @return [Integer, nil]
       def agent_id
         integer(self["AgentID"])
       end
@@ -81,6 +85,8 @@ module WeCom
         seconds && Time.at(seconds)
       end
 
+      # A message's MsgId (events have none).
+      # @return [String, nil]
       def msg_id
         self["MsgId"]
       end
@@ -95,6 +101,8 @@ module WeCom
         self["MediaId"]
       end
 
+      # Image messages: the picture's URL.
+      # @return [String, nil]
       def pic_url
         self["PicUrl"]
       end
@@ -110,6 +118,8 @@ module WeCom
         dig("ScanCodeInfo", "ScanType")
       end
 
+      # scancode_push / scancode_waitmsg: what was scanned.
+      # @return [String, nil]
       def scan_result
         dig("ScanCodeInfo", "ScanResult")
       end
@@ -133,6 +143,8 @@ module WeCom
         self["TaskId"]
       end
 
+      # Template card events: the card's type (text_notice, button_interaction, ...).
+      # @return [String, nil]
       def card_type
         self["CardType"]
       end
@@ -175,6 +187,8 @@ module WeCom
         integer(self["Id"])
       end
 
+      # create_party / update_party: the parent department's id.
+      # @return [Integer, nil]
       def parent_id
         integer(self["ParentId"])
       end
@@ -184,18 +198,26 @@ module WeCom
         integer(self["TagId"])
       end
 
+      # update_tag: the user ids added to the tag.
+      # @return [Array<String>]
       def add_user_items
         strings(self["AddUserItems"])
       end
 
+      # update_tag: the user ids removed from the tag.
+      # @return [Array<String>]
       def del_user_items
         strings(self["DelUserItems"])
       end
 
+      # update_tag: the department ids added to the tag.
+      # @return [Array<Integer>]
       def add_party_items
         ids(self["AddPartyItems"])
       end
 
+      # update_tag: the department ids removed from the tag.
+      # @return [Array<Integer>]
       def del_party_items
         ids(self["DelPartyItems"])
       end
@@ -220,15 +242,22 @@ module WeCom
         "event:#{parts.map { |part| part.to_s.gsub('|', '||') }.join('|')}"
       end
 
+      # Equal when both have the same fields.
+      # @param other [Object]
+      # @return [Boolean]
       def ==(other)
         Message === other && other.to_h == @fields
       end
       alias eql? ==
 
+      # A hash of the fields, consistent with #==.
+      # @return [Integer]
       def hash
         @fields.hash
       end
 
+      # The fields as WeCom sent them.
+      # @return [String]
       def inspect
         "#<#{self.class.name} #{@fields.inspect}>"
       end
@@ -290,6 +319,12 @@ module WeCom
         else value.freeze
         end
       end
+
+      # The public methods that take no argument (the readers, plus a few that are no condition,
+      # see Handler::NOT_CONDITIONS), fixed once every method above is defined: what a rule's
+      # condition may name. Taken here rather than by reflection at each `on`, which would see
+      # a wrapper's arity when a tool wraps the methods (rbs's runtime type checking does).
+      NULLARY = public_instance_methods(false).select { |name| instance_method(name).arity.zero? }.freeze
     end
   end
 end

@@ -8,6 +8,11 @@ module WeCom
     module Reply
       module_function
 
+      # The reply to `message` (its sender and receiver swapped) with one kind of content.
+      # @param message [WeCom::Callback::Message]
+      # @param content [Hash] exactly one of REPLIES as key
+      # @return [Hash] the reply's fields
+      # @raise [ArgumentError] for none or several kinds, or content outside the limits
       def build(message, content)
         unless content.size == 1 && REPLIES.include?(content.keys.first)
           raise ArgumentError, "reply takes exactly one of #{REPLIES.map { |kind| "#{kind}:" }.join(', ')}, " \
@@ -22,19 +27,27 @@ module WeCom
         }.merge(public_send(kind, value))
       end
 
+      # A text reply (at most 2048 bytes).
+      # @return [Hash]
       def text(content)
         _, body = Messages.text(content)
         { "MsgType" => "text", "Content" => body["content"] }
       end
 
+      # An image reply, by media_id.
+      # @return [Hash]
       def image(media_id)
         media("image", media_id)
       end
 
+      # A voice reply, by media_id.
+      # @return [Hash]
       def voice(media_id)
         media("voice", media_id)
       end
 
+      # A video reply: a media_id, or a Hash with media_id:, title: and description:.
+      # @return [Hash]
       def video(video)
         unless Hash === video
           raise ArgumentError, "video: takes a Hash with media_id: and optional title:, description:, " \
@@ -45,6 +58,8 @@ module WeCom
         { "MsgType" => "video", "Video" => camel(body) }
       end
 
+      # A news reply: 1 to 8 articles with title:, url: and optional description:, picurl:.
+      # @return [Hash]
       def news(articles)
         _, body = Messages.news(articles)
         items = body["articles"].map do |article|
@@ -66,6 +81,8 @@ module WeCom
         { "MsgType" => "update_template_card", "TemplateCard" => camel(card) }
       end
 
+      # The fields of a media reply of `type`.
+      # @return [Hash]
       def media(type, media_id)
         _, body = Messages.public_send(type, media_id)
         { "MsgType" => type, type.capitalize => { "MediaId" => body["media_id"] } }

@@ -13,6 +13,7 @@ module WeCom
     #
     # Including it switches WeCom.delivery_method to :test and clears the record before each test.
     module Assertions
+      # Minitest's hook: test mode and an empty record before each test.
       def before_setup
         WeCom.delivery_method = :test
         WeCom::Testing.clear!
@@ -37,6 +38,8 @@ module WeCom
         WeCom::Testing.with_emulator(&block)
       end
 
+      # Asserts that the block sent nothing (without a block: nothing recorded in this test).
+      # @return [void]
       def assert_no_wecom_sent(&block)
         sent = wecom_sent_by(&block)
         assert sent.empty?, "Expected no WeCom message, but it sent:\n#{WeCom::Testing.describe(sent)}"

@@ -17,40 +17,56 @@ module WeCom
         @count = nil
       end
 
+      # Only messages that went to every one of `users`.
+      # @return [self]
       def to(*users)
         @criteria[:to] = users.flatten
         self
       end
 
+      # Only messages whose text contains the String or matches the Regexp.
+      # @return [self]
       def with_content(content)
         @criteria[:content] = content
         self
       end
 
+      # Only messages sent as `app` (a registered app's name).
+      # @return [self]
       def from_app(app)
         @criteria[:app] = app
         self
       end
 
+      # Only a group robot's messages, by the Webhook's name.
+      # @return [self]
       def from_robot(name)
         @criteria[:robot] = name
         self
       end
 
+      # Only messages posted to the app group chat `chat_id`.
+      # @return [self]
       def in_chat(chat_id)
         @criteria[:chat] = chat_id
         self
       end
 
+      # Exactly `count` matching messages (default: at least one).
+      # @return [self]
       def exactly(count)
         @count = count
         self
       end
 
+      # Exactly one matching message.
+      # @return [self]
       def once
         exactly(1)
       end
 
+      # Reads as exactly(2).times.
+      # @return [self]
       def times
         self
       end
@@ -73,14 +89,20 @@ module WeCom
         !matches?(block)
       end
 
+      # What was expected, and every message the block sent.
+      # @return [String]
       def failure_message
         "expected the block to send #{expected}, but it sent:\n#{WeCom::Testing.describe(@sent)}"
       end
 
+      # What was not expected, and every message the block sent.
+      # @return [String]
       def failure_message_when_negated
         "expected the block not to send #{expected}, but it sent:\n#{WeCom::Testing.describe(@matched)}"
       end
 
+      # The matcher in words, for RSpec's output.
+      # @return [String]
       def description
         "send #{expected}"
       end
@@ -98,6 +120,7 @@ module WeCom
       end
     end
 
+    # The RSpec matcher have_sent_wecom_message, included in every example group.
     module Matchers
       def have_sent_wecom_message(type = nil) # rubocop:disable Naming/PredicateName
         SentMessageMatcher.new(type)

@@ -17,6 +17,7 @@ module WeCom
     # raise Unreachable: wecom then fails fast, or fetches for its process alone, instead of
     # waiting for a lock no one can take.
     class RailsCache
+      # The cache's backend did not answer (ActiveSupport swallows the error itself).
       class Unreachable < StandardError; end
 
       attr_reader :cache, :namespace
@@ -30,18 +31,27 @@ module WeCom
         @namespace = namespace
       end
 
+      # The cached token under `key`, or nil.
+      # @return [String, nil]
       def read(key)
         cache.read(name(key))
       end
 
+      # Caches `value` under `key` for `ttl` seconds.
+      # @raise [Unreachable] when the cache did not write it
       def write(key, value, ttl)
         cache.write(name(key), value, expires_in: ttl) or unreachable("the token was not written")
       end
 
+      # Drops the token under `key` if it still is `value` (compare and delete).
+      # @return [Boolean] whether it was dropped
       def delete(key, value)
         cache.read(name(key)) == value && cache.delete(name(key)) ? true : false
       end
 
+      # Takes the refresh lock of `key` for `owner` for `ttl` seconds.
+      # @return [Boolean] whether it was taken
+      # @raise [Unreachable] when the cache neither took nor holds it
       def lock(key, owner, ttl)
         # Twice: a holder may unlock between our write and our read.
         2.times do
@@ -51,10 +61,14 @@ module WeCom
         unreachable("the lock was neither taken nor held")
       end
 
+      # Releases the refresh lock of `key` if `owner` holds it.
+      # @return [void]
       def unlock(key, owner)
         cache.delete(name("#{key}:lock")) if cache.read(name("#{key}:lock")) == owner
       end
 
+      # The cache's class and the namespace.
+      # @return [String]
       def inspect
         "#<#{self.class.name} #{cache.class.name} namespace=#{namespace.inspect}>"
       end

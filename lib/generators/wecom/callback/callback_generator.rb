@@ -14,14 +14,20 @@ module WeCom
       desc "Creates app/wecom/NAME_handler.rb (what the WeCom callback NAME does with messages and events) " \
            "and mounts it at /wecom/NAME in config/routes.rb."
 
+      # Writes app/wecom/NAME_handler.rb, the handler class with example rules.
+      # @return [void]
       def create_handler
         template "handler.rb", File.join("app/wecom", class_path, "#{file_name}_handler.rb")
       end
 
+      # Mounts the endpoint in config/routes.rb.
+      # @return [void]
       def mount_endpoint
         route "mount WeCom::Callback::Endpoint.new(:#{endpoint_name}, #{handler_class}), at: #{mount_path.inspect}"
       end
 
+      # Says which URL, token and EncodingAESKey to set in WeCom's admin console.
+      # @return [void]
       def explain_settings
         say <<~TEXT
 
