@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "json"
+
 module WeCom
   # A local WeCom for tests, demos and benchmarks: a real HTTP server on 127.0.0.1, written in
   # Rust and serving from its own threads, that answers like qyapi.weixin.qq.com.
