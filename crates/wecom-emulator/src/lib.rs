@@ -53,8 +53,8 @@
 mod card;
 mod chat;
 mod check;
-mod jssdk;
 mod directory;
+mod jssdk;
 mod media;
 mod message;
 mod multipart;
@@ -79,8 +79,8 @@ pub mod fuzzing {
     }
 }
 pub use chat::Chat;
-pub use jssdk::JsSdkCheck;
 pub use directory::{Department, DirectoryData, Members, User};
+pub use jssdk::JsSdkCheck;
 pub use media::{MediaKind, Upload, Uploader};
 pub use robot::RobotMessage;
 

@@ -12,8 +12,8 @@ use bytes::Bytes;
 
 use super::card::CardStore;
 use super::chat::ChatStore;
-use super::jssdk::JsSdk;
 use super::directory::Members;
+use super::jssdk::JsSdk;
 use super::media::MediaStore;
 use super::robot::RobotStore;
 use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
