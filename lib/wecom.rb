@@ -29,6 +29,7 @@ require_relative "wecom/deliver_later"
 # that caches access tokens and talks to WeCom with the GVL released.
 module WeCom
   autoload :Emulator, "wecom/emulator"
+  autoload :SignIn, "wecom/sign_in"
   # Receiving callbacks (the receiver, its Rack endpoint and handler DSL), loaded when first used.
   autoload :Callback, "wecom/callback"
   autoload :CallbackJob, "wecom/callback_job"
