@@ -34,6 +34,7 @@ module WeCom
   autoload :Webhook, "wecom/webhook"
   autoload :Testing, "wecom/testing"
   autoload :Emulator, "wecom/emulator"
+  autoload :SignIn, "wecom/sign_in"
   # Receiving callbacks (the receiver, its Rack endpoint and handler DSL), loaded when first used.
   autoload :Callback, "wecom/callback"
   autoload :CallbackJob, "wecom/callback_job"
