@@ -151,7 +151,7 @@ RSpec.describe "Chaos: kill -9 of Sidekiq workers, a Redis restart, lost answers
     @emulator.latency = 0.005
     enqueue("restart", count)
     @workers << @app.spawn_sidekiq(concurrency: 5)
-    @app.wait_for("the first deliveries") { received.keys.count { |content| content.start_with?("restart ") } >= 10 }
+    @app.wait_for("the first deliveries", seconds: 90) { received.keys.count { |content| content.start_with?("restart ") } >= 10 }
     @redis_server.stop
     sleep 1.5
     @redis_server.start

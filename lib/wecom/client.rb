@@ -30,6 +30,7 @@ module WeCom
     MEDIA_TYPES = %w[image voice video file].freeze
     # Keyword arguments of every send that are not part of the message.
     SENDING_KEYS = %i[to party tag safe id_trans duplicate_check].freeze
+    # The event a send publishes (see "Instrumentation and logs" in the README).
     DELIVER = "deliver.wecom"
 
     attr_reader :app, :corp_id, :agent_id, :base_url

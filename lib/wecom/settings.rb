@@ -106,6 +106,7 @@ module WeCom
       url
     end
 
+    # What an invalid ca_file is told it must be.
     CA_FILE = "must be the path of a PEM file of CA certificates (added to the trusted roots)".freeze
 
     # The PEM file whose CA certificates are trusted besides the built-in roots (a TLS-inspecting

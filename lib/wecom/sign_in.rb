@@ -12,9 +12,13 @@ module WeCom
   # flow: :oauth is the OAuth2 page used inside WeCom's own browser; :qr the web (QR code) login
   # used outside it. WeCom redirects to redirect_uri?code=CODE&state=STATE.
   module SignIn
+    # WeCom's OAuth2 host (pages inside WeCom); oauth_host: overrides it (the emulator).
     OAUTH_HOST = "https://open.weixin.qq.com"
+    # WeCom's web login host (QR code, outside WeCom); qr_host: overrides it.
     QR_HOST = "https://login.work.weixin.qq.com"
+    # The scopes WeCom knows: the userid only, or the member's consented details too.
     SCOPES = %w[snsapi_base snsapi_privateinfo].freeze
+    # :oauth inside WeCom's browser, :qr outside it.
     FLOWS = %i[oauth qr].freeze
     # WeCom: state is letters and digits, at most 128 bytes.
     STATE = /\A[A-Za-z0-9]{1,128}\z/

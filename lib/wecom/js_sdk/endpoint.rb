@@ -23,7 +23,9 @@ module WeCom
     # fetching the ticket a 502 (503 when it may be retried); each answers `{"error": "..."}`,
     # never the ticket.
     class Endpoint
+      # The largest request body read (a page URL to sign fits in far less).
       MAX_BODY_BYTES = 8192
+      # Request paths (below the mount point) and the client method each one signs with.
       ROUTES = { "/config" => :js_sdk_signature, "/agent_config" => :agent_config_signature }.freeze
 
       attr_reader :trusted_domains
@@ -41,6 +43,9 @@ module WeCom
         @lock = Mutex.new
       end
 
+      # Answers one request (the Rack interface).
+      # @param env [Hash] the Rack environment
+      # @return [Array] status, headers, body: `{"appId"|"corpid", "timestamp", "nonceStr", "signature"}` as JSON
       def call(env)
         signer = ROUTES[env["PATH_INFO"].to_s.chomp("/")]
         return answer(404, "not found: #{ROUTES.keys.join(' or ')}") unless signer
