@@ -56,12 +56,37 @@ class TestCertificates
       alt = names.map { |n| n.match?(/\A[\d.]+\z/) ? "IP:#{n}" : "DNS:#{n}" }.join(",")
       File.write(path("#{name}.ext"), "basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n" \
                                       "extendedKeyUsage = serverAuth\nsubjectAltName = #{alt}\n")
-      # -days -1: valid until a day before it was made.
-      openssl("x509", "-req", "-in", path("#{name}.csr"), "-CA", ca_file, "-CAkey", path("ca.key"),
-              "-set_serial", (@serial += 1).to_s, "-days", expired ? "-1" : "2", "-extfile", path("#{name}.ext"),
-              "-out", path("#{name}.pem"))
+      if expired
+        expired_certificate(name, names.first, alt)
+      else
+        openssl("x509", "-req", "-in", path("#{name}.csr"), "-CA", ca_file, "-CAkey", path("ca.key"),
+                "-set_serial", (@serial += 1).to_s, "-days", "2", "-extfile", path("#{name}.ext"),
+                "-out", path("#{name}.pem"))
+      end
     end
     { cert: path("#{name}.pem"), key: path("#{name}.key") }
+  end
+
+  # A certificate from the CA that expired a day ago (valid for the day before), made with Ruby's
+  # OpenSSL: the openssl command of OpenSSL 3.5 (Debian 13) refuses `-days -1`.
+  def expired_certificate(name, common_name, alt)
+    require "openssl"
+    ca_cert = OpenSSL::X509::Certificate.new(File.read(ca_file))
+    cert = OpenSSL::X509::Certificate.new
+    cert.version = 2
+    cert.serial = (@serial += 1)
+    cert.subject = OpenSSL::X509::Name.parse("/CN=#{common_name}")
+    cert.issuer = ca_cert.subject
+    cert.public_key = OpenSSL::PKey.read(File.read(path("#{name}.key")))
+    cert.not_before = Time.now - (2 * 86_400)
+    cert.not_after = Time.now - 86_400
+    extensions = OpenSSL::X509::ExtensionFactory.new(ca_cert, cert)
+    cert.add_extension(extensions.create_extension("basicConstraints", "CA:FALSE"))
+    cert.add_extension(extensions.create_extension("keyUsage", "digitalSignature", true))
+    cert.add_extension(extensions.create_extension("extendedKeyUsage", "serverAuth"))
+    cert.add_extension(extensions.create_extension("subjectAltName", alt))
+    cert.sign(OpenSSL::PKey.read(File.read(path("ca.key"))), OpenSSL::Digest.new("SHA256"))
+    File.write(path("#{name}.pem"), cert.to_pem)
   end
 
   def path(name)
