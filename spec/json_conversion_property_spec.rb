@@ -97,28 +97,24 @@ RSpec.describe "Message bodies converted to JSON (generated values)" do
       body = { "content" => "x" }
       path = "text"
       container = body
-      random.rand(1..5).times do
-        inner = random.rand(2).zero? ? {} : []
+      # Puts `item` into `container` (after a few other items, in an Array) and extends `path` to it.
+      put = lambda do |item|
         if container.is_a?(Array)
-          # Items before the bad one's container, so its index is where it lands.
           container << value(1) while container.size < random.rand(0..3)
           path += "[#{container.size}]"
-          container << inner
+          container << item
         else
           key = ASCII_KEYS.sample(random: random)
           path += "[#{key.inspect}]"
-          container[key] = inner
+          container[key] = item
         end
+      end
+      random.rand(1..5).times do
+        inner = random.rand(2).zero? ? {} : []
+        put.call(inner)
         container = inner
       end
-      if container.is_a?(Array)
-        path += "[#{container.size}]"
-        container << bad
-      else
-        key = ASCII_KEYS.sample(random: random)
-        path += "[#{key.inspect}]"
-        container[key] = bad
-      end
+      put.call(bad)
 
       message = "#{path} #{reason}"
       message += " (use String, Symbol, Integer, Float, true, false, nil, Array or Hash)" if reason.include?("JSON form")
