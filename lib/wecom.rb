@@ -12,7 +12,7 @@ require_relative "wecom/errors"
 # precompiled gem), or the gem's extension directory (`gem install` of the source gem).
 require "rbconfig"
 require_relative "wecom/native_library"
-require WeCom::NativeLibrary.feature
+WeCom::NativeLibrary.load
 require_relative "wecom/configuration"
 require_relative "wecom/delivery_method"
 require_relative "wecom/settings"
