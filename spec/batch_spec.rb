@@ -142,7 +142,7 @@ RSpec.describe "WeCom::Client#send_batch" do
       emu = WeCom::Emulator.start(**creds)
       replies.puts(emu.base_url)
       commands.gets
-      replies.puts("#{emu.max_in_flight} #{emu.messages.size}")
+      replies.puts("#{emu.max_in_flight} #{emu.counts[:messages]}")
       exit!(0)
     end
     commands.close

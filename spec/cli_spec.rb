@@ -244,6 +244,7 @@ RSpec.describe "The wecom command" do
       [%w[upload /etc/hostname --type gif], /invalid argument: --type gif/, "wecom upload --help"],
       [%w[token extra], /token takes no argument/, "wecom token --help"],
       [%w[emulator --port 99999], /--port must be from 0 to 65535/, "wecom emulator --help"],
+      [%w[emulator --max-records -1], /--max-records must be from 0 to 1000000, got -1/, "wecom emulator --help"],
       [%w[robot markdown --key some-robot-key --mention zhangsan hi], /--mention .* only for wecom robot text/,
        "wecom robot --help"],
       [%w[robot image --key some-robot-key /nonexistent.png], /no such file/, "wecom robot --help"],
@@ -454,6 +455,19 @@ RSpec.describe "The wecom command" do
 
         Process.kill("INT", thread.pid)
         expect(Timeout.timeout(10) { thread.value }.exitstatus).to eq(0)
+      end
+    end
+
+    it "keeps printing every message after its --max-records window is full" do
+      run_emulator("--json", "--max-records", "1") do |stdout, _stderr, thread|
+        client = WeCom::Client.new(**credentials, base_url: JSON.parse(next_line(stdout))["base_url"])
+        contents = (1..4).map do |i|
+          client.send_text("number #{i}", to: "zhangsan")
+          JSON.parse(next_line(stdout))["body"]["text"]["content"]
+        end
+        expect(contents).to eq(["number 1", "number 2", "number 3", "number 4"])
+        Process.kill("TERM", thread.pid)
+        expect(Timeout.timeout(10) { thread.value }).to be_success
       end
     end
 

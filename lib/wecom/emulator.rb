@@ -26,6 +26,12 @@ module WeCom
 
     # How long a template card's response_code can update it (WeCom: 72 hours).
     RESPONSE_CODE_TTL = 72 * 3600
+    # How many records of each kind (requests, messages, uploads, ...) an emulator keeps unless
+    # started with max_records:. Older ones are forgotten, so one left running for days stays
+    # small; #counts counts them all.
+    DEFAULT_MAX_RECORDS = 5000
+    # The most max_records: may be (each record is about 2 KB).
+    MAX_RECORDS_LIMIT = 1_000_000
 
     # users:, parties:, tags: make a directory: ids outside it are reported invalid (by default
     # every id is valid). apps: adds more apps of the corp, as { secret:, agent_id: } Hashes.
@@ -42,13 +48,17 @@ module WeCom
     # (only id/name and userid/name are required). By default: department 1 with zhangsan, lisi
     # and wangwu (DEFAULT_DIRECTORY). It is separate from users:, which only decides the valid
     # recipients of a send.
+    #
+    # max_records: is how many of each kind of record #messages, #requests, #uploads,
+    # #robot_messages, #chat_messages, #card_updates, #recalled and #callback_attempts keep (the
+    # newest; 0 keeps none); #counts counts every one since the start or #clear!.
     def self.start(corp_id: "corp", secret: "secret", agent_id: 1_000_002, token_ttl: 7200, users: nil,
                    parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0, tls: nil,
-                   ticket_ttl: 7200, directory: nil)
+                   ticket_ttl: 7200, directory: nil, max_records: DEFAULT_MAX_RECORDS)
       new(corp_id: corp_id, secret: secret, agent_id: agent_id, token_ttl: token_ttl, users: users,
           parties: parties, tags: tags, apps: apps, robots: robots,
           robot_limit_per_minute: robot_limit_per_minute, port: port, tls: tls,
-          directory: directory).tap do |emulator|
+          directory: directory, max_records: max_records).tap do |emulator|
         emulator.ticket_ttl = ticket_ttl
       end
     end
@@ -76,7 +86,7 @@ module WeCom
     end
 
     def initialize(corp_id:, secret:, agent_id:, token_ttl:, users:, parties:, tags:, apps:, robots:,
-                   robot_limit_per_minute:, port:, tls: nil, directory: nil)
+                   robot_limit_per_minute:, port:, tls: nil, directory: nil, max_records: DEFAULT_MAX_RECORDS)
       @corp_id = corp_id
       @secret = secret
       @agent_id = agent_id
@@ -86,9 +96,10 @@ module WeCom
       @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, id_list.call(users),
                                        id_list.call(parties), id_list.call(tags), id_list.call(robots),
                                        Integer(robot_limit_per_minute), port, self.class.tls_files(tls),
-                                       directory_json(directory))
+                                       directory_json(directory), checked_max_records(max_records))
       @latency = 0
       @callback_attempts = []
+      @callback_attempt_count = 0
       @callback_lock = Mutex.new
       @registered_callbacks = {}
     end
@@ -109,7 +120,45 @@ module WeCom
       Client.new(corp_id: corp_id, secret: secret, agent_id: agent_id, base_url: base_url, **settings)
     end
 
-    # Accepted message/send bodies, as Hashes with String keys, in arrival order.
+    # How many records of each kind were received since the start or #clear! (the accessors keep
+    # only the newest #max_records): a Hash of :requests, :messages, :uploads, :robot_messages,
+    # :chat_messages, :card_updates, :recalled and :callback_attempts to Integers.
+    # @return [Hash{Symbol => Integer}]
+    def counts
+      @native.counts.merge(callback_attempts: @callback_lock.synchronize { @callback_attempt_count })
+    end
+
+    # The kinds of record #received_since follows.
+    RECEIVED_KINDS = %i[messages uploads robot_messages chat_messages card_updates].freeze
+
+    # What arrived since an earlier #counts `seen` (an empty Hash: since the start): a Hash of
+    # each of RECEIVED_KINDS to its new records (as the accessors show them, and only those
+    # still kept), and :counts to the counts they are new up to, for the next call. Each kind is
+    # read at once with its count, so a poller misses nothing and sees nothing twice.
+    # @param seen [Hash{Symbol => Integer}]
+    # @return [Hash{Symbol => Object}]
+    def received_since(seen)
+      raise ArgumentError, "seen must be a Hash of counts (from #counts), got #{Messages::Check.class_of(seen)}" unless Hash === seen
+
+      numbers = RECEIVED_KINDS.map do |kind|
+        number = seen.fetch(kind, 0)
+        raise ArgumentError, "seen[#{kind.inspect}] must be an Integer count, at least 0, got #{Messages::Check.shown(number)}" \
+          unless Integer === number && number >= 0
+
+        number
+      end
+      counts, *records = @native.received_since(numbers)
+      RECEIVED_KINDS.zip(records).to_h.merge(counts: counts)
+    end
+
+    # How many records of each kind are kept (max_records: of .start).
+    # @return [Integer]
+    def max_records
+      @native.max_records
+    end
+
+    # Accepted message/send bodies, as Hashes with String keys, in arrival order (the newest
+    # #max_records).
     def messages
       @native.messages
     end
@@ -315,10 +364,14 @@ module WeCom
     end
 
     # Forget recorded messages, requests, uploads, robot messages and limits, chats, template
-    # cards (their response codes and updates) and counters (directory_calls too); registered
-    # callbacks stay.
+    # cards (their response codes and updates), callback attempts and counters (#counts and
+    # directory_calls too); registered callbacks stay.
     def clear!
       @native.clear
+      @callback_lock.synchronize do
+        @callback_attempts.clear
+        @callback_attempt_count = 0
+      end
     end
 
     # Stops the server; the emulator answers nothing afterwards.
@@ -348,6 +401,12 @@ module WeCom
       raise ArgumentError, "directory must be a Hash with :departments and :users, got #{directory.class}" unless Hash === directory
 
       JSON.generate(directory)
+    end
+
+    def checked_max_records(value)
+      return value if Integer === value && value.between?(0, MAX_RECORDS_LIMIT)
+
+      raise ArgumentError, "max_records must be an Integer from 0 to #{MAX_RECORDS_LIMIT}, got #{Messages::Check.shown(value)}"
     end
   end
 end

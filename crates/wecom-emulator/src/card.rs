@@ -36,6 +36,7 @@ use serde_json::{json, Map, Value};
 
 use super::check::{reject, reject_with, Check};
 use super::message::{check_agent, check_content, ids, int_field, Invalid};
+use super::records::Records;
 use super::reply::Reply;
 use super::server::Call;
 use super::state::{random_string, Directory, Shared};
@@ -198,7 +199,7 @@ pub(crate) struct CardStore {
     by_task: HashMap<(usize, String), usize>,
     by_msgid: HashMap<String, usize>,
     codes: HashMap<String, Code>,
-    pub updates: Vec<CardUpdate>,
+    pub updates: Records<CardUpdate>,
 }
 
 impl CardStore {
@@ -687,16 +688,20 @@ pub(crate) fn update_template_card(shared: &Shared, call: &Call) -> Reply {
         }
     }
     cards.codes.get_mut(&code).expect("found above").used = true;
-    cards.updates.push(CardUpdate {
-        task_id,
-        agent_id,
-        response_code: code,
-        users: recipients.users,
-        parties: recipients.parties,
-        tags: recipients.tags,
-        all: recipients.all,
-        body,
-    });
+    let limit = shared.max_records;
+    cards.updates.push(
+        CardUpdate {
+            task_id,
+            agent_id,
+            response_code: code,
+            users: recipients.users,
+            parties: recipients.parties,
+            tags: recipients.tags,
+            all: recipients.all,
+            body,
+        },
+        limit,
+    );
     drop(outbox);
     Reply::json(answer)
 }

@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 
 use super::check::{optional_str, optional_str_list, reject, Check};
 use super::message::check_content;
+use super::records::Records;
 use super::reply::Reply;
 use super::server::Call;
 use super::state::Shared;
@@ -58,7 +59,7 @@ pub struct Chat {
 pub(crate) struct ChatStore {
     pub chats: Vec<Chat>,
     index: HashMap<String, usize>,
-    pub messages: Vec<Value>,
+    pub messages: Records<Value>,
 }
 
 impl ChatStore {
@@ -270,7 +271,7 @@ pub(crate) fn send(shared: &Shared, call: &Call) -> Reply {
     if let Err(rejection) = check_chat_message(fields(&body)) {
         return rejection.into_reply(call.ip);
     }
-    shared.chats().messages.push(body);
+    shared.chats().messages.push(body, shared.max_records);
     Reply::ok()
 }
 

@@ -58,6 +58,7 @@ mod jssdk;
 mod media;
 mod message;
 mod multipart;
+mod records;
 mod reply;
 mod robot;
 mod server;
@@ -82,6 +83,7 @@ pub use chat::Chat;
 pub use directory::{Department, DirectoryData, Members, User};
 pub use jssdk::JsSdkCheck;
 pub use media::{MediaKind, Upload, Uploader};
+pub use records::DEFAULT_MAX_RECORDS;
 pub use robot::RobotMessage;
 
 use std::collections::HashSet;
@@ -120,6 +122,10 @@ pub struct EmulatorConfig {
     pub robot_limit_per_minute: u32,
     /// 0 = pick a free port.
     pub port: u16,
+    /// How many of each kind of record (requests, messages, uploads, robot and chat messages,
+    /// recalls, card updates) are kept, the newest; [`Emulator::counts`] counts them all. 0 keeps
+    /// none (only counts).
+    pub max_records: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -138,8 +144,32 @@ impl Default for EmulatorConfig {
             robots: None,
             robot_limit_per_minute: 20,
             port: 0,
+            max_records: DEFAULT_MAX_RECORDS,
         }
     }
+}
+
+/// How many records of each kind an emulator received: [`Emulator::counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub requests: u64,
+    pub messages: u64,
+    pub recalled: u64,
+    pub uploads: u64,
+    pub robot_messages: u64,
+    pub chat_messages: u64,
+    pub card_updates: u64,
+}
+
+/// What [`Emulator::received_since`] found new, and the counts it is new up to.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub counts: Counts,
+    pub messages: Vec<serde_json::Value>,
+    pub uploads: Vec<Upload>,
+    pub robot_messages: Vec<RobotMessage>,
+    pub chat_messages: Vec<serde_json::Value>,
+    pub card_updates: Vec<CardUpdate>,
 }
 
 /// One HTTP request as the emulator received it.
@@ -241,24 +271,80 @@ impl Emulator {
         self.port
     }
 
+    /// How many records of each kind were received since the start or the last [`clear`]
+    /// (the accessors below keep only the newest `max_records`).
+    ///
+    /// [`clear`]: Emulator::clear
+    pub fn counts(&self) -> Counts {
+        let journal = self.shared.journal();
+        let (requests, messages, recalled) = (
+            journal.requests.total(),
+            journal.messages.total(),
+            journal.recalled.total(),
+        );
+        drop(journal);
+        Counts {
+            requests,
+            messages,
+            recalled,
+            uploads: self.shared.media().uploads.total(),
+            robot_messages: self.shared.robots().messages.total(),
+            chat_messages: self.shared.chats().messages.total(),
+            card_updates: self.shared.outbox().cards.updates.total(),
+        }
+    }
+
+    /// What arrived since a reader's earlier [`counts`](Emulator::counts) `seen`, kind by kind
+    /// (each read at once with its count, so nothing is missed or seen twice): how a poller
+    /// (`wecom emulator`) follows the records without re-reading the window.
+    pub fn received_since(&self, seen: &Counts) -> Received {
+        let (messages_total, messages) = self.shared.journal().messages.since(seen.messages);
+        let (uploads_total, uploads) = self.shared.media().uploads.since(seen.uploads);
+        let (robot_total, robot_messages) =
+            self.shared.robots().messages.since(seen.robot_messages);
+        let (chat_total, chat_messages) = self.shared.chats().messages.since(seen.chat_messages);
+        let (updates_total, card_updates) =
+            self.shared.outbox().cards.updates.since(seen.card_updates);
+        Received {
+            counts: Counts {
+                messages: messages_total,
+                uploads: uploads_total,
+                robot_messages: robot_total,
+                chat_messages: chat_total,
+                card_updates: updates_total,
+                ..self.counts()
+            },
+            messages,
+            uploads,
+            robot_messages,
+            chat_messages,
+            card_updates,
+        }
+    }
+
+    /// How many records of each kind are kept.
+    pub fn max_records(&self) -> usize {
+        self.shared.max_records
+    }
+
     /// Accepted `message/send` bodies in arrival order (de-duplicated sends appear once).
     pub fn messages(&self) -> Vec<serde_json::Value> {
-        self.shared.journal().messages.clone()
+        self.shared.journal().messages.to_vec()
     }
 
     /// Every request received, in arrival order (gettoken and failed ones too).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.journal().requests.clone()
+        self.shared.journal().requests.to_vec()
     }
 
     /// Accepted uploads (`media/upload` and `webhook/upload_media`) in arrival order.
     pub fn uploads(&self) -> Vec<Upload> {
-        self.shared.media().uploads.clone()
+        self.shared.media().uploads.to_vec()
     }
 
     /// Messages the group robots accepted, with their keys, in arrival order.
     pub fn robot_messages(&self) -> Vec<RobotMessage> {
-        self.shared.robots().messages.clone()
+        self.shared.robots().messages.to_vec()
     }
 
     /// The corp's group chats as they are now, in creation order.
@@ -268,7 +354,7 @@ impl Emulator {
 
     /// Accepted `appchat/send` bodies in arrival order.
     pub fn chat_messages(&self) -> Vec<serde_json::Value> {
-        self.shared.chats().messages.clone()
+        self.shared.chats().messages.to_vec()
     }
 
     /// The interactive template cards accepted by `message/send`, in order.
@@ -278,7 +364,7 @@ impl Emulator {
 
     /// Accepted `update_template_card` calls, in order.
     pub fn card_updates(&self) -> Vec<CardUpdate> {
-        self.shared.outbox().cards.updates.clone()
+        self.shared.outbox().cards.updates.to_vec()
     }
 
     /// `user` presses the button `key` of the card with this msgid or task id: the
@@ -303,7 +389,7 @@ impl Emulator {
 
     /// msgids successfully recalled, in order (each at most once).
     pub fn recalled(&self) -> Vec<String> {
-        self.shared.journal().recalled.clone()
+        self.shared.journal().recalled.to_vec()
     }
 
     /// The corp's members and departments.

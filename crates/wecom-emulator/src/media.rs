@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::check::{reject, Check};
 use super::multipart::{self, Part};
+use super::records::Records;
 use super::reply::Reply;
 use super::server::Call;
 use super::state::{random_string, Shared};
@@ -103,7 +104,7 @@ pub struct Upload {
 /// Uploads so far; robot media ids are also indexed, for robot file and voice messages.
 #[derive(Default)]
 pub(crate) struct MediaStore {
-    pub uploads: Vec<Upload>,
+    pub uploads: Records<Upload>,
     robot_media: HashSet<String>,
 }
 
@@ -173,7 +174,10 @@ pub(crate) fn receive(shared: &Shared, call: &Call, kind: MediaKind, uploader: U
     if matches!(upload.uploader, Uploader::Robot { .. }) {
         store.robot_media.insert(upload.media_id.clone());
     }
-    store.uploads.push(upload);
+    // A robot media id stays usable while its upload is kept.
+    for forgotten in store.uploads.push(upload, shared.max_records) {
+        store.robot_media.remove(&forgotten.media_id);
+    }
     drop(store);
     Reply::json(answer)
 }

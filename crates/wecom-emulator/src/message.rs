@@ -94,7 +94,7 @@ pub(crate) fn recall(shared: &Shared, call: &Call) -> Reply {
     let mut journal = shared.journal();
     // Recalling twice succeeds (so a retried recall is harmless) but is listed once.
     if !journal.recalled.iter().any(|m| m == msgid) {
-        journal.recalled.push(msgid.to_owned());
+        journal.recalled.push(msgid.to_owned(), shared.max_records);
     }
     Reply::ok()
 }
@@ -395,10 +395,10 @@ fn accept(
         let card = sent_card(app, shared.apps[app].agent_id, &msgid, &value, &invalid);
         outbox.cards.add(card, code, now);
     }
-    outbox.sent.insert(msgid, app);
+    outbox.remember_sent(msgid, app, shared.max_records);
     // Lock order is always outbox → journal; recording under the outbox lock keeps messages()
     // in the same order as the msgids were handed out.
-    shared.journal().messages.push(value);
+    shared.journal().messages.push(value, shared.max_records);
     drop(outbox);
     Reply::json(reply)
 }

@@ -37,6 +37,7 @@ use super::check::{
 };
 use super::media::{self, md5_hex, MediaKind, Uploader};
 use super::message::check_articles;
+use super::records::Records;
 use super::reply::Reply;
 use super::server::Call;
 use super::state::Shared;
@@ -59,7 +60,7 @@ pub struct RobotMessage {
 /// What the robots received, and when each sent its recent messages.
 #[derive(Default)]
 pub(crate) struct RobotStore {
-    pub messages: Vec<RobotMessage>,
+    pub messages: Records<RobotMessage>,
     windows: HashMap<String, Window>,
 }
 
@@ -122,10 +123,13 @@ pub(crate) fn send(shared: &Shared, call: &Call) -> Reply {
         drop(robots);
         return Reply::error(45009, call.ip);
     }
-    robots.messages.push(RobotMessage {
-        key: key.to_owned(),
-        body,
-    });
+    robots.messages.push(
+        RobotMessage {
+            key: key.to_owned(),
+            body,
+        },
+        shared.max_records,
+    );
     drop(robots);
     Reply::ok()
 }

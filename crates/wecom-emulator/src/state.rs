@@ -15,6 +15,7 @@ use super::chat::ChatStore;
 use super::directory::Members;
 use super::jssdk::JsSdk;
 use super::media::MediaStore;
+use super::records::Records;
 use super::robot::RobotStore;
 use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
 
@@ -31,6 +32,8 @@ pub(crate) struct Shared {
     /// Messages a robot accepts per rolling minute; 0 = no limit.
     pub robot_limit_per_minute: u32,
     pub jssdk: JsSdk,
+    /// How many records of each kind are kept (records.rs).
+    pub max_records: usize,
     tokens: Mutex<Tokens>,
     journal: Mutex<Journal>,
     outbox: Mutex<Outbox>,
@@ -70,16 +73,18 @@ pub(crate) struct Directory {
 /// What the emulator received, exposed through the public accessors.
 #[derive(Default)]
 pub(crate) struct Journal {
-    pub requests: Vec<RecordedRequest>,
-    pub messages: Vec<serde_json::Value>,
-    pub recalled: Vec<String>,
+    pub requests: Records<RecordedRequest>,
+    pub messages: Records<serde_json::Value>,
+    pub recalled: Records<String>,
 }
 
 /// Server-side memory of accepted messages.
 #[derive(Default)]
 pub(crate) struct Outbox {
-    /// msgid → index of the app that sent it (recall is only allowed by the same app).
+    /// msgid → index of the app that sent it (recall is only allowed by the same app), for the
+    /// newest `max_records` messages: an older one cannot be recalled (like WeCom's 24 hours).
     pub sent: HashMap<String, usize>,
+    sent_order: Records<String>,
     /// Canonical JSON of a body sent with `enable_duplicate_check` → its answer.
     pub recent: HashMap<String, Recent>,
     /// Interactive template cards, their response codes and updates.
@@ -95,6 +100,14 @@ pub(crate) struct Recent {
 }
 
 impl Outbox {
+    /// Remembers who sent `msgid`, forgetting the oldest beyond `limit`.
+    pub fn remember_sent(&mut self, msgid: String, app: usize, limit: usize) {
+        self.sent.insert(msgid.clone(), app);
+        for old in self.sent_order.push(msgid, limit.max(1)) {
+            self.sent.remove(&old);
+        }
+    }
+
     /// Forgets de-duplication entries whose window has passed; called only when the map has
     /// grown, so it costs nothing per request.
     pub fn prune_recent(&mut self, now: Instant) {
@@ -233,6 +246,7 @@ impl Shared {
             robot_keys: config.robots,
             robot_limit_per_minute: config.robot_limit_per_minute,
             jssdk: JsSdk::default(),
+            max_records: config.max_records,
             tokens: Mutex::new(Tokens {
                 by_token: HashMap::new(),
                 latest: vec![None; app_count],
@@ -260,7 +274,7 @@ impl Shared {
     }
 
     pub fn record_request(&self, request: RecordedRequest) {
-        lock(&self.journal).requests.push(request);
+        lock(&self.journal).requests.push(request, self.max_records);
     }
 
     pub fn count_token_request(&self) {

@@ -7,7 +7,8 @@ use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RHash, RMod
 use serde_json::Value as Json;
 use wecom_core::Error as CoreError;
 use wecom_emulator::{
-    Card, CardUpdate, DirectoryData, Emulator, EmulatorApp, EmulatorConfig, Uploader,
+    Card, CardUpdate, Counts, DirectoryData, Emulator, EmulatorApp, EmulatorConfig, RobotMessage,
+    Upload, Uploader,
 };
 
 use crate::convert;
@@ -33,6 +34,7 @@ impl NativeEmulator {
         port: u16,
         tls: Option<(String, String)>,
         members: Option<String>,
+        max_records: usize,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let token_ttl = crate::convert::seconds(ruby, "token_ttl", token_ttl)?;
@@ -63,6 +65,7 @@ impl NativeEmulator {
                 robots: set(robots),
                 robot_limit_per_minute,
                 port,
+                max_records,
             };
             // A taken or forbidden port, or a corp without apps: a setting to change, so a
             // WeCom::ConfigurationError (a WeCom::Error) that says which.
@@ -101,6 +104,42 @@ impl NativeEmulator {
         self.0.port()
     }
 
+    /// { requests:, messages:, ... } → how many were received since the start or `clear`.
+    fn counts(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        counts_hash(ruby, rb_self.0.counts())
+    }
+
+    /// [counts, messages, uploads, robot messages, chat messages, card updates]: what arrived
+    /// since the counts given (Emulator#received_since).
+    fn received_since(
+        ruby: &Ruby,
+        rb_self: &Self,
+        (messages, uploads, robot_messages, chat_messages, card_updates): (u64, u64, u64, u64, u64),
+    ) -> Result<RArray, Error> {
+        let seen = Counts {
+            messages,
+            uploads,
+            robot_messages,
+            chat_messages,
+            card_updates,
+            ..Counts::default()
+        };
+        let received = rb_self.0.received_since(&seen);
+        let parts: [magnus::Value; 6] = [
+            counts_hash(ruby, received.counts)?.as_value(),
+            json_array(ruby, &received.messages)?.as_value(),
+            upload_hashes(ruby, received.uploads)?.as_value(),
+            robot_bodies(ruby, received.robot_messages)?.as_value(),
+            json_array(ruby, &received.chat_messages)?.as_value(),
+            update_hashes(ruby, received.card_updates)?.as_value(),
+        ];
+        Ok(ruby.ary_new_from_values(&parts))
+    }
+
+    fn max_records(&self) -> usize {
+        self.0.max_records()
+    }
+
     fn messages(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
         json_array(ruby, &rb_self.0.messages())
     }
@@ -121,33 +160,12 @@ impl NativeEmulator {
     }
 
     fn uploads(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        ruby.ary_try_from_iter(rb_self.0.uploads().into_iter().map(|upload| {
-            let hash = ruby.hash_new();
-            hash.aset(ruby.to_symbol("media_id"), upload.media_id)?;
-            hash.aset(ruby.to_symbol("type"), upload.kind.as_str())?;
-            hash.aset(ruby.to_symbol("filename"), upload.filename)?;
-            hash.aset(ruby.to_symbol("content_type"), upload.content_type)?;
-            hash.aset(ruby.to_symbol("size"), upload.size)?;
-            hash.aset(ruby.to_symbol("md5"), upload.md5)?;
-            // An app's agent id (Integer) or a robot's key (String).
-            let uploader = match upload.uploader {
-                Uploader::App { agent_id } => agent_id.into_value_with(ruby),
-                Uploader::Robot { key } => key.into_value_with(ruby),
-            };
-            hash.aset(ruby.to_symbol("uploader"), uploader)?;
-            Ok(hash)
-        }))
+        upload_hashes(ruby, rb_self.0.uploads())
     }
 
     /// Each body with its robot's key added under "key" (robot bodies have no such field).
     fn robot_messages(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        ruby.ary_try_from_iter(rb_self.0.robot_messages().into_iter().map(|message| {
-            let mut body = message.body;
-            if let Some(fields) = body.as_object_mut() {
-                fields.insert("key".to_owned(), message.key.into());
-            }
-            convert::to_ruby(ruby, &body)
-        }))
+        robot_bodies(ruby, rb_self.0.robot_messages())
     }
 
     fn chats(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
@@ -176,13 +194,7 @@ impl NativeEmulator {
     }
 
     fn card_updates(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        ruby.ary_try_from_iter(
-            rb_self
-                .0
-                .card_updates()
-                .into_iter()
-                .map(|update| update_hash(ruby, update)),
-        )
+        update_hashes(ruby, rb_self.0.card_updates())
     }
 
     /// [agent_id, the event's fields as a Hash]; a click that cannot happen is an ArgumentError.
@@ -366,7 +378,10 @@ fn json_array(ruby: &Ruby, bodies: &[Json]) -> Result<RArray, Error> {
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Emulator", ruby.class_object())?;
-    class.define_singleton_method("start", function!(NativeEmulator::start, 11))?;
+    class.define_singleton_method("start", function!(NativeEmulator::start, 12))?;
+    class.define_method("counts", method!(NativeEmulator::counts, 0))?;
+    class.define_method("received_since", method!(NativeEmulator::received_since, 1))?;
+    class.define_method("max_records", method!(NativeEmulator::max_records, 0))?;
     class.define_method("base_url", method!(NativeEmulator::base_url, 0))?;
     class.define_method("member", method!(NativeEmulator::member, 1))?;
     class.define_method("port", method!(NativeEmulator::port, 0))?;
@@ -406,4 +421,56 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("js_sdk_checks", method!(NativeEmulator::js_sdk_checks, 0))?;
     class.define_method("stop", method!(NativeEmulator::stop, 0))?;
     Ok(())
+}
+
+/// Upload records as Hashes with Symbol keys.
+fn upload_hashes(ruby: &Ruby, uploads: Vec<Upload>) -> Result<RArray, Error> {
+    ruby.ary_try_from_iter(uploads.into_iter().map(|upload| {
+        let hash = ruby.hash_new();
+        hash.aset(ruby.to_symbol("media_id"), upload.media_id)?;
+        hash.aset(ruby.to_symbol("type"), upload.kind.as_str())?;
+        hash.aset(ruby.to_symbol("filename"), upload.filename)?;
+        hash.aset(ruby.to_symbol("content_type"), upload.content_type)?;
+        hash.aset(ruby.to_symbol("size"), upload.size)?;
+        hash.aset(ruby.to_symbol("md5"), upload.md5)?;
+        // An app's agent id (Integer) or a robot's key (String).
+        let uploader = match upload.uploader {
+            Uploader::App { agent_id } => agent_id.into_value_with(ruby),
+            Uploader::Robot { key } => key.into_value_with(ruby),
+        };
+        hash.aset(ruby.to_symbol("uploader"), uploader)?;
+        Ok(hash)
+    }))
+}
+
+/// Robot message bodies, each with its robot's key added under "key" (robot bodies have no
+/// such field).
+fn robot_bodies(ruby: &Ruby, messages: Vec<RobotMessage>) -> Result<RArray, Error> {
+    ruby.ary_try_from_iter(messages.into_iter().map(|message| {
+        let mut body = message.body;
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("key".to_owned(), message.key.into());
+        }
+        convert::to_ruby(ruby, &body)
+    }))
+}
+
+fn update_hashes(ruby: &Ruby, updates: Vec<CardUpdate>) -> Result<RArray, Error> {
+    ruby.ary_try_from_iter(updates.into_iter().map(|update| update_hash(ruby, update)))
+}
+
+fn counts_hash(ruby: &Ruby, counts: Counts) -> Result<RHash, Error> {
+    let hash = ruby.hash_new();
+    for (name, count) in [
+        ("requests", counts.requests),
+        ("messages", counts.messages),
+        ("uploads", counts.uploads),
+        ("robot_messages", counts.robot_messages),
+        ("chat_messages", counts.chat_messages),
+        ("card_updates", counts.card_updates),
+        ("recalled", counts.recalled),
+    ] {
+        hash.aset(ruby.to_symbol(name), count)?;
+    }
+    Ok(hash)
 }

@@ -32,7 +32,8 @@ module WeCom
         settings = emulator_settings
         callback = callback_settings
         begin
-          emulator = WeCom::Emulator.start(**settings, port: @options[:port] || 0, tls: tls_settings)
+          emulator = WeCom::Emulator.start(**settings, port: @options[:port] || 0, tls: tls_settings,
+                                           max_records: @options.fetch(:max_records, WeCom::Emulator::DEFAULT_MAX_RECORDS))
         rescue RuntimeError => e
           raise WeCom::Error, e.message
         end
@@ -77,6 +78,14 @@ module WeCom
         end
         o.on("--tls-key FILE", "the PEM private key of --tls-cert") do |v|
           @options[:tls_key] = v
+        end
+        o.on("--max-records N", Integer, "how many requests, messages, ... to keep, the newest (default: " \
+                                         "#{WeCom::Emulator::DEFAULT_MAX_RECORDS}); older ones are only counted") do |v|
+          unless v.between?(0, WeCom::Emulator::MAX_RECORDS_LIMIT)
+            usage!("--max-records must be from 0 to #{WeCom::Emulator::MAX_RECORDS_LIMIT}, got #{v}")
+          end
+
+          @options[:max_records] = v
         end
         o.on("--directory FILE", "a JSON file of the corp's members and departments:",
              '{"departments":[{"id":1,"name":"HQ"}],"users":[{"userid":"zhangsan","name":"张三",...}]}') do |v|
@@ -165,7 +174,7 @@ module WeCom
           end]
         end
         announce(emulator, settings)
-        seen = Hash.new(0)
+        seen = {}
         watched = [reader]
         watched << @stdin if commands && @stdin.is_a?(IO)
         pending = +""
@@ -247,18 +256,15 @@ module WeCom
 
       # Prints what arrived since the last call, one JSON line each.
       def print_received(emulator, seen)
+        received = emulator.received_since(seen)
         # Uploads first: a file message that arrived in the same poll refers to one.
         { "upload" => :uploads, "message" => :messages, "robot_message" => :robot_messages,
-          "chat_message" => :chat_messages, "card_update" => :card_updates }.each do |kind, reader|
-          next unless emulator.respond_to?(reader)
-
-          received = Array(emulator.public_send(reader))
-          seen[kind] = 0 if received.size < seen[kind]
-          received.drop(seen[kind]).each do |item|
+          "chat_message" => :chat_messages, "card_update" => :card_updates }.each do |kind, records|
+          received.fetch(records).each do |item|
             say(JSON.generate({ kind: kind, body: hide_robot_key(kind, shown(item)) }))
           end
-          seen[kind] = received.size
         end
+        seen.replace(received.fetch(:counts))
       end
 
       # A robot's key is its credential: robot messages carry it as "key", a robot's upload as its

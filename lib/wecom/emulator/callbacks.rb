@@ -47,8 +47,8 @@ module WeCom
                      "(#{failures.join(', ')})"
       end
 
-      # Every delivery attempt of #deliver_callback: Hashes with :url, :message (the fields
-      # sent) and :status (the HTTP status, or :timeout / :refused).
+      # The delivery attempts of #deliver_callback (the newest #max_records): Hashes with :url,
+      # :message (the fields sent) and :status (the HTTP status, or :timeout / :refused).
       def callback_attempts
         @callback_lock.synchronize { @callback_attempts.dup }
       end
@@ -94,7 +94,11 @@ module WeCom
 
       def record_callback_attempt(url, fields, response)
         status = response.is_a?(Net::HTTPResponse) ? Integer(response.code) : response
-        @callback_lock.synchronize { @callback_attempts << { url: url, message: fields, status: status } }
+        @callback_lock.synchronize do
+          @callback_attempt_count += 1
+          @callback_attempts << { url: url, message: fields, status: status }
+          @callback_attempts.shift(@callback_attempts.size - max_records) if @callback_attempts.size > max_records
+        end
       end
     end
 
