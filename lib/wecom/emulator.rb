@@ -372,6 +372,7 @@ module WeCom
         @callback_attempts.clear
         @callback_attempt_count = 0
       end
+      nil
     end
 
     # Stops the server; the emulator answers nothing afterwards.
