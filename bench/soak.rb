@@ -80,7 +80,9 @@ module Bench
         c.app :soak, secret: emulator.secret, agent_id: emulator.agent_id, base_url: emulator.base_url,
                      callback_token: TOKEN, callback_encoding_aes_key: ENCODING_AES_KEY
       end
-      server = PumaServer.start(WeCom::Callback::Endpoint.new(:soak, Bot), threads: 4)
+      # A fixed pool: a thread Puma starts or trims opens or closes its own connections (and the
+      # native side's per-thread runtime), which would read as descriptors leaked or freed.
+      server = PumaServer.start(WeCom::Callback::Endpoint.new(:soak, Bot), threads: 2, min_threads: 2)
       emulator.register_callback(server.url("/wecom/soak"), token: TOKEN, encoding_aes_key: ENCODING_AES_KEY)
       server
     end

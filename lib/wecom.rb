@@ -23,6 +23,7 @@ require_relative "wecom/result"
 require_relative "wecom/instrumentation"
 require_relative "wecom/client"
 require_relative "wecom/js_sdk"
+require_relative "wecom/directory"
 require_relative "wecom/deliver_later"
 
 # WeCom (企业微信 / WeChat Work) for Ruby: send app messages from Rails jobs through a Rust core

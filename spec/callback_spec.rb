@@ -86,7 +86,7 @@ RSpec.describe WeCom::Callback do
   end
 
   describe "#verify_url" do
-    it "answers the echostr's plaintext, from String or Symbol keys", gc_stress: true do
+    it "answers the echostr's plaintext, from String or Symbol keys" do
       expect(callback.verify_url(url_check("8612345678901234"))).to eq("8612345678901234")
       expect(callback.verify_url(url_check("42").transform_keys(&:to_sym))).to eq("42")
     end
@@ -151,7 +151,7 @@ RSpec.describe WeCom::Callback do
       expect(gps.event?("location")).to be(true)
     end
 
-    it "reads a template_card_event with its selected items", gc_stress: true do
+    it "reads a template_card_event with its selected items" do
       event = received("MsgType" => "event", "Event" => "template_card_event", "EventKey" => "accept",
                        "TaskId" => "interview-42", "CardType" => "vote_interaction", "ResponseCode" => "rc-1",
                        "SelectedItems" => { "SelectedItem" => [
@@ -253,7 +253,7 @@ RSpec.describe WeCom::Callback do
       wecom.open_reply(callback.reply(message, **content))
     end
 
-    it "encrypts a text reply addressed back to the sender", gc_stress: true do
+    it "encrypts a text reply addressed back to the sender" do
       before = Time.now.to_i
       tree = opened(text: "Commands: today, next")
       after = Time.now.to_i
@@ -358,7 +358,7 @@ RSpec.describe WeCom::Callback do
       end
     end
 
-    it "claims and releases through the native store (the GC.stress pass runs this)", gc_stress: true do
+    it "claims and releases through the native store" do
       claims = described_class.new
       owner = claims.claim(key, 60)
       expect(claims.claim(key, 60)).to be_nil

@@ -70,14 +70,15 @@ RSpec.describe "Every native method, small and under GC.stress" do
     end,
     "WeCom::Native.record_request_events" => lambda do |x|
       WeCom::Native.record_request_events # until the next take
-      x.client.send_text("recorded", to: "zhangsan")
+      # The native send itself: the Ruby layer's instrumentation would take the events first.
+      x.native_client.send_message(WeCom::Client.check(:text, "recorded", to: "zhangsan"))
       expect(calm(WeCom::Native.take_request_events.map { |event| event[:path] })).to include("/cgi-bin/message/send")
     end,
     "WeCom::Native.take_request_events" => lambda do |x|
       WeCom::Native.record_request_events
-      x.client.token_expires_in
-      x.client.send_text("events", to: "zhangsan")
-      expect(calm(WeCom::Native.take_request_events.map { |event| event[:path] })).to include("/cgi-bin/message/send")
+      x.native_client.send_message(WeCom::Client.check(:markdown, "**events**", to: "zhangsan"))
+      event = calm(WeCom::Native.take_request_events.last)
+      expect(event).to include(path: "/cgi-bin/message/send", attempt: 0, errcode: 0)
     end,
     "WeCom::Native::Callback.new" => lambda do |x|
       expect(calm(WeCom::Callback.new(token: token, encoding_aes_key: aes_key, receive_id: receive_id))).to be_a(WeCom::Callback)
@@ -122,6 +123,9 @@ RSpec.describe "Every native method, small and under GC.stress" do
       expect(calm(results.map(&:class))).to eq([WeCom::Result, WeCom::Result])
     end,
     "WeCom::Native::Client#recall" => ->(x) { expect(calm(x.client.recall(x.client.send_text("oops", to: "zhangsan").msgid))).to be(true) },
+    "WeCom::Native::Client#userid_by" => lambda do |x|
+      expect(calm(x.client.userid_by_mobile(x.emulator.member("zhangsan")[:mobile]))).to eq("zhangsan")
+    end,
     "WeCom::Native::Client#upload_media" => lambda do |x|
       expect(calm(x.client.upload_media(StringIO.new("a small file"), type: :file, filename: "a.txt"))).to be_a(String)
     end,
@@ -175,6 +179,42 @@ RSpec.describe "Every native method, small and under GC.stress" do
     "WeCom::Native::Emulator#delay_next" => ->(x) { expect(calm(x.emulator.delay_next(0.01, path: unused_path))).not_to be_a(Exception) },
   }
 
+  # Larger values through the conversions every entry above reaches with small ones: each JSON
+  # kind nested in a message body, a callback's nested selected items, a recursive Hash refused.
+  larger = {
+    "a message body holding every JSON kind, nested" => lambda do |x|
+      body = { card_type: :text_notice, main_title: { title: "Hi" }, ratio: 1.5, count: 3, none: nil,
+               flags: [true, false], tags: %i[a b], nested: [[1, "x"], { deep: "y", "键" => "值" }] }
+      x.native_client.send_message(WeCom::Client.check(:template_card, body, to: "zhangsan"))
+      expect(calm(x.emulator.messages.last["template_card"])).to eq(
+        "card_type" => "text_notice", "main_title" => { "title" => "Hi" }, "ratio" => 1.5, "count" => 3, "none" => nil,
+        "flags" => [true, false], "tags" => %w[a b], "nested" => [[1, "x"], { "deep" => "y", "键" => "值" }]
+      )
+    end,
+    "a template_card_event with its selected items" => lambda do |x|
+      items = [{ "QuestionKey" => "q1", "OptionIds" => { "OptionId" => %w[a b] } },
+               { "QuestionKey" => "q2", "OptionIds" => { "OptionId" => "c" } }]
+      signature, timestamp, nonce, body = x.wecom_side.sign_message(
+        { "ToUserName" => receive_id, "FromUserName" => "zhangsan", "CreateTime" => Time.now.to_i.to_s,
+          "MsgType" => "event", "Event" => "template_card_event", "EventKey" => "accept", "TaskId" => "t1",
+          "SelectedItems" => { "SelectedItem" => items } }, Time.now.to_i.to_s
+      )
+      event = x.callback.parse({ "msg_signature" => signature, "timestamp" => timestamp, "nonce" => nonce }, body)
+      expect(calm(event.selected_items.map(&:to_h))).to eq([{ question_key: "q1", option_ids: %w[a b] },
+                                                            { question_key: "q2", option_ids: ["c"] }])
+    end,
+    "a recursive Hash, refused" => lambda do |x|
+      body = { content: "hi" }
+      body[:again] = body
+      error = begin
+        WeCom::Native.check_json(body, "text")
+      rescue ArgumentError => e
+        e
+      end
+      expect(calm(error)).to be_an(ArgumentError).and(have_attributes(message: /is it recursive\?/))
+    end,
+  }
+
   # "Class#method" / "Class.method" for every method the extension defines.
   def self.native_methods(mod = WeCom::Native, names = [])
     mod.singleton_methods(false).each { |name| names << "#{mod.name}.#{name}" }
@@ -211,7 +251,7 @@ RSpec.describe "Every native method, small and under GC.stress" do
     expect(unreached.keys).to eq([])
   end
 
-  calls.each do |name, call|
+  calls.merge(larger).each do |name, call|
     it "#{name} keeps its Ruby values alive", gc_stress: true do
       instance_exec(@parts, &call)
     end

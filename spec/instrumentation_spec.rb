@@ -22,7 +22,7 @@ RSpec.describe "Instrumentation" do
     events.select { |event_name, _| event_name == name }.map(&:last)
   end
 
-  it "publishes one request.wecom per HTTP request, retries and token fetches included", gc_stress: true do
+  it "publishes one request.wecom per HTTP request, retries and token fetches included" do
     emulator.fail_next(-1)
     client.send_text("Interview at 15:00", to: "zhangsan")
     requests = named("request.wecom")

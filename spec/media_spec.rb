@@ -23,7 +23,7 @@ RSpec.describe "Media uploads" do
     expect(request[:query]).to include("type" => "file")
   end
 
-  it "uploads a File, an IO with filename:, and bytes with filename:", gc_stress: true do
+  it "uploads a File, an IO with filename:, and bytes with filename:" do
     path = tmp_file("photo.png", bytes(2000))
     File.open(path, "rb") { |io| client.upload_media(io, type: :image) }
     client.upload_media(StringIO.new(bytes(3000)), type: :file, filename: "notes.txt")

@@ -19,7 +19,7 @@ RSpec.describe WeCom::Client do
     emu.requests.select { |request| request[:path] == "/cgi-bin/message/send" }
   end
 
-  describe "#send_text", gc_stress: true do
+  describe "#send_text" do
     it "sends the content as a text message and answers its msgid" do
       result = client.send_text("Interview at 15:00 面试", to: "zhangsan")
 
@@ -32,7 +32,7 @@ RSpec.describe WeCom::Client do
     end
   end
 
-  describe "#send_markdown", gc_stress: true do
+  describe "#send_markdown" do
     it "sends the content as a markdown message" do
       client.send_markdown("**Offer** from <font color=\"info\">HR</font>", to: "zhangsan")
 
@@ -43,7 +43,7 @@ RSpec.describe WeCom::Client do
   end
 
   describe "#send_textcard" do
-    it "sends title, description, url and button_text as btntxt", gc_stress: true do
+    it "sends title, description, url and button_text as btntxt" do
       client.send_textcard(title: "Interview", description: "<div class=\"gray\">15:00</div>",
                            url: "https://example.com/i/1", button_text: "详情", to: "zhangsan")
 
@@ -59,7 +59,7 @@ RSpec.describe WeCom::Client do
   end
 
   describe "#send_news" do
-    it "sends url and mini program articles with their optional fields", gc_stress: true do
+    it "sends url and mini program articles with their optional fields" do
       client.send_news(
         [{ title: "Welcome", description: "Day one", url: "https://example.com/a", picurl: "https://example.com/a.png" },
          { "title" => "Open the app", "appid" => "wx123", "pagepath" => "pages/index" }],
@@ -80,7 +80,7 @@ RSpec.describe WeCom::Client do
     end
   end
 
-  describe "#send_mpnews", gc_stress: true do
+  describe "#send_mpnews" do
     it "sends the articles with every field" do
       client.send_mpnews([{ title: "Handbook", thumb_media_id: "THUMB", content: "<p>Hello</p>", author: "HR",
                             content_source_url: "https://example.com/src", digest: "Short" }], to: "zhangsan")
@@ -94,7 +94,7 @@ RSpec.describe WeCom::Client do
   end
 
   { send_image: "image", send_voice: "voice", send_file: "file" }.each do |method, msgtype|
-    describe "##{method}", gc_stress: true do
+    describe "##{method}" do
       it "sends the media_id as a #{msgtype} message" do
         client.public_send(method, "MEDIA_#{msgtype}", to: "zhangsan")
 
@@ -104,7 +104,7 @@ RSpec.describe WeCom::Client do
   end
 
   describe "#send_video" do
-    it "sends media_id, title and description", gc_stress: true do
+    it "sends media_id, title and description" do
       client.send_video("MEDIA", title: "Onboarding", description: "Watch before Monday", to: "zhangsan")
 
       expect(sent).to eq(envelope("video", { "media_id" => "MEDIA", "title" => "Onboarding",
@@ -119,7 +119,7 @@ RSpec.describe WeCom::Client do
   end
 
   describe "#send_miniprogram_notice" do
-    it "sends content_item given as a Hash as key/value pairs, in order", gc_stress: true do
+    it "sends content_item given as a Hash as key/value pairs, in order" do
       client.send_miniprogram_notice(appid: "wx123", title: "会议室预订成功", page: "pages/index",
                                      description: "4月27日", emphasis_first_item: true,
                                      content_item: { "会议室" => "402", "时间" => "15:00" }, to: "zhangsan")
@@ -155,7 +155,7 @@ RSpec.describe WeCom::Client do
         emphasis_content: { title: "15:00", desc: "Start" }, card_action: { type: 1, url: "https://example.com" } }
     end
 
-    it "sends the card with its keys as Strings and numbers as numbers", gc_stress: true do
+    it "sends the card with its keys as Strings and numbers as numbers" do
       result = client.send_template_card(text_notice, to: "zhangsan")
 
       aggregate_failures do
@@ -184,7 +184,7 @@ RSpec.describe WeCom::Client do
   end
 
   describe "#send_message" do
-    it "sends any msgtype with its body converted to JSON", gc_stress: true do
+    it "sends any msgtype with its body converted to JSON" do
       body = { card_type: :text_notice, main_title: { title: "Hi" }, ratio: 1.5, count: 3, none: nil,
                flags: [true, false], tags: %i[a b], nested: [[1, "x"], { deep: "y" }] }
 
@@ -336,7 +336,7 @@ RSpec.describe WeCom::Client do
     let(:directory) { start_emulator(**credentials, users: %w[alice bob], parties: [1], tags: [7]) }
     let(:directory_client) { directory.client(retry_base_delay: 0.01) }
 
-    it "reports invalid users, parties and tags without failing the send", gc_stress: true do
+    it "reports invalid users, parties and tags without failing the send" do
       result = directory_client.send_text("hi", to: %w[alice carol dave], party: [1, 2], tag: [7, 8])
 
       aggregate_failures do

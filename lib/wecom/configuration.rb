@@ -20,7 +20,7 @@ module WeCom
   class Configuration
     # The native core owns the defaults (base_url https://qyapi.weixin.qq.com, timeout 10,
     # open_timeout 5, idle_timeout 4, max_retries 3, retry_base_delay 0.2).
-    DEFAULTS = Native::DEFAULTS.merge(token_store: :memory).freeze
+    DEFAULTS = Native::DEFAULTS.merge(token_store: :memory, directory_cache_ttl: 86_400).freeze
 
     # The WECOM_* environment variable each setting falls back to (unnamed app only).
     ENV_NAMES = {
@@ -34,7 +34,8 @@ module WeCom
 
     # Every setting: each has a reader and a writer.
     SETTINGS = %i[corp_id secret agent_id base_url timeout open_timeout idle_timeout max_retries
-                  retry_base_delay proxy token_store callback_token callback_encoding_aes_key ca_file].freeze
+                  retry_base_delay proxy token_store callback_token callback_encoding_aes_key ca_file
+                  directory_cache_ttl].freeze
 
     # Settings a named app must give itself: a secret is valid only with its own agent id, and
     # each app has its own "receive messages" URL with its own token and key.
@@ -110,6 +111,10 @@ module WeCom
     # @!attribute [rw] callback_encoding_aes_key
     #   The app's callback EncodingAESKey (never shown by #inspect).
     #   @return [String, nil]
+    # @!attribute [rw] directory_cache_ttl
+    #   How long userid_by_email / userid_by_mobile answers (misses too) are cached, in seconds
+    #   (default 86400, a day).
+    #   @return [Numeric, nil]
     # @!attribute [r] default_app
     #   The app WeCom::Client.new without a name uses (nil: the top-level settings).
     #   @return [Symbol, nil]

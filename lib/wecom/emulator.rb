@@ -30,6 +30,10 @@ module WeCom
     # started with max_records:. Older ones are forgotten, so one left running for days stays
     # small; #counts counts them all.
     DEFAULT_MAX_RECORDS = 5000
+    # Lookups by email or mobile (user/get_userid_by_email, user/getuserid) that may find nobody
+    # before every further lookup answers 45009 until #clear!, as WeCom blocks a corp's lookups
+    # for a day after too many misses.
+    LOOKUP_MISS_LIMIT = Native::Emulator::LOOKUP_MISS_LIMIT
     # The most max_records: may be (each record is about 2 KB).
     MAX_RECORDS_LIMIT = 1_000_000
 

@@ -53,6 +53,15 @@ module WeCom
   # WeCom answered with a non-zero errcode. The message shows errcode and errmsg.
   class APIError < Error; end
 
+  # What was asked for does not exist: no member with that userid (46004, 60111). The
+  # directory's finders (userid_by_email, userid_by_mobile) answer nil instead.
+  class NotFoundError < APIError; end
+
+  # The secret may not do this (48002 no API permission, 60011 no privilege for the member or
+  # department, 50002 a member outside the app's visible range): the message says which secret
+  # or setting is needed. Not retryable.
+  class PermissionError < APIError; end
+
   # WeCom rejected the credentials or the token: a wrong corp_id or secret (40013, 40001),
   # a token that stayed invalid after one refresh (40014, 42001), another app's token
   # (301002), or a server IP missing from the app's trusted IPs (60020).

@@ -23,10 +23,12 @@ class PumaServer
   end
 
   # Puma::Server in this process, so that a spec sees its handler's side effects directly.
-  def self.start(app, threads: 8)
+  # min_threads: keeps that many threads even when idle (0: Puma starts and trims them as load
+  # comes and goes).
+  def self.start(app, threads: 8, min_threads: 0)
     require "puma"
     require "puma/server"
-    new.tap { |server| server.start_in_process(app, threads) }
+    new.tap { |server| server.start_in_process(app, threads, min_threads) }
   end
 
   # `puma` as its own process (Debian's /usr/bin/puma, or Puma's own executable), loading `rackup`
@@ -48,10 +50,10 @@ class PumaServer
 
   # A Puma::Server for `app` whose log goes to a String, on Puma 5 (Debian 12: events carry the
   # log) and Puma 6 (Debian 13: a LogWriter does, and Events.strings is gone).
-  def self.build(app, threads:)
+  def self.build(app, threads:, min_threads: 0)
     require "puma"
     require "puma/server"
-    options = { min_threads: 0, max_threads: threads, environment: "test" }
+    options = { min_threads: min_threads, max_threads: threads, environment: "test" }
     if defined?(Puma::LogWriter)
       Puma::Server.new(app, nil, options.merge(log_writer: Puma::LogWriter.strings))
     else
@@ -59,8 +61,8 @@ class PumaServer
     end
   end
 
-  def start_in_process(app, threads)
-    @server = PumaServer.build(app, threads: threads)
+  def start_in_process(app, threads, min_threads)
+    @server = PumaServer.build(app, threads: threads, min_threads: min_threads)
     @server.add_tcp_listener("127.0.0.1", 0)
     @port = @server.connected_ports.first
     @server.run

@@ -18,6 +18,11 @@ pub enum ErrorKind {
     Api,
     /// WeCom rejected the credentials or the token (40001, 40013, 40014, 42001, ...).
     Authentication,
+    /// What was asked for does not exist: a member (46004, 60111).
+    NotFound,
+    /// The secret used may not call this API or read this member or department (48002,
+    /// 60011, 50002): a setting to change, not a retry.
+    Permission,
     /// WeCom (45009) or an HTTP gateway (429) says to slow down.
     RateLimit,
     /// The connection failed, was lost, or a gateway answered 5xx.
@@ -90,6 +95,13 @@ const RETRYABLE_ERRCODES: &[i64] = &[-1, 45009, 45033];
 /// Error codes that mean "the credentials or the token are not accepted".
 const AUTHENTICATION_ERRCODES: &[i64] = &[40001, 40013, 40014, 40091, 41001, 42001, 301002, 60020];
 
+/// "No such member": 46004 (user does not exist) and 60111 (userid not found).
+const NOT_FOUND_ERRCODES: &[i64] = &[46004, 60111];
+
+/// "This secret may not do that": no API permission, no privilege for the member or department,
+/// a member outside the app's visible range.
+const PERMISSION_ERRCODES: &[i64] = &[48002, 60011, 50002];
+
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -98,6 +110,12 @@ impl Error {
             Error::Api { errcode: 45009, .. } => ErrorKind::RateLimit,
             Error::Api { errcode, .. } if AUTHENTICATION_ERRCODES.contains(errcode) => {
                 ErrorKind::Authentication
+            }
+            Error::Api { errcode, .. } if NOT_FOUND_ERRCODES.contains(errcode) => {
+                ErrorKind::NotFound
+            }
+            Error::Api { errcode, .. } if PERMISSION_ERRCODES.contains(errcode) => {
+                ErrorKind::Permission
             }
             Error::Api { .. } => ErrorKind::Api,
             Error::Http { status: 429, .. } | Error::Throttled { .. } => ErrorKind::RateLimit,
@@ -193,6 +211,15 @@ const UNTRUSTED_IP: &str = "; the IP this request came from is not among the app
      (企业可信IP, in the app's settings in the WeCom admin console): add it there, or send through \
      a forward proxy with a fixed trusted IP (the proxy setting, or HTTPS_PROXY)";
 
+const NO_PRIVILEGE: &str = "; this secret may not call this API or read this member or department: \
+     reading the whole directory (user/list_id) needs the contact-sync secret (通讯录同步 Secret, under \
+     管理工具 → 通讯录同步 in the WeCom admin console), and an app's secret reads only the members and \
+     departments in the app's visible range (可见范围)";
+
+const OUTSIDE_RANGE: &str =
+    "; the member is outside the app's visible range (可见范围, in the app's \
+     settings in the WeCom admin console)";
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -205,8 +232,11 @@ impl fmt::Display for Error {
                 path,
             } => {
                 write!(f, "WeCom {path} failed: errcode {errcode}, {errmsg}")?;
-                if *errcode == 60020 {
-                    f.write_str(UNTRUSTED_IP)?;
+                match errcode {
+                    60020 => f.write_str(UNTRUSTED_IP)?,
+                    48002 | 60011 => f.write_str(NO_PRIVILEGE)?,
+                    50002 => f.write_str(OUTSIDE_RANGE)?,
+                    _ => {}
                 }
                 Ok(())
             }
@@ -292,6 +322,14 @@ mod tests {
         assert_eq!(api(45009).kind(), ErrorKind::RateLimit);
         assert_eq!(api(42001).kind(), ErrorKind::Authentication);
         assert_eq!(api(40003).kind(), ErrorKind::Api);
+        assert_eq!(api(46004).kind(), ErrorKind::NotFound);
+        assert_eq!(api(60111).kind(), ErrorKind::NotFound);
+        assert_eq!(api(48002).kind(), ErrorKind::Permission);
+        assert_eq!(api(60011).kind(), ErrorKind::Permission);
+        assert!(!api(60011).is_retryable());
+        assert!(api(48002)
+            .to_string()
+            .contains("contact-sync secret (通讯录同步 Secret"));
         assert_eq!(
             Error::Http {
                 status: 429,

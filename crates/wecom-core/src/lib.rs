@@ -12,6 +12,7 @@ pub mod api;
 pub mod batch;
 pub mod client;
 pub mod config;
+pub mod directory;
 pub mod error;
 pub mod interrupt;
 pub mod jssdk;

@@ -271,6 +271,13 @@ fn departments_answer(shared: &Shared, call: &Call, key: &str, names: bool) -> R
     Reply::json(answer.to_string())
 }
 
+/// Lookups by email or mobile that may find nobody before every further lookup is refused (until
+/// `clear`): WeCom blocks a corp's lookups for a day once misses pass a share of its member cap.
+pub const LOOKUP_MISS_LIMIT: usize = 20;
+
+const LOOKUPS_BLOCKED: &str =
+    "api freq out of limit: too many lookups of unknown emails or mobiles, blocked for a day";
+
 /// `POST /cgi-bin/user/getuserid` `{"mobile"}`: the member with exactly that mobile, else 46004.
 /// A missing or non-string mobile → 40058 (WeCom's "invalid parameter").
 pub(crate) fn userid_by_mobile(shared: &Shared, call: &Call) -> Reply {
@@ -325,7 +332,11 @@ fn answer_lookup(
     else {
         return Reply::error_with(40058, &format!("{field} missing"), call.ip);
     };
+    if shared.lookup_misses() >= LOOKUP_MISS_LIMIT {
+        return Reply::error_with(45009, LOOKUPS_BLOCKED, call.ip);
+    }
     let Some(user) = shared.members.users().iter().find(|u| matches(u, wanted)) else {
+        shared.count_lookup_miss();
         return Reply::error(46004, call.ip);
     };
     #[derive(Serialize)]

@@ -80,7 +80,7 @@ pub mod fuzzing {
     }
 }
 pub use chat::Chat;
-pub use directory::{Department, DirectoryData, Members, User};
+pub use directory::{Department, DirectoryData, Members, User, LOOKUP_MISS_LIMIT};
 pub use jssdk::JsSdkCheck;
 pub use media::{MediaKind, Upload, Uploader};
 pub use records::DEFAULT_MAX_RECORDS;

@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     token_requests: AtomicUsize,
     /// Calls to the directory APIs (user/*, department/*), failed ones too.
     directory_calls: AtomicUsize,
+    /// Lookups by email or mobile that found nobody (directory.rs blocks lookups after
+    /// LOOKUP_MISS_LIMIT of them, as WeCom blocks a corp for a day).
+    lookup_misses: AtomicUsize,
     /// Requests being handled now, and the most ever at once (what a client's concurrency
     /// limit is checked against).
     in_flight: AtomicUsize,
@@ -260,6 +263,7 @@ impl Shared {
             faults_pending: AtomicBool::new(false),
             token_requests: AtomicUsize::new(0),
             directory_calls: AtomicUsize::new(0),
+            lookup_misses: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             latency_nanos: AtomicU64::new(0),
@@ -287,6 +291,15 @@ impl Shared {
 
     pub fn count_directory_call(&self) {
         self.directory_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a lookup that found nobody; returns how many there have been.
+    pub fn count_lookup_miss(&self) -> usize {
+        self.lookup_misses.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn lookup_misses(&self) -> usize {
+        self.lookup_misses.load(Ordering::Relaxed)
     }
 
     pub fn directory_calls(&self) -> usize {
@@ -333,6 +346,7 @@ impl Shared {
         self.token_requests.store(0, Ordering::Relaxed);
         self.jssdk.clear();
         self.directory_calls.store(0, Ordering::Relaxed);
+        self.lookup_misses.store(0, Ordering::Relaxed);
         self.max_in_flight.store(0, Ordering::Relaxed);
     }
 

@@ -7,6 +7,7 @@ use magnus::{
     function, gc, method, prelude::*, value::Lazy, DataTypeFunctions, Error, RArray, RClass, RHash,
     RModule, RString, RStruct, Ruby, Value,
 };
+use wecom_core::directory::Address;
 use wecom_core::payload::Payload;
 use wecom_core::{BatchOptions, Client, Config, Context, Message, Recipients, Repeat, SendOptions};
 
@@ -154,6 +155,34 @@ impl NativeClient {
         guard(ruby, || {
             rb_self.with_client(ruby, move |client, context| async move {
                 client.recall(&context, &msgid).await.map(|()| true)
+            })
+        })
+    }
+
+    /// The userid of the member with this address (`kind`: "email", "personal_email" or
+    /// "mobile"), or nil for nobody; answers are cached for `ttl` seconds (directory.rs).
+    fn userid_by(
+        ruby: &Ruby,
+        rb_self: &Self,
+        kind: String,
+        value: String,
+        ttl: f64,
+    ) -> Result<Option<String>, Error> {
+        guard(ruby, || {
+            let ttl = convert::seconds(ruby, "directory_cache_ttl", ttl)?;
+            if !matches!(kind.as_str(), "email" | "personal_email" | "mobile") {
+                let message = format!("kind must be email, personal_email or mobile, got {kind}");
+                return Err(Error::new(ruby.exception_arg_error(), message));
+            }
+            rb_self.with_client(ruby, move |client, context| async move {
+                let address = match kind.as_str() {
+                    "mobile" => Address::Mobile(&value),
+                    email => Address::Email {
+                        email: &value,
+                        personal: email == "personal_email",
+                    },
+                };
+                client.userid_by(&context, address, ttl).await
             })
         })
     }
@@ -406,6 +435,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;
     class.define_method("call", method!(NativeClient::call, 4))?;
+    class.define_method("userid_by", method!(NativeClient::userid_by, 3))?;
     class.define_method("upload_media", method!(NativeClient::upload_media, 5))?;
     class.define_method("access_token", method!(NativeClient::access_token, 0))?;
     class.define_method(

@@ -379,6 +379,7 @@ fn json_array(ruby: &Ruby, bodies: &[Json]) -> Result<RArray, Error> {
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Emulator", ruby.class_object())?;
     class.define_singleton_method("start", function!(NativeEmulator::start, 12))?;
+    class.const_set("LOOKUP_MISS_LIMIT", wecom_emulator::LOOKUP_MISS_LIMIT)?;
     class.define_method("counts", method!(NativeEmulator::counts, 0))?;
     class.define_method("received_since", method!(NativeEmulator::received_since, 1))?;
     class.define_method("max_records", method!(NativeEmulator::max_records, 0))?;

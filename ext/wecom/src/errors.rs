@@ -23,6 +23,9 @@ static CONFIGURATION_ERROR: Lazy<ExceptionClass> =
 static API_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "APIError"));
 static AUTHENTICATION_ERROR: Lazy<ExceptionClass> =
     Lazy::new(|ruby| wecom_class(ruby, "AuthenticationError"));
+static NOT_FOUND_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "NotFoundError"));
+static PERMISSION_ERROR: Lazy<ExceptionClass> =
+    Lazy::new(|ruby| wecom_class(ruby, "PermissionError"));
 static RATE_LIMIT_ERROR: Lazy<ExceptionClass> =
     Lazy::new(|ruby| wecom_class(ruby, "RateLimitError"));
 static NETWORK_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| wecom_class(ruby, "NetworkError"));
@@ -48,6 +51,8 @@ pub fn to_ruby(ruby: &Ruby, error: CoreError) -> Error {
         ErrorKind::Configuration => ruby.get_inner(&CONFIGURATION_ERROR),
         ErrorKind::Api => ruby.get_inner(&API_ERROR),
         ErrorKind::Authentication => ruby.get_inner(&AUTHENTICATION_ERROR),
+        ErrorKind::NotFound => ruby.get_inner(&NOT_FOUND_ERROR),
+        ErrorKind::Permission => ruby.get_inner(&PERMISSION_ERROR),
         ErrorKind::RateLimit => ruby.get_inner(&RATE_LIMIT_ERROR),
         ErrorKind::Network => ruby.get_inner(&NETWORK_ERROR),
         ErrorKind::Timeout => ruby.get_inner(&TIMEOUT_ERROR),

@@ -1,0 +1,106 @@
+# frozen_string_literal: true
+
+module WeCom
+  # A member of the corp (通讯录成员) as user/get shows it. Fields WeCom withholds are nil: apps
+  # created since 2022-06-20 get no mobile, email, biz_mail, avatar or gender here (sign-in's
+  # getuserdetail has them, with the member's consent).
+  User = Struct.new(:userid, :name, :departments, :main_department, :position, :email, :biz_mail, :mobile,
+                    :avatar, :gender, :status, keyword_init: true) do
+    # A User from WeCom's fields (String keys, as user/get answers).
+    # @return [WeCom::User]
+    def self.from_wecom(fields)
+      new(userid: fields["userid"], name: fields["name"], departments: fields["department"] || [],
+          main_department: fields["main_department"], position: presence(fields["position"]),
+          email: presence(fields["email"]), biz_mail: presence(fields["biz_mail"]),
+          mobile: presence(fields["mobile"]), avatar: presence(fields["avatar"]),
+          gender: fields["gender"] && Integer(fields["gender"], exception: false), status: fields["status"])
+    end
+
+    # WeCom sends "" for a field it withholds or the member left empty.
+    # @api private
+    def self.presence(value)
+      value unless value.nil? || value == ""
+    end
+  end
+
+  # A department of the corp (部门) as department/list shows it; the root's parent_id is 0.
+  Department = Struct.new(:id, :name, :parent_id, :order, keyword_init: true)
+
+  class Client
+    # email type: of #userid_by_email → WeCom's email_type (1 corporate, 2 personal).
+    EMAIL_TYPES = { work: "email", personal: "personal_email" }.freeze
+    # The longest email address looked up (bytes).
+    MAX_EMAIL_BYTES = 128
+    # A mobile number as WeCom stores it: digits, with an optional +country code, spaces and dashes.
+    MOBILE = /\A\+?\d[\d -]{2,30}\z/
+    # WeCom's userids: letters, digits and _-.@, 1 to 64 bytes.
+    USERID = /\A[A-Za-z0-9_\-.@]{1,64}\z/
+
+    # The userid of the member with this email, or nil when nobody has it. type: :work is the
+    # corporate email (企业邮箱, the default), :personal the member's own. Answers, misses too, are
+    # cached for directory_cache_ttl (a day) in the token store: WeCom blocks a corp's lookups
+    # for a day after too many misses.
+    # @return [String, nil]
+    def userid_by_email(email, type: :work)
+      kind = EMAIL_TYPES.fetch(type) { raise ArgumentError, "type must be :work or :personal, got #{Messages::Check.shown(type)}" }
+      email = Messages::Check.string(email, "email", max_bytes: MAX_EMAIL_BYTES)
+      raise ArgumentError, "email must be an address like name@example.com, got #{email.inspect}" unless email.match?(/\A[^@\s]+@[^@\s]+\z/)
+
+      lookup(kind, email)
+    end
+
+    # The userid of the member with this mobile number, or nil when nobody has it; cached like
+    # #userid_by_email.
+    # @return [String, nil]
+    def userid_by_mobile(mobile)
+      mobile = Messages::Check.string(mobile, "mobile")
+      raise ArgumentError, "mobile must be digits with an optional +country code, got #{mobile.inspect}" unless mobile.match?(MOBILE)
+
+      lookup("mobile", mobile)
+    end
+
+    # The member `userid` (user/get), as a WeCom::User. Raises WeCom::NotFoundError when there is
+    # no such member, WeCom::PermissionError when the member is outside the app's visible range.
+    # @return [WeCom::User]
+    def user(userid)
+      answer = directory_call(:user, "/cgi-bin/user/get", [["userid", checked_userid(userid)]])
+      User.from_wecom(answer)
+    end
+
+    # The departments (department/list) under `id` (itself included), or every department the
+    # app can see; WeCom::Department values.
+    # @return [Array<WeCom::Department>]
+    def departments(id = nil)
+      query = id.nil? ? [] : [["id", department_id(id).to_s]]
+      directory_call(:departments, "/cgi-bin/department/list", query).fetch("department", []).map do |fields|
+        Department.new(id: fields["id"], name: fields["name"], parent_id: fields["parentid"], order: fields["order"])
+      end
+    end
+
+    private
+
+    def lookup(kind, value)
+      client = native # raises the configuration error of a client without credentials
+      Instrumentation.instrument("directory.wecom", app: app, action: :"userid_by_#{kind == 'mobile' ? 'mobile' : 'email'}") do |event|
+        client.userid_by(kind, value, @directory_cache_ttl).tap { |userid| event[:found] = !userid.nil? if event }
+      end
+    end
+
+    def directory_call(action, path, query)
+      Instrumentation.instrument("directory.wecom", app: app, action: action) { native.call(path, query, nil, true) }
+    end
+
+    def checked_userid(userid)
+      userid = Messages::Check.string(userid, "userid")
+      return userid if userid.match?(USERID)
+
+      raise ArgumentError, "userid must be 1 to 64 letters, digits or _-.@, got #{userid.inspect}"
+    end
+
+    def department_id(id)
+      return id if Integer === id && id.between?(1, 2**32 - 1)
+
+      raise ArgumentError, "department id must be a positive Integer, got #{Messages::Check.shown(id)}"
+    end
+  end
+end
