@@ -118,15 +118,58 @@ RSpec.describe "The directory (userid_by_email, userid_by_mobile, user, departme
   end
 
   it "refuses bad input before calling WeCom, naming the field" do
-    [[-> { directory_client.userid_by_email("not an email") }, /email must be an address like name@example.com/],
+    [[-> { directory_client.userid_by_email("not an email") }, /email must hold addresses like name@example.com/],
      [-> { directory_client.userid_by_email("a@b.c", type: :home) }, /type must be :work or :personal, got :home/],
      [-> { directory_client.userid_by_email("#{'a' * 130}@b.c") }, /email is 134 bytes; WeCom allows at most 128/],
-     [-> { directory_client.userid_by_mobile("call me") }, /mobile must be digits/],
+     [-> { directory_client.userid_by_mobile("call me") }, /mobile must hold mobile numbers/],
      [-> { directory_client.user("") }, /userid must not be empty/],
      [-> { directory_client.user("a/b") }, /userid must be 1 to 64 letters/],
      [-> { directory_client.departments(0) }, /department id must be a positive Integer, got 0/]].each do |call, message|
       expect { call.call }.to raise_error(ArgumentError, message)
     end
     expect(emu.requests).to eq([])
+  end
+end
+
+RSpec.describe "Sends to_email: and to_mobile:" do
+  let(:emu) do
+    start_emulator(**credentials, directory: {
+                     departments: [{ id: 1, name: "HQ" }],
+                     users: [{ userid: "zhaoliu", name: "赵六", biz_mail: "zhaoliu@corp.example.com" },
+                             { userid: "qianqi", name: "钱七", mobile: "13900000007" }]
+                   })
+  end
+  let(:sender) { emu.client(retry_base_delay: 0.01) }
+
+  it "sends to the members the addresses resolve to, besides to:, and lists the rest as unresolved" do
+    result = sender.send_text("Interview at 15:00", to: "lisi", to_email: ["zhaoliu@corp.example.com", "gone@corp.example.com"],
+                                                    to_mobile: "13900000007")
+    expect(emu.messages.last["touser"].split("|")).to contain_exactly("lisi", "zhaoliu", "qianqi")
+    expect(result.msgid).to be_a(String)
+    expect(result.unresolved).to eq(["gone@corp.example.com"])
+    expect(result.all_delivered?).to be(false)
+    expect(result.to_h[:unresolved]).to eq(["gone@corp.example.com"])
+  end
+
+  it "sends nothing when nobody resolves, and says so in the Result" do
+    result = sender.send_markdown("**hi**", to_mobile: %w[13700000000 13700000001])
+    expect([result.msgid, result.unresolved]).to eq([nil, %w[13700000000 13700000001]])
+    expect(emu.messages).to eq([])
+  end
+
+  it "takes any send (a card, a file message) and refuses a bad address before any call" do
+    sender.send_textcard(title: "Loop", description: "Room 3", url: "https://hr.example.com/1", to_email: "zhaoliu@corp.example.com")
+    expect(emu.messages.last).to include("msgtype" => "textcard", "touser" => "zhaoliu")
+    calls = emu.requests.size
+    expect { sender.send_text("hi", to_email: ["zhaoliu@corp.example.com", "nope"]) }
+      .to raise_error(ArgumentError, /to_email must hold addresses like name@example.com, got "nope"/)
+    expect { sender.send_text("hi", to_mobile: []) }.to raise_error(ArgumentError, /to_mobile must not be empty/)
+    expect(emu.requests.size).to eq(calls)
+  end
+
+  it "has an empty unresolved list for a send without addresses" do
+    result = sender.send_text("plain", to: "zhangsan")
+    expect(result.unresolved).to eq([])
+    expect(result.all_delivered?).to be(true)
   end
 end

@@ -424,7 +424,11 @@ module WeCom
       @native.send_quick(msgtype, content, options)
     end
 
-    def deliver_message(message, **recipients_and_options)
+    def deliver_message(message, to_email: nil, to_mobile: nil, **recipients_and_options)
+      if to_email || to_mobile
+        return deliver_to_addresses(message, to_email, to_mobile, recipients_and_options)
+      end
+
       message = self.class.app_message(message, **recipients_and_options)
       WeCom.delivery.send_message(app: app, message: message) do
         # The payload is built only for a subscriber.

@@ -43,20 +43,14 @@ module WeCom
     # @return [String, nil]
     def userid_by_email(email, type: :work)
       kind = EMAIL_TYPES.fetch(type) { raise ArgumentError, "type must be :work or :personal, got #{Messages::Check.shown(type)}" }
-      email = Messages::Check.string(email, "email", max_bytes: MAX_EMAIL_BYTES)
-      raise ArgumentError, "email must be an address like name@example.com, got #{email.inspect}" unless email.match?(/\A[^@\s]+@[^@\s]+\z/)
-
-      lookup(kind, email)
+      lookup(kind, checked_email(email, "email"))
     end
 
     # The userid of the member with this mobile number, or nil when nobody has it; cached like
     # #userid_by_email.
     # @return [String, nil]
     def userid_by_mobile(mobile)
-      mobile = Messages::Check.string(mobile, "mobile")
-      raise ArgumentError, "mobile must be digits with an optional +country code, got #{mobile.inspect}" unless mobile.match?(MOBILE)
-
-      lookup("mobile", mobile)
+      lookup("mobile", checked_mobile(mobile, "mobile"))
     end
 
     # The member `userid` (user/get), as a WeCom::User. Raises WeCom::NotFoundError when there is
@@ -78,6 +72,48 @@ module WeCom
     end
 
     private
+
+    # A send's to_email:/to_mobile: (corporate emails and mobile numbers: a String or an Array):
+    # each resolved through the cached directory and added to to:; the message goes to who was
+    # found, and the Result lists the rest as #unresolved. All are checked before any lookup.
+    # With nobody at all to send to, nothing is sent: a Result with no msgid and everything
+    # unresolved.
+    def deliver_to_addresses(message, emails, mobiles, options)
+      emails = address_list(emails, "to_email").map { |email| checked_email(email, "to_email") }
+      mobiles = address_list(mobiles, "to_mobile").map { |mobile| checked_mobile(mobile, "to_mobile") }
+      found = []
+      unresolved = []
+      emails.each { |email| (userid = userid_by_email(email)) ? found << userid : unresolved << email }
+      mobiles.each { |mobile| (userid = userid_by_mobile(mobile)) ? found << userid : unresolved << mobile }
+      users = Recipients.ids(options[:to], "to") + found
+      return Result.new(unresolved: unresolved) if users.empty? && options[:party].nil? && options[:tag].nil?
+
+      result = deliver_message(message, **options.merge(to: users.uniq))
+      Result.new(**result.to_h.except(:msgid), unresolved: unresolved)
+    end
+
+    def address_list(value, field)
+      return [] if value.nil?
+
+      list = Array === value ? value : [value]
+      raise ArgumentError, "#{field} must not be empty" if list.empty?
+
+      list
+    end
+
+    def checked_email(email, field)
+      email = Messages::Check.string(email, field, max_bytes: MAX_EMAIL_BYTES)
+      return email if email.match?(/\A[^@\s]+@[^@\s]+\z/)
+
+      raise ArgumentError, "#{field} must hold addresses like name@example.com, got #{email.inspect}"
+    end
+
+    def checked_mobile(mobile, field)
+      mobile = Messages::Check.string(mobile, field)
+      return mobile if mobile.match?(MOBILE)
+
+      raise ArgumentError, "#{field} must hold mobile numbers (digits, an optional +country code), got #{mobile.inspect}"
+    end
 
     def lookup(kind, value)
       client = native # raises the configuration error of a client without credentials
