@@ -117,6 +117,13 @@ RSpec.describe "The directory (userid_by_email, userid_by_mobile, user, departme
     expect(directory_client.departments(2).map(&:name)).to eq(["Recruiting"])
   end
 
+  it "lists a department's members, with fetch_child: those of the departments below it too" do
+    expect(directory_client.department_users(2)).to eq([WeCom::User.new(userid: "zhaoliu", name: "赵六", departments: [2])])
+    expect(directory_client.department_users(1).map(&:userid)).to eq(["qianqi"])
+    expect(directory_client.department_users(1, fetch_child: true).map(&:userid)).to eq(%w[zhaoliu qianqi])
+    expect { directory_client.department_users(99) }.to raise_error(WeCom::APIError) { |e| expect(e.errcode).to eq(60123) }
+  end
+
   it "refuses bad input before calling WeCom, naming the field" do
     [[-> { directory_client.userid_by_email("not an email") }, /email must hold addresses like name@example.com/],
      [-> { directory_client.userid_by_email("a@b.c", type: :home) }, /type must be :work or :personal, got :home/],
@@ -124,7 +131,8 @@ RSpec.describe "The directory (userid_by_email, userid_by_mobile, user, departme
      [-> { directory_client.userid_by_mobile("call me") }, /mobile must hold mobile numbers/],
      [-> { directory_client.user("") }, /userid must not be empty/],
      [-> { directory_client.user("a/b") }, /userid must be 1 to 64 letters/],
-     [-> { directory_client.departments(0) }, /department id must be a positive Integer, got 0/]].each do |call, message|
+     [-> { directory_client.departments(0) }, /department id must be a positive Integer, got 0/],
+     [-> { directory_client.department_users("2") }, /department id must be a positive Integer, got "2"/]].each do |call, message|
       expect { call.call }.to raise_error(ArgumentError, message)
     end
     expect(emu.requests).to eq([])

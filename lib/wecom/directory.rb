@@ -71,6 +71,17 @@ module WeCom
       end
     end
 
+    # The members of department `id` (user/simplelist; with fetch_child: true, of the departments
+    # below it too), as WeCom::User values with userid, name and departments only (#user reads
+    # the rest).
+    # @return [Array<WeCom::User>]
+    def department_users(id, fetch_child: false)
+      query = [["department_id", department_id(id).to_s], ["fetch_child", fetch_child ? "1" : "0"]]
+      directory_call(:department_users, "/cgi-bin/user/simplelist", query).fetch("userlist", []).map do |fields|
+        User.new(userid: fields["userid"], name: fields["name"], departments: fields["department"] || [])
+      end
+    end
+
     private
 
     # A send's to_email:/to_mobile: (corporate emails and mobile numbers: a String or an Array):

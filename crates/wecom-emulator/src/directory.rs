@@ -227,30 +227,10 @@ fn departments_answer(shared: &Shared, call: &Call, key: &str, names: bool) -> R
     let picked: Vec<&Department> = match param(call.query, "id") {
         None => all.iter().collect(),
         Some(id) => {
-            let Some(root) = id
-                .parse::<u64>()
-                .ok()
-                .filter(|id| all.iter().any(|d| d.id == *id))
-            else {
+            let Some(root) = known_department(all, id) else {
                 return Reply::error(60123, call.ip);
             };
-            // The subtree, breadth first (parents before children); skipping ids already
-            // picked keeps a cycle of parents from looping.
-            let mut picked = vec![root];
-            let mut i = 0;
-            while i < picked.len() {
-                let parent = picked[i];
-                for d in all
-                    .iter()
-                    .filter(|d| d.parentid == parent && d.id != parent)
-                {
-                    if !picked.contains(&d.id) {
-                        picked.push(d.id);
-                    }
-                }
-                i += 1;
-            }
-            picked
+            subtree(all, root)
                 .iter()
                 .filter_map(|id| all.iter().find(|d| d.id == *id))
                 .collect()
@@ -269,6 +249,60 @@ fn departments_answer(shared: &Shared, call: &Call, key: &str, names: bool) -> R
     let mut answer = serde_json::json!({"errcode": 0, "errmsg": "ok"});
     answer[key] = serde_json::Value::Array(list);
     Reply::json(answer.to_string())
+}
+
+/// The id of a department of `all` written as `id`, if there is one.
+fn known_department(all: &[Department], id: &str) -> Option<u64> {
+    id.parse::<u64>()
+        .ok()
+        .filter(|id| all.iter().any(|d| d.id == *id))
+}
+
+/// `root` and every department below it, breadth first (parents before children); skipping ids
+/// already picked keeps a cycle of parents from looping.
+fn subtree(all: &[Department], root: u64) -> Vec<u64> {
+    let mut picked = vec![root];
+    let mut i = 0;
+    while i < picked.len() {
+        let parent = picked[i];
+        for d in all
+            .iter()
+            .filter(|d| d.parentid == parent && d.id != parent)
+        {
+            if !picked.contains(&d.id) {
+                picked.push(d.id);
+            }
+        }
+        i += 1;
+    }
+    picked
+}
+
+/// `GET /cgi-bin/user/simplelist?department_id=ID&fetch_child=0|1`: the members of department
+/// ID (with `fetch_child=1`, of the departments below it too) as userid, name and department
+/// ids, in the directory's order; an unknown or malformed id → 60123.
+pub(crate) fn user_simplelist(shared: &Shared, call: &Call) -> Reply {
+    if let Err(reply) = authenticate(shared, call.query, call.ip) {
+        return reply;
+    }
+    let all = shared.members.departments();
+    let Some(root) = param(call.query, "department_id").and_then(|id| known_department(all, id))
+    else {
+        return Reply::error(60123, call.ip);
+    };
+    let wanted = if param(call.query, "fetch_child") == Some("1") {
+        subtree(all, root)
+    } else {
+        vec![root]
+    };
+    let list: Vec<serde_json::Value> = shared
+        .members
+        .users()
+        .iter()
+        .filter(|u| u.department.iter().any(|d| wanted.contains(d)))
+        .map(|u| serde_json::json!({"userid": u.userid, "name": u.name, "department": u.department}))
+        .collect();
+    Reply::json(serde_json::json!({"errcode": 0, "errmsg": "ok", "userlist": list}).to_string())
 }
 
 /// Lookups by email or mobile that may find nobody before every further lookup is refused (until

@@ -248,6 +248,7 @@ fn route(path: &str) -> Option<(Method, Handler)> {
         "/jssdk/jweixin.js" => (Method::GET, jssdk::script),
         "/jssdk/check" => (Method::GET, jssdk::check),
         "/cgi-bin/user/get" => (Method::GET, directory::user_get),
+        "/cgi-bin/user/simplelist" => (Method::GET, directory::user_simplelist),
         "/cgi-bin/department/list" => (Method::GET, directory::department_list),
         "/cgi-bin/department/simplelist" => (Method::GET, directory::department_simplelist),
         "/cgi-bin/user/getuserid" => (Method::POST, directory::userid_by_mobile),
