@@ -82,6 +82,23 @@ module WeCom
       end
     end
 
+    # Who a sign-in code belongs to: see WeCom::SignIn.user_for_code.
+    # @return [WeCom::SignIn::Identity]
+    def user_for_code(code)
+      code = Messages::Check.string(code, "code", max_bytes: SignIn::MAX_CODE_BYTES)
+      info = directory_call(:user_for_code, "/cgi-bin/auth/getuserinfo", [["code", code]])
+      return SignIn::Identity.new(openid: info["openid"], external_userid: info["external_userid"]) unless info["userid"]
+
+      ticket = info["user_ticket"]
+      profile = if ticket
+                  detail = Instrumentation.instrument("directory.wecom", app: app, action: :user_detail) do
+                    native.call("/cgi-bin/auth/getuserdetail", [], { "user_ticket" => ticket }, true)
+                  end
+                  User.from_wecom(detail)
+                end
+      SignIn::Identity.new(userid: info["userid"], profile: profile)
+    end
+
     private
 
     # A send's to_email:/to_mobile: (corporate emails and mobile numbers: a String or an Array):

@@ -385,6 +385,31 @@ module WeCom
       @native.stop
     end
 
+    # How long a sign-in code can be exchanged (WeCom: 5 minutes).
+    SIGN_IN_CODE_TTL = Native::Emulator::SIGN_IN_CODE_TTL
+
+    # The member the sign-in pages (the OAuth2 page inside WeCom at /connect/oauth2/authorize,
+    # the web login at /wwlogin/sso/login: give base_url as WeCom::SignIn's oauth_host: and
+    # qr_host:) sign in from now on: they redirect to redirect_uri?code=CODE&state=STATE at once.
+    # nil: they show a page listing the members, each a link that signs that member in.
+    # @return [void]
+    def sign_in_as(userid)
+      @native.sign_in_as(userid.nil? ? nil : Messages::Check.string(userid, "userid"))
+      nil
+    end
+
+    # How many sign-in codes the pages issued (since the start or #clear!).
+    # @return [Integer]
+    def sign_in_codes
+      @native.sign_in_codes
+    end
+
+    # Makes every sign-in code issued so far `seconds` older (SIGN_IN_CODE_TTL: expired).
+    # @return [void]
+    def age_sign_in_codes(seconds)
+      @native.age_sign_in_codes(seconds.to_f)
+    end
+
     # The member `userid` of the directory, as a Hash with Symbol keys (:userid, :name,
     # :department, and :email, :biz_mail, :mobile, :avatar, :gender, :position when set), or nil.
     def member(userid)

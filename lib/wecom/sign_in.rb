@@ -22,8 +22,30 @@ module WeCom
     FLOWS = %i[oauth qr].freeze
     # WeCom: state is letters and digits, at most 128 bytes.
     STATE = /\A[A-Za-z0-9]{1,128}\z/
+    # The longest code WeCom issues (bytes).
+    MAX_CODE_BYTES = 512
+
+    # Who signed in. A member of the corp has a userid; someone outside it (WeCom answers openid
+    # and external_userid) has none. profile: with scope snsapi_privateinfo, the details the member
+    # consented to (a WeCom::User: mobile, email, biz_mail, avatar, gender), else nil.
+    Identity = Struct.new(:userid, :openid, :external_userid, :profile, keyword_init: true) do
+      # True for a member of the corp (a userid), false for someone outside it.
+      # @return [Boolean]
+      def member?
+        !userid.nil?
+      end
+    end
 
     module_function
+
+    # The person the code of WeCom's redirect belongs to (auth/getuserinfo, and with a
+    # user_ticket auth/getuserdetail), through `client`'s cached token — never a gettoken per
+    # sign-in. A bad, reused or expired code (codes are single use and live 5 minutes) raises
+    # WeCom::APIError with errcode 40029.
+    # @return [WeCom::SignIn::Identity]
+    def user_for_code(code, client: Client.new)
+      client.user_for_code(code)
+    end
 
     # The authorize URL for `flow`. oauth_host:/qr_host: let the emulator stand in for WeCom.
     # Raises ArgumentError naming the field for a bad redirect_uri, state, scope or flow.

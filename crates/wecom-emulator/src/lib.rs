@@ -62,6 +62,7 @@ mod records;
 mod reply;
 mod robot;
 mod server;
+mod signin;
 mod state;
 mod token;
 
@@ -85,6 +86,7 @@ pub use jssdk::JsSdkCheck;
 pub use media::{MediaKind, Upload, Uploader};
 pub use records::DEFAULT_MAX_RECORDS;
 pub use robot::RobotMessage;
+pub use signin::CODE_TTL as SIGN_IN_CODE_TTL;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -390,6 +392,21 @@ impl Emulator {
     /// msgids successfully recalled, in order (each at most once).
     pub fn recalled(&self) -> Vec<String> {
         self.shared.journal().recalled.to_vec()
+    }
+
+    /// The member the sign-in pages sign in from now on (`None`: they show a pick list).
+    pub fn sign_in_as(&self, userid: Option<String>) {
+        self.shared.signin.sign_in_as(userid);
+    }
+
+    /// How many sign-in codes the pages issued.
+    pub fn sign_in_codes(&self) -> usize {
+        self.shared.signin.codes_issued()
+    }
+
+    /// Makes every sign-in code issued so far `by` older (5 minutes: expired).
+    pub fn age_sign_in_codes(&self, by: Duration) {
+        self.shared.signin.age_codes(by);
     }
 
     /// The corp's members and departments.

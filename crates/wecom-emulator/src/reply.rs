@@ -17,6 +17,8 @@ pub(crate) struct Reply {
     pub html: bool,
     /// `true`: `text/javascript` (the stand-in JS-SDK script and its JSONP answers).
     pub script: bool,
+    /// A redirect's target (the sign-in pages).
+    pub location: Option<String>,
     pub body: Bytes,
 }
 
@@ -39,7 +41,26 @@ impl Reply {
             status: StatusCode::OK,
             html: false,
             script: false,
+            location: None,
             body: body.into(),
+        }
+    }
+
+    /// An HTML page (the sign-in pages) with this status.
+    pub fn page(status: u16, html: &str) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            html: true,
+            ..Reply::json(html.to_owned())
+        }
+    }
+
+    /// `302 Found` to `location`.
+    pub fn redirect(location: &str) -> Reply {
+        Reply {
+            status: StatusCode::FOUND,
+            location: Some(location.to_owned()),
+            ..Reply::page(302, "")
         }
     }
 
@@ -91,6 +112,7 @@ impl Reply {
             status,
             html: true,
             script: false,
+            location: None,
             body: body.into(),
         }
     }

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use super::reply::{Outcome, Reply};
 use super::state::{FaultKind, Shared};
 use super::{
-    card, chat, directory, jssdk, media, message, multipart, robot, token, RecordedRequest,
+    card, chat, directory, jssdk, media, message, multipart, robot, signin, token, RecordedRequest,
 };
 
 pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
@@ -247,6 +247,10 @@ fn route(path: &str) -> Option<(Method, Handler)> {
         "/cgi-bin/ticket/get" => (Method::GET, jssdk::agent_ticket),
         "/jssdk/jweixin.js" => (Method::GET, jssdk::script),
         "/jssdk/check" => (Method::GET, jssdk::check),
+        "/connect/oauth2/authorize" => (Method::GET, signin::oauth_authorize),
+        "/wwlogin/sso/login" => (Method::GET, signin::web_login),
+        "/cgi-bin/auth/getuserinfo" => (Method::GET, signin::getuserinfo),
+        "/cgi-bin/auth/getuserdetail" => (Method::POST, signin::getuserdetail),
         "/cgi-bin/user/get" => (Method::GET, directory::user_get),
         "/cgi-bin/user/simplelist" => (Method::GET, directory::user_simplelist),
         "/cgi-bin/department/list" => (Method::GET, directory::department_list),
@@ -326,5 +330,8 @@ fn into_response(reply: Reply) -> Response<Full<Bytes>> {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(hyper::header::LOCATION, location);
+    }
     response
 }

@@ -17,6 +17,7 @@ use super::jssdk::JsSdk;
 use super::media::MediaStore;
 use super::records::Records;
 use super::robot::RobotStore;
+use super::signin::SignIn;
 use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
 
 /// Everything the request handlers share.
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     /// Messages a robot accepts per rolling minute; 0 = no limit.
     pub robot_limit_per_minute: u32,
     pub jssdk: JsSdk,
+    /// The sign-in pages' member, codes and tickets.
+    pub signin: SignIn,
     /// How many records of each kind are kept (records.rs).
     pub max_records: usize,
     tokens: Mutex<Tokens>,
@@ -249,6 +252,7 @@ impl Shared {
             robot_keys: config.robots,
             robot_limit_per_minute: config.robot_limit_per_minute,
             jssdk: JsSdk::default(),
+            signin: SignIn::default(),
             max_records: config.max_records,
             tokens: Mutex::new(Tokens {
                 by_token: HashMap::new(),
@@ -345,6 +349,7 @@ impl Shared {
         *lock(&self.chats) = ChatStore::default();
         self.token_requests.store(0, Ordering::Relaxed);
         self.jssdk.clear();
+        self.signin.clear();
         self.directory_calls.store(0, Ordering::Relaxed);
         self.lookup_misses.store(0, Ordering::Relaxed);
         self.max_in_flight.store(0, Ordering::Relaxed);

@@ -136,6 +136,23 @@ impl NativeEmulator {
         Ok(ruby.ary_new_from_values(&parts))
     }
 
+    fn sign_in_as(&self, userid: Option<String>) {
+        self.0.sign_in_as(userid)
+    }
+
+    fn sign_in_codes(&self) -> usize {
+        self.0.sign_in_codes()
+    }
+
+    fn age_sign_in_codes(ruby: &Ruby, rb_self: &Self, seconds: f64) -> Result<(), Error> {
+        let by = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+            let message = format!("seconds must be a finite number, at least 0, got {seconds}");
+            Error::new(ruby.exception_arg_error(), message)
+        })?;
+        rb_self.0.age_sign_in_codes(by);
+        Ok(())
+    }
+
     fn max_records(&self) -> usize {
         self.0.max_records()
     }
@@ -382,6 +399,16 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.const_set("LOOKUP_MISS_LIMIT", wecom_emulator::LOOKUP_MISS_LIMIT)?;
     class.define_method("counts", method!(NativeEmulator::counts, 0))?;
     class.define_method("received_since", method!(NativeEmulator::received_since, 1))?;
+    class.define_method("sign_in_as", method!(NativeEmulator::sign_in_as, 1))?;
+    class.define_method("sign_in_codes", method!(NativeEmulator::sign_in_codes, 0))?;
+    class.define_method(
+        "age_sign_in_codes",
+        method!(NativeEmulator::age_sign_in_codes, 1),
+    )?;
+    class.const_set(
+        "SIGN_IN_CODE_TTL",
+        wecom_emulator::SIGN_IN_CODE_TTL.as_secs(),
+    )?;
     class.define_method("max_records", method!(NativeEmulator::max_records, 0))?;
     class.define_method("base_url", method!(NativeEmulator::base_url, 0))?;
     class.define_method("member", method!(NativeEmulator::member, 1))?;
