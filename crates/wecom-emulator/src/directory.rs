@@ -300,7 +300,9 @@ pub(crate) fn user_simplelist(shared: &Shared, call: &Call) -> Reply {
         .users()
         .iter()
         .filter(|u| u.department.iter().any(|d| wanted.contains(d)))
-        .map(|u| serde_json::json!({"userid": u.userid, "name": u.name, "department": u.department}))
+        .map(
+            |u| serde_json::json!({"userid": u.userid, "name": u.name, "department": u.department}),
+        )
         .collect();
     Reply::json(serde_json::json!({"errcode": 0, "errmsg": "ok", "userlist": list}).to_string())
 }

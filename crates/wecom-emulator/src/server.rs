@@ -331,7 +331,9 @@ fn into_response(reply: Reply) -> Response<Full<Bytes>> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        response.headers_mut().insert(hyper::header::LOCATION, location);
+        response
+            .headers_mut()
+            .insert(hyper::header::LOCATION, location);
     }
     response
 }

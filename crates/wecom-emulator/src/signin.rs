@@ -166,7 +166,11 @@ impl SignInRequest {
             return Err("appid is not this corp's id".to_owned());
         }
         let agent_id = param(call.query, "agentid").and_then(|id| id.parse::<i64>().ok());
-        let Some(app) = shared.apps.iter().position(|a| Some(a.agent_id) == agent_id) else {
+        let Some(app) = shared
+            .apps
+            .iter()
+            .position(|a| Some(a.agent_id) == agent_id)
+        else {
             return Err("agentid is not one of this corp's apps".to_owned());
         };
         let redirect_uri = param(call.query, "redirect_uri")
