@@ -29,7 +29,7 @@ module WeCom
     # How many records of each kind (requests, messages, uploads, ...) an emulator keeps unless
     # started with max_records:. Older ones are forgotten, so one left running for days stays
     # small; #counts counts them all.
-    DEFAULT_MAX_RECORDS = 5000
+    DEFAULT_MAX_RECORDS = Native::Emulator::DEFAULT_MAX_RECORDS
     # Lookups by email or mobile (user/get_userid_by_email, user/getuserid) that may find nobody
     # before every further lookup answers 45009 until #clear!, as WeCom blocks a corp's lookups
     # for a day after too many misses.

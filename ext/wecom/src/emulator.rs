@@ -397,6 +397,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Emulator", ruby.class_object())?;
     class.define_singleton_method("start", function!(NativeEmulator::start, 12))?;
     class.const_set("LOOKUP_MISS_LIMIT", wecom_emulator::LOOKUP_MISS_LIMIT)?;
+    class.const_set("DEFAULT_MAX_RECORDS", wecom_emulator::DEFAULT_MAX_RECORDS)?;
     class.define_method("counts", method!(NativeEmulator::counts, 0))?;
     class.define_method("received_since", method!(NativeEmulator::received_since, 1))?;
     class.define_method("sign_in_as", method!(NativeEmulator::sign_in_as, 1))?;
