@@ -83,9 +83,10 @@ class RailsApp
                   chdir: @root, out: log, err: log)
   end
 
-  # `bin/rails server` (Puma) on 127.0.0.1, on a port of its own; returns once it answers HTTP.
-  def start_server(rails_env = "development")
-    @server = PumaServer.spawn_command([RbConfig.ruby, "bin/rails", "server", "-b", "127.0.0.1", "-p", "0",
+  # `bin/rails server` (Puma) on 127.0.0.1, on `port` (0: a port of its own); returns once it
+  # answers HTTP.
+  def start_server(rails_env = "development", port: 0)
+    @server = PumaServer.spawn_command([RbConfig.ruby, "bin/rails", "server", "-b", "127.0.0.1", "-p", port.to_s,
                                         "-e", rails_env],
                                        env: env(rails_env), chdir: @root, log: path("log", "server.log"),
                                        boot_timeout: BOOT_TIMEOUT)
