@@ -167,6 +167,7 @@ RSpec.describe "Every native method, small and under GC.stress" do
     "WeCom::Native::Emulator#robot_messages" => ->(x) { expect(calm(x.emulator.robot_messages)).to be_an(Array) },
     "WeCom::Native::Emulator#recalled" => ->(x) { expect(calm(x.emulator.recalled)).to be_an(Array) },
     "WeCom::Native::Emulator#sign_in_as" => ->(x) { expect(calm(x.emulator.sign_in_as("zhangsan"))).to be_nil },
+    "WeCom::Native::Emulator#sign_in_outsider" => ->(x) { expect(calm(x.emulator.sign_in_outsider(openid: "o1", external_userid: "wm1"))).to be_nil },
     "WeCom::Native::Emulator#sign_in_codes" => ->(x) { expect(calm(x.emulator.sign_in_codes)).to be >= 0 },
     "WeCom::Native::Emulator#age_sign_in_codes" => ->(x) { expect(calm(x.emulator.age_sign_in_codes(1))).to be_nil },
     "WeCom::Native::Emulator#member" => ->(x) { expect(calm(x.emulator.member("zhangsan"))).to include(userid: "zhangsan") },

@@ -17,9 +17,10 @@ end
 RSpec.describe OmniAuth::Strategies::WeCom do
   let(:log) { StringIO.new }
   let(:callback) { +"" } # filled in once Puma has a port
+  let(:provider_options) { {} }
   let(:server) do
     callback_url = callback
-    hosts = { oauth_host: emulator.base_url, qr_host: emulator.base_url }
+    hosts = { oauth_host: emulator.base_url, qr_host: emulator.base_url, **provider_options }
     app = Rack::Builder.new do
       use Rack::Session::Cookie, key: "hr.session", secret: "s" * 64
       use OmniAuth::Builder do
@@ -134,6 +135,36 @@ RSpec.describe OmniAuth::Strategies::WeCom do
     fresh_back, fresh_cookie = sign_in
     fresh_state = URI.decode_www_form(URI(fresh_back).query).to_h.fetch("state")
     expect(failure_of(get("#{callback}?code=#{used}&state=#{fresh_state}", cookie: fresh_cookie))).to eq("invalid_code")
+  end
+
+  it "refuses someone outside the corp as :not_a_member, before any user/get" do
+    emulator.sign_in_outsider(openid: "oAbC123", external_userid: "wmXyZ789")
+    back, cookie = sign_in
+    expect(failure_of(get(back, cookie: cookie))).to eq("not_a_member")
+    expect(emulator.requests.map { |r| r[:path] }).to include("/cgi-bin/auth/getuserinfo")
+    expect(emulator.requests.map { |r| r[:path] }).not_to include("/cgi-bin/user/get")
+  end
+
+  context "with allow_external: true" do
+    let(:provider_options) { { allow_external: true } }
+
+    it "signs someone outside the corp in with uid = external_userid (else openid) and member: false" do
+      emulator.sign_in_outsider(openid: "oAbC123", external_userid: "wmXyZ789")
+      back, cookie = sign_in
+      auth = JSON.parse(get(back, cookie: cookie).body)
+      expect(auth).to include("provider" => "wecom", "uid" => "wmXyZ789")
+      expect(auth["extra"]).to include("member" => false, "openid" => "oAbC123", "external_userid" => "wmXyZ789")
+      expect(auth["info"].compact).to eq({}) # no directory entry to read a name from
+
+      emulator.sign_in_outsider(openid: "oOnlyWeChat")
+      back, cookie = sign_in
+      expect(JSON.parse(get(back, cookie: cookie).body)).to include("uid" => "oOnlyWeChat")
+    end
+
+    it "still signs members in as members" do
+      back, cookie = sign_in
+      expect(JSON.parse(get(back, cookie: cookie).body)).to include("uid" => "zhangsan")
+    end
   end
 
   it "starts only from a POST or the signed entry URL, and never logs the secret or the code" do

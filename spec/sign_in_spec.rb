@@ -81,6 +81,18 @@ RSpec.describe "WeCom::SignIn.user_for_code against the emulator" do
                                                 mobile: "13800000001", gender: 1)
   end
 
+  it "turns the code of someone outside the corp into their openid and external_userid, with no userid" do
+    emulator.sign_in_outsider(openid: "oAbC123", external_userid: "wmXyZ789")
+    identity = client.user_for_code(redirected(authorize(flow: :qr, scope: "snsapi_privateinfo"))["code"])
+    expect(identity.to_h).to eq(userid: nil, openid: "oAbC123", external_userid: "wmXyZ789", profile: nil)
+    expect(identity.member?).to be(false)
+    emulator.sign_in_outsider(openid: "oOnlyWeChat")
+    identity = client.user_for_code(redirected(authorize)["code"])
+    expect([identity.openid, identity.external_userid, identity.member?]).to eq(["oOnlyWeChat", nil, false])
+    expect(emulator.requests.map { |r| r[:path] }).not_to include("/cgi-bin/auth/getuserdetail")
+    expect { emulator.sign_in_outsider(openid: "") }.to raise_error(ArgumentError, /openid/)
+  end
+
   it "refuses an expired code and one issued for another app" do
     emulator.sign_in_as("lisi")
     code = redirected(authorize)["code"]

@@ -398,6 +398,16 @@ module WeCom
       nil
     end
 
+    # Someone outside the corp (a WeChat user; with external_userid, a customer the corp has as an
+    # external contact) the sign-in pages sign in from now on, as #sign_in_as does a member:
+    # auth/getuserinfo answers their openid (and external_userid), never a userid.
+    # @return [void]
+    def sign_in_outsider(openid:, external_userid: nil)
+      @native.sign_in_outsider(Messages::Check.string(openid, "openid"),
+                               external_userid.nil? ? nil : Messages::Check.string(external_userid, "external_userid"))
+      nil
+    end
+
     # How many sign-in codes the pages issued (since the start or #clear!).
     # @return [Integer]
     def sign_in_codes

@@ -92,6 +92,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use signin::Person;
 use state::{FaultKind, Shared};
 
 /// One self-built app of the emulated corp.
@@ -396,7 +397,16 @@ impl Emulator {
 
     /// The member the sign-in pages sign in from now on (`None`: they show a pick list).
     pub fn sign_in_as(&self, userid: Option<String>) {
-        self.shared.signin.sign_in_as(userid);
+        self.shared.signin.sign_in_as(userid.map(Person::Member));
+    }
+
+    /// Someone outside the corp the sign-in pages sign in from now on: getuserinfo answers their
+    /// `openid` (and `external_userid` when the corp has them as an external contact).
+    pub fn sign_in_outsider(&self, openid: String, external_userid: Option<String>) {
+        self.shared.signin.sign_in_as(Some(Person::Outsider {
+            openid,
+            external_userid,
+        }));
     }
 
     /// How many sign-in codes the pages issued.

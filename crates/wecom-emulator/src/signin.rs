@@ -2,15 +2,16 @@
 //! that turn a code into a member.
 //!
 //! `GET /connect/oauth2/authorize` (the OAuth2 page inside WeCom) and `GET /wwlogin/sso/login`
-//! (the web/QR login outside it) sign in the member chosen with [`SignIn::sign_in_as`] and
-//! redirect (302) to `redirect_uri?code=CODE&state=STATE`; with nobody chosen they show a page
+//! (the web/QR login outside it) sign in the person chosen with [`SignIn::sign_in_as`] (a
+//! member, or someone outside the corp) and redirect (302) to `redirect_uri?code=CODE&state=STATE`; with nobody chosen they show a page
 //! listing the members, each a link that signs that member in. The `appid` must be the corp's
 //! and the `agentid` one of its apps'; `state` is letters and digits, at most 128 bytes; a bad
 //! request is a 400 page, never a redirect.
 //!
 //! Codes are single use and live 5 minutes, bound to the app they were issued for:
 //! `GET /cgi-bin/auth/getuserinfo?code=` with that app's token answers `{userid, user_ticket?}`
-//! (a `user_ticket` only for `scope=snsapi_privateinfo`, valid 30 minutes) and anything else —
+//! (a `user_ticket` only for `scope=snsapi_privateinfo`, valid 30 minutes), or for an outsider
+//! `{openid, external_userid?}` (never a ticket), and anything else —
 //! unknown, reused, expired, another app's — 40029. `POST /cgi-bin/auth/getuserdetail`
 //! `{"user_ticket"}` answers the member's consented details.
 
@@ -31,17 +32,28 @@ pub const CODE_TTL: Duration = Duration::from_secs(300);
 /// How long a user_ticket can be exchanged for details (WeCom: 1800 s).
 const TICKET_TTL: Duration = Duration::from_secs(1800);
 
-/// The member pages sign in, and the codes and tickets issued.
+/// Who the pages sign in, and the codes and tickets issued.
 #[derive(Default)]
 pub(crate) struct SignIn {
-    member: Mutex<Option<String>>,
+    person: Mutex<Option<Person>>,
     codes: Mutex<HashMap<String, Code>>,
     tickets: Mutex<HashMap<String, (String, Instant)>>,
     issued: std::sync::atomic::AtomicUsize,
 }
 
+/// Who a sign-in page signs in: a member of the corp, or someone outside it (a WeChat user, or a
+/// customer the corp added as an external contact).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Person {
+    Member(String),
+    Outsider {
+        openid: String,
+        external_userid: Option<String>,
+    },
+}
+
 struct Code {
-    userid: String,
+    person: Person,
     app: usize,
     privateinfo: bool,
     issued_at: Instant,
@@ -52,9 +64,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SignIn {
-    /// The member the sign-in pages sign in from now on (`None`: they show the pick list).
-    pub fn sign_in_as(&self, userid: Option<String>) {
-        *lock(&self.member) = userid;
+    /// Who the sign-in pages sign in from now on (`None`: they show the pick list).
+    pub fn sign_in_as(&self, person: Option<Person>) {
+        *lock(&self.person) = person;
     }
 
     /// How many codes the pages issued.
@@ -75,14 +87,14 @@ impl SignIn {
         self.issued.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn issue(&self, userid: &str, app: usize, privateinfo: bool) -> String {
+    fn issue(&self, person: Person, app: usize, privateinfo: bool) -> String {
         let code = random_string(64);
         let mut codes = lock(&self.codes);
         codes.retain(|_, c| c.issued_at.elapsed() < CODE_TTL);
         codes.insert(
             code.clone(),
             Code {
-                userid: userid.to_owned(),
+                person,
                 app,
                 privateinfo,
                 issued_at: Instant::now(),
@@ -93,20 +105,24 @@ impl SignIn {
         code
     }
 
-    /// The code's member (and a fresh user_ticket for snsapi_privateinfo), once, for `app`.
-    fn redeem(&self, code: &str, app: usize) -> Option<(String, Option<String>)> {
+    /// The code's person (and, for a member with snsapi_privateinfo, a fresh user_ticket),
+    /// once, for `app`.
+    fn redeem(&self, code: &str, app: usize) -> Option<(Person, Option<String>)> {
         let issued = lock(&self.codes).remove(code)?;
         if issued.app != app || issued.issued_at.elapsed() >= CODE_TTL {
             return None;
         }
-        let ticket = issued.privateinfo.then(|| {
-            let ticket = random_string(96);
-            let mut tickets = lock(&self.tickets);
-            tickets.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
-            tickets.insert(ticket.clone(), (issued.userid.clone(), Instant::now()));
-            ticket
-        });
-        Some((issued.userid, ticket))
+        let ticket = match &issued.person {
+            Person::Member(userid) if issued.privateinfo => {
+                let ticket = random_string(96);
+                let mut tickets = lock(&self.tickets);
+                tickets.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+                tickets.insert(ticket.clone(), (userid.clone(), Instant::now()));
+                Some(ticket)
+            }
+            _ => None,
+        };
+        Some((issued.person, ticket))
     }
 
     fn ticket_member(&self, ticket: &str) -> Option<String> {
@@ -132,18 +148,20 @@ fn sign_in_page(shared: &Shared, call: &Call, path: &str) -> Reply {
         Err(why) => return Reply::page(400, &format!("<h1>400</h1><p>{}</p>", escape(&why))),
     };
     let chosen = param(call.query, "userid")
-        .map(str::to_owned)
-        .or_else(|| lock(&shared.signin.member).clone());
-    let Some(userid) = chosen else {
+        .map(|userid| Person::Member(userid.to_owned()))
+        .or_else(|| lock(&shared.signin.person).clone());
+    let Some(person) = chosen else {
         return Reply::page(200, &pick_list(shared, call, path));
     };
-    if shared.members.user(&userid).is_none() {
-        let why = format!("{userid} is not a member of this corp");
-        return Reply::page(400, &format!("<h1>400</h1><p>{}</p>", escape(&why)));
+    if let Person::Member(userid) = &person {
+        if shared.members.user(userid).is_none() {
+            let why = format!("{userid} is not a member of this corp");
+            return Reply::page(400, &format!("<h1>400</h1><p>{}</p>", escape(&why)));
+        }
     }
     let code = shared
         .signin
-        .issue(&userid, request.app, request.privateinfo);
+        .issue(person, request.app, request.privateinfo);
     let mut target = request.redirect_uri;
     target
         .query_pairs_mut()
@@ -226,25 +244,39 @@ pub(crate) fn getuserinfo(shared: &Shared, call: &Call) -> Reply {
         Err(reply) => return reply,
     };
     let redeemed = param(call.query, "code").and_then(|code| shared.signin.redeem(code, app));
-    let Some((userid, user_ticket)) = redeemed else {
+    let Some((person, user_ticket)) = redeemed else {
         return Reply::error(40029, call.ip);
     };
     #[derive(Serialize)]
     struct Answer<'a> {
         errcode: i64,
         errmsg: &'a str,
-        userid: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        userid: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         user_ticket: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         expires_in: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        openid: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        external_userid: Option<&'a str>,
     }
+    let (userid, openid, external_userid) = match &person {
+        Person::Member(userid) => (Some(userid.as_str()), None, None),
+        Person::Outsider {
+            openid,
+            external_userid,
+        } => (None, Some(openid.as_str()), external_userid.as_deref()),
+    };
     let answer = Answer {
         errcode: 0,
         errmsg: "ok",
-        userid: &userid,
+        userid,
         user_ticket: user_ticket.as_deref(),
         expires_in: user_ticket.as_ref().map(|_| TICKET_TTL.as_secs()),
+        openid,
+        external_userid,
     };
     Reply::json(serde_json::to_vec(&answer).expect("plain struct serializes"))
 }

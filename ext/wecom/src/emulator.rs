@@ -140,6 +140,10 @@ impl NativeEmulator {
         self.0.sign_in_as(userid)
     }
 
+    fn sign_in_outsider(&self, openid: String, external_userid: Option<String>) {
+        self.0.sign_in_outsider(openid, external_userid)
+    }
+
     fn sign_in_codes(&self) -> usize {
         self.0.sign_in_codes()
     }
@@ -401,6 +405,10 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("counts", method!(NativeEmulator::counts, 0))?;
     class.define_method("received_since", method!(NativeEmulator::received_since, 1))?;
     class.define_method("sign_in_as", method!(NativeEmulator::sign_in_as, 1))?;
+    class.define_method(
+        "sign_in_outsider",
+        method!(NativeEmulator::sign_in_outsider, 2),
+    )?;
     class.define_method("sign_in_codes", method!(NativeEmulator::sign_in_codes, 0))?;
     class.define_method(
         "age_sign_in_codes",
