@@ -63,6 +63,22 @@ RSpec.describe "WeCom.deliver_later and WeCom::DeliveryJob" do
     expect(emulator.messages.last).to include("enable_duplicate_check" => 1, "duplicate_check_interval" => 14_400)
   end
 
+  it "takes to_email:/to_mobile:, checked when enqueued and resolved by the worker; the log keeps both" do
+    expect { WeCom.deliver_later(:text, "hi", to_email: "not-an-address") }
+      .to raise_error(ArgumentError, /to_email must hold addresses like name@example.com/)
+    expect(queue.entries).to be_empty
+    WeCom.deliver_later(:text, "Interview at 15:00", to_email: "zhangsan@corp.example.com", to_mobile: "13700000000",
+                                                     idempotency_key: "interview-43")
+    expect(emulator.requests).to be_empty # nothing looked up before a worker runs the job
+    queue.run_all
+    expect(emulator.messages.map { |m| [m.dig("text", "content"), m["touser"]] }).to eq([["Interview at 15:00", "zhangsan"]])
+    delivery = WeCom::Delivery.find_by!(idempotency_key: "interview-43")
+    expect(delivery).to have_attributes(status: "sent")
+    expect(delivery.recipients).to eq("users" => [], "parties" => [], "tags" => [], "all" => false,
+                                      "emails" => ["zhangsan@corp.example.com"], "mobiles" => ["13700000000"])
+    expect(delivery.invalid_recipients).to include("unresolved" => ["13700000000"])
+  end
+
   it "passes wait:, wait_until:, queue: and priority: to ActiveJob and takes every send_* type" do
     WeCom.deliver_later(:textcard, title: "Interview", description: "15:00, room 3", url: "https://example.com/i/42",
                                    to: "zhangsan", wait: 300, queue: "notifications", priority: 5)

@@ -175,9 +175,87 @@ RSpec.describe "Sends to_email: and to_mobile:" do
     expect(emu.requests.size).to eq(calls)
   end
 
+  it "resolves the addresses of send_batch entries; an entry resolving to nobody is not sent, and order is kept" do
+    results = sender.send_batch([{ type: :text, content: "one", to_email: "zhaoliu@corp.example.com" },
+                                 { type: :text, content: "two", to_mobile: "13700000000" },
+                                 { type: :text, content: "three", to: "lisi", to_mobile: ["13900000007", "13700000001"] },
+                                 { type: :markdown, content: "four", party: 1 }])
+    expect(results.map(&:unresolved)).to eq([[], ["13700000000"], ["13700000001"], []])
+    expect(results.map { |r| r.msgid.nil? }).to eq([false, true, false, false])
+    expect(emu.messages.map { |m| [m.dig("text", "content") || m.dig("markdown", "content"), m["touser"]] })
+      .to contain_exactly(["one", "zhaoliu"], ["three", "lisi|qianqi"], ["four", nil])
+    expect { sender.send_batch([{ type: :text, content: "x", to_email: "nope" }]) }
+      .to raise_error(ArgumentError, /messages\[0\]: to_email must hold addresses like name@example.com/)
+  end
+
+  it "in test mode records the addresses as given and looks nothing up (no credentials needed)" do
+    WeCom.delivery_method = :test
+    WeCom::Testing.clear!
+    result = WeCom::Client.new.send_text("hi", to_email: "zhaoliu@corp.example.com", to_mobile: "13900000007")
+    batch = WeCom::Client.new.send_batch([{ type: :text, content: "b", to_email: "x@corp.example.com" }])
+    expect([result.msgid, batch.first.msgid]).to all(start_with("test-msgid-"))
+    expect(WeCom::Testing.deliveries.map { |d| [d.users, d.emails, d.mobiles] })
+      .to eq([[[], ["zhaoliu@corp.example.com"], ["13900000007"]], [[], ["x@corp.example.com"], []]])
+    expect(emu.requests).to eq([])
+    expect { WeCom::Client.new.send_text("hi", to_email: "nope") }.to raise_error(ArgumentError, /to_email/)
+  ensure
+    WeCom.delivery_method = :live
+    WeCom::Testing.clear!
+  end
+
   it "has an empty unresolved list for a send without addresses" do
     result = sender.send_text("plain", to: "zhangsan")
     expect(result.unresolved).to eq([])
     expect(result.all_delivered?).to be(true)
+  end
+end
+
+# Client#each_user_id pages through user/list_id with WeCom's cursor, which only the contact-sync
+# secret may call; the emulator is started with one.
+RSpec.describe "Client#each_user_id (user/list_id)" do
+  let(:users) do
+    (1..25).map { |n| { userid: format("u%02d", n), name: "User #{n}", department: n.even? ? [1, 2] : [2] } }
+  end
+  let(:emu) do
+    start_emulator(**credentials, contact_sync_secret: "contact-sync-secret",
+                                  directory: { departments: [{ id: 1, name: "HQ" }, { id: 2, name: "R&D", parentid: 1 }],
+                                               users: users })
+  end
+  let(:sync_client) { emu.client(secret: emu.contact_sync_secret) }
+
+  def list_id_calls
+    emu.requests.count { |r| r[:path] == "/cgi-bin/user/list_id" }
+  end
+
+  it "yields every member's userid once, page by page, however many departments they are in" do
+    seen = []
+    expect(sync_client.each_user_id(page_size: 7) { |userid| seen << userid }).to be(sync_client)
+    expect(seen).to eq(users.map { |u| u[:userid] })
+    expect(list_id_calls).to eq(6) # 37 entries (one per member and department), 7 a page
+  end
+
+  it "pages only as far as it is read, and is an Enumerator without a block" do
+    read = []
+    sync_client.each_user_id(page_size: 5) do |userid|
+      read << userid
+      break if read.size == 3
+    end
+    expect(read).to eq(%w[u01 u02 u03])
+    expect(list_id_calls).to eq(1)
+    expect(sync_client.each_user_id.to_a.size).to eq(25)
+  end
+
+  it "with an app's secret raises WeCom::PermissionError naming the contact-sync secret" do
+    expect { emu.client.each_user_id.first }.to raise_error(WeCom::PermissionError) do |error|
+      expect(error.errcode).to eq(48002)
+      expect(error.message).to include("contact-sync secret", "通讯录同步")
+    end
+  end
+
+  it "refuses a page_size WeCom would refuse, before any call" do
+    [0, 10_001, "100", nil].each do |size|
+      expect { sync_client.each_user_id(page_size: size) }.to raise_error(ArgumentError, /page_size must be an Integer from 1 to 10000/)
+    end
+    expect(emu.requests).to eq([])
   end
 end

@@ -154,6 +154,18 @@ RSpec.describe "Instrumentation" do
       server&.stop
     end
 
+    it "logs directory calls with whether someone was found, never the address looked up" do
+      expect(client.userid_by_email("zhangsan@corp.example.com")).to eq("zhangsan")
+      expect(client.userid_by_mobile("13700000009")).to be_nil
+      emulator.fail_next(60_011)
+      expect { client.user("lisi") }.to raise_error(WeCom::PermissionError)
+      lines = log.string
+      expect(lines).to match(/INFO -- : WeCom directory userid_by_email \(found\) [\d.]+ms/)
+      expect(lines).to match(/INFO -- : WeCom directory userid_by_mobile \(nobody\) [\d.]+ms/)
+      expect(lines).to match(/WARN -- : WeCom directory user failed: WeCom::PermissionError [\d.]+ms/)
+      expect(lines).not_to include("zhangsan@corp.example.com", "13700000009")
+    end
+
     it "logs a failed delivery as a warning" do
       emulator.fail_next(40_003)
       expect { client.send_text("x", to: "u") }.to raise_error(WeCom::APIError)

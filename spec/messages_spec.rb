@@ -481,7 +481,8 @@ RSpec.describe WeCom::Client do
       message = WeCom::Client.check(:text, "hi", to: %w[a b], tag: 3, safe: true, duplicate_check: true)
       expect(message).to be_frozen
       expect(message.to_h).to eq(msgtype: "text", body: { "content" => "hi" }, users: %w[a b], parties: [],
-                                 tags: ["3"], all: false, safe: true, id_trans: false, duplicate_check: 1800)
+                                 tags: ["3"], all: false, safe: true, id_trans: false, duplicate_check: 1800,
+                                 emails: [], mobiles: [])
       connection = { base_url: emulator.base_url, timeout: 5.0, open_timeout: 5.0, idle_timeout: 4.0, max_retries: 0,
                      retry_base_delay: 0.01 }
       native = WeCom::Native::Client.new(credentials[:corp_id], credentials[:secret], credentials[:agent_id],

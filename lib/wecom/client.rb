@@ -29,7 +29,7 @@ module WeCom
     # Message types whose first argument is a media_id, or a file to upload.
     MEDIA_TYPES = %w[image voice video file].freeze
     # Keyword arguments of every send that are not part of the message.
-    SENDING_KEYS = %i[to party tag safe id_trans duplicate_check].freeze
+    SENDING_KEYS = %i[to party tag safe id_trans duplicate_check to_email to_mobile].freeze
     # The event a send publishes (see "Instrumentation and logs" in the README).
     DELIVER = "deliver.wecom"
 
@@ -248,12 +248,16 @@ module WeCom
         raise ArgumentError, "type must be one of #{Messages::TYPES.join(', ')}, got #{Messages::Check.shown(type)}"
       end
 
-      # The WeCom::AppMessage of a built [msgtype, body] with its recipients and options.
-      def app_message(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil)
+      # The WeCom::AppMessage of a built [msgtype, body] with its recipients and options;
+      # to_email:/to_mobile: addresses are checked here and resolved when it is sent.
+      def app_message(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil,
+                      to_email: nil, to_mobile: nil)
         msgtype, body = message
-        recipients = Recipients.new(to: to, party: party, tag: tag)
+        emails, mobiles = addresses(to_email, to_mobile) if to_email || to_mobile
+        recipients = Recipients.new(to: to, party: party, tag: tag, addressed: !emails.nil?)
         AppMessage.new(msgtype, body, recipients.users, recipients.parties, recipients.tags, recipients.all?,
-                       safe ? true : false, id_trans ? true : false, duplicate_check_interval(duplicate_check))
+                       safe ? true : false, id_trans ? true : false, duplicate_check_interval(duplicate_check),
+                       emails, mobiles)
       end
 
       private
@@ -378,6 +382,14 @@ module WeCom
         raise ArgumentError, "rate_limit_pause #{Settings.not_seconds(rate_limit_pause)}"
 
       batch = messages.each_with_index.map { |message, index| batch_entry(message, index) }
+      return deliver_addressed_batch(batch, concurrency, pause) if batch.any?(&:addressed?)
+
+      deliver_batch(batch, concurrency, pause)
+    end
+
+    # Sends checked WeCom::AppMessages (their addresses resolved, or none) through the delivery
+    # method: a WeCom::Result or WeCom::Error for each, in order.
+    def deliver_batch(batch, concurrency, pause)
       WeCom.delivery.send_batch(app: app, batch: batch) do
         Instrumentation.instrument("deliver_batch.wecom", app: app, messages: batch.size) do |payload|
           results = native.send_batch(batch, concurrency, pause)
@@ -424,12 +436,13 @@ module WeCom
       @native.send_quick(msgtype, content, options)
     end
 
-    def deliver_message(message, to_email: nil, to_mobile: nil, **recipients_and_options)
-      if to_email || to_mobile
-        return deliver_to_addresses(message, to_email, to_mobile, recipients_and_options)
-      end
-
+    def deliver_message(message, **recipients_and_options)
       message = self.class.app_message(message, **recipients_and_options)
+      message.addressed? ? deliver_addressed(message) : deliver_app_message(message)
+    end
+
+    # Sends a WeCom::AppMessage (its addresses resolved, or none) through the delivery method.
+    def deliver_app_message(message)
       WeCom.delivery.send_message(app: app, message: message) do
         # The payload is built only for a subscriber.
         next native.deliver_message(message) if Instrumentation.quiet?(DELIVER)

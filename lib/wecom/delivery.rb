@@ -75,11 +75,12 @@ module WeCom
 
     # The attempt delivered: WeCom's msgid and the recipients it could not reach.
     def sent!(result)
+      invalid = { users: result.invalid_users, parties: result.invalid_parties, tags: result.invalid_tags,
+                  unlicensed_users: result.unlicensed_users }
+      # to_email:/to_mobile: addresses that belong to nobody.
+      invalid[:unresolved] = result.unresolved unless result.unresolved.empty?
       update!(status: "sent", msgid: result.msgid, errcode: 0, error_class: nil, error_message: nil, sent_at: Time.current,
-              locked_until: nil, invalid_recipients: {
-                users: result.invalid_users, parties: result.invalid_parties, tags: result.invalid_tags,
-                unlicensed_users: result.unlicensed_users
-              })
+              locked_until: nil, invalid_recipients: invalid)
     end
 
     # The attempt failed; another may follow.

@@ -42,7 +42,7 @@ module WeCom
       if WeCom.configuration.delivery_log
         @delivery = Delivery.claim!(idempotency_key: idempotency_key, job_id: job_id, app: client.app&.to_s,
                                     msgtype: message.msgtype,
-                                    recipients: message.to_h.slice(:users, :parties, :tags, :all))
+                                    recipients: logged_recipients(message))
         return @delivery unless @delivery.pending? # sent or failed by an earlier job of this key
 
         if @delivery.unsafe_to_retry?(window.to_i, Delivery.lease)
@@ -70,6 +70,12 @@ module WeCom
       # What retry_job serialises; flagged so that the Hash comes back as keyword arguments.
       self.arguments = [type, *arguments, Hash.ruby2_keywords_hash(job_options.compact.merge(options))]
       arguments
+    end
+
+    # The recipients the delivery log keeps: to_email:/to_mobile: as given too, when there are some.
+    def logged_recipients(message)
+      recipients = message.to_h.slice(:users, :parties, :tags, :all)
+      message.addressed? ? recipients.merge(emails: message.emails, mobiles: message.mobiles) : recipients
     end
 
     def failed(error)

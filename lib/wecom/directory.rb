@@ -82,6 +82,44 @@ module WeCom
       end
     end
 
+    # The most userids one user/list_id page may ask for (WeCom's limit).
+    MAX_LIST_ID_PAGE = 10_000
+
+    # Yields the userid of every member of the corp once (user/list_id, page by page through
+    # WeCom's cursor; a member of several departments is yielded once); without a block, an
+    # Enumerator. Needs a client on the contact-sync secret (通讯录同步 Secret):
+    # WeCom::Client.new(:hr, secret: ENV["WECOM_CONTACT_SYNC_SECRET"]). An app's own secret gets
+    # WeCom::PermissionError (48002), whose message says so.
+    # @yieldparam userid [String]
+    # @return [self, Enumerator]
+    def each_user_id(page_size: 1000)
+      unless Integer === page_size && page_size.between?(1, MAX_LIST_ID_PAGE)
+        raise ArgumentError, "page_size must be an Integer from 1 to #{MAX_LIST_ID_PAGE}, got #{Messages::Check.shown(page_size)}"
+      end
+      return enum_for(:each_user_id, page_size: page_size) unless block_given?
+
+      seen = {}
+      cursor = ""
+      loop do
+        page = Instrumentation.instrument("directory.wecom", app: app, action: :each_user_id) do
+          native.call("/cgi-bin/user/list_id", [], { "cursor" => cursor, "limit" => page_size }, true)
+        end
+        page.fetch("dept_user", []).each do |entry|
+          userid = entry["userid"]
+          next if !(String === userid) || seen.key?(userid)
+
+          seen[userid] = true
+          yield userid
+        end
+        previous = cursor
+        cursor = page["next_cursor"].to_s
+        break if cursor.empty?
+        # A cursor that does not move would page forever.
+        raise Error, "user/list_id answered the cursor it was asked with (#{cursor.inspect}); stopping" if cursor == previous
+      end
+      self
+    end
+
     # Who a sign-in code belongs to: see WeCom::SignIn.user_for_code.
     # @return [WeCom::SignIn::Identity]
     def user_for_code(code)
@@ -101,47 +139,101 @@ module WeCom
 
     private
 
-    # A send's to_email:/to_mobile: (corporate emails and mobile numbers: a String or an Array):
-    # each resolved through the cached directory and added to to:; the message goes to who was
-    # found, and the Result lists the rest as #unresolved. All are checked before any lookup.
-    # With nobody at all to send to, nothing is sent: a Result with no msgid and everything
-    # unresolved.
-    def deliver_to_addresses(message, emails, mobiles, options)
-      emails = address_list(emails, "to_email").map { |email| checked_email(email, "to_email") }
-      mobiles = address_list(mobiles, "to_mobile").map { |mobile| checked_mobile(mobile, "to_mobile") }
-      found = []
-      unresolved = []
-      emails.each { |email| (userid = userid_by_email(email)) ? found << userid : unresolved << email }
-      mobiles.each { |mobile| (userid = userid_by_mobile(mobile)) ? found << userid : unresolved << mobile }
-      users = Recipients.ids(options[:to], "to") + found
-      return Result.new(unresolved: unresolved) if users.empty? && options[:party].nil? && options[:tag].nil?
+    # Sends a message with to_email:/to_mobile: addresses: each resolved through the cached
+    # directory and added to its users; the message goes to who was found, and the Result lists
+    # the rest as #unresolved. With nobody at all to send to, nothing is sent: a Result with no
+    # msgid and everything unresolved. A delivery method that needs no credentials (test mode)
+    # gets the addresses as given, unresolved, and looks nothing up.
+    def deliver_addressed(message)
+      return deliver_app_message(message) unless WeCom.delivery.credentials_needed?
 
-      result = deliver_message(message, **options.merge(to: users.uniq))
-      Result.new(**result.to_h.except(:msgid), unresolved: unresolved)
+      resolved, unresolved = resolve_addresses(message)
+      return Result.new(unresolved: unresolved) unless resolved
+
+      with_unresolved(deliver_app_message(resolved), unresolved)
     end
 
-    def address_list(value, field)
-      return [] if value.nil?
+    # send_batch with addresses in some entries: each resolved first (as #deliver_addressed), then
+    # the entries with someone to send to go out as one batch; the results keep the entries' order.
+    def deliver_addressed_batch(batch, concurrency, pause)
+      return deliver_batch(batch, concurrency, pause) unless WeCom.delivery.credentials_needed?
 
-      list = Array === value ? value : [value]
-      raise ArgumentError, "#{field} must not be empty" if list.empty?
+      resolved = batch.map { |message| message.addressed? ? resolve_addresses(message) : [message, AppMessage::NO_ADDRESSES] }
+      sendable = resolved.filter_map(&:first)
+      results = sendable.empty? ? [] : deliver_batch(sendable, concurrency, pause)
+      resolved.map do |message, unresolved|
+        next Result.new(unresolved: unresolved) unless message
 
-      list
+        with_unresolved(results.shift, unresolved)
+      end
+    end
+
+    # [the message sent to the users its addresses resolve to (nil when that leaves nobody),
+    # the addresses that belong to no member].
+    def resolve_addresses(message)
+      found = []
+      unresolved = []
+      message.emails.each { |email| (userid = userid_by_email(email)) ? found << userid : unresolved << email }
+      message.mobiles.each { |mobile| (userid = userid_by_mobile(mobile)) ? found << userid : unresolved << mobile }
+      users = (message.users + found).uniq.freeze
+      return [nil, unresolved.freeze] if users.empty? && !message.all && message.parties.empty? && message.tags.empty?
+
+      [AppMessage.new(message.msgtype, message.body, users, message.parties, message.tags, message.all, message.safe,
+                      message.id_trans, message.duplicate_check), unresolved.freeze]
+    end
+
+    def with_unresolved(outcome, unresolved)
+      return outcome if unresolved.empty? || !outcome.is_a?(Result)
+
+      Result.new(**outcome.to_h.except(:msgid), unresolved: unresolved)
     end
 
     def checked_email(email, field)
-      email = Messages::Check.string(email, field, max_bytes: MAX_EMAIL_BYTES)
-      return email if email.match?(/\A[^@\s]+@[^@\s]+\z/)
-
-      raise ArgumentError, "#{field} must hold addresses like name@example.com, got #{email.inspect}"
+      self.class.checked_email(email, field)
     end
 
     def checked_mobile(mobile, field)
-      mobile = Messages::Check.string(mobile, field)
-      return mobile if mobile.match?(MOBILE)
-
-      raise ArgumentError, "#{field} must hold mobile numbers (digits, an optional +country code), got #{mobile.inspect}"
+      self.class.checked_mobile(mobile, field)
     end
+
+    class << self
+      # [emails, mobiles] of a send's to_email:/to_mobile: (a String or an Array each), checked:
+      # corporate emails and mobile numbers, raising ArgumentError naming the field.
+      # @api private
+      def addresses(to_email, to_mobile)
+        [address_list(to_email, "to_email").map { |email| checked_email(email, "to_email") }.uniq.freeze,
+         address_list(to_mobile, "to_mobile").map { |mobile| checked_mobile(mobile, "to_mobile") }.uniq.freeze]
+      end
+
+      # @api private
+      def checked_email(email, field)
+        email = Messages::Check.string(email, field, max_bytes: MAX_EMAIL_BYTES)
+        return email if email.match?(/\A[^@\s]+@[^@\s]+\z/)
+
+        raise ArgumentError, "#{field} must hold addresses like name@example.com, got #{email.inspect}"
+      end
+
+      # @api private
+      def checked_mobile(mobile, field)
+        mobile = Messages::Check.string(mobile, field)
+        return mobile if mobile.match?(MOBILE)
+
+        raise ArgumentError, "#{field} must hold mobile numbers (digits, an optional +country code), got #{mobile.inspect}"
+      end
+
+      private
+
+      def address_list(value, field)
+        return [] if value.nil?
+
+        list = Array === value ? value : [value]
+        raise ArgumentError, "#{field} must not be empty" if list.empty?
+
+        list
+      end
+    end
+
+    private
 
     def lookup(kind, value)
       client = native # raises the configuration error of a client without credentials

@@ -53,16 +53,19 @@ module WeCom
     # and wangwu (DEFAULT_DIRECTORY). It is separate from users:, which only decides the valid
     # recipients of a send.
     #
+    # contact_sync_secret: is the corp's contact-sync secret (通讯录同步 Secret): a client with it
+    # may page through user/list_id (Client#each_user_id), which an app's secret may not (48002).
+    #
     # max_records: is how many of each kind of record #messages, #requests, #uploads,
     # #robot_messages, #chat_messages, #card_updates, #recalled and #callback_attempts keep (the
     # newest; 0 keeps none); #counts counts every one since the start or #clear!.
     def self.start(corp_id: "corp", secret: "secret", agent_id: 1_000_002, token_ttl: 7200, users: nil,
                    parties: nil, tags: nil, apps: [], robots: nil, robot_limit_per_minute: 20, port: 0, tls: nil,
-                   ticket_ttl: 7200, directory: nil, max_records: DEFAULT_MAX_RECORDS)
+                   ticket_ttl: 7200, directory: nil, max_records: DEFAULT_MAX_RECORDS, contact_sync_secret: nil)
       new(corp_id: corp_id, secret: secret, agent_id: agent_id, token_ttl: token_ttl, users: users,
           parties: parties, tags: tags, apps: apps, robots: robots,
           robot_limit_per_minute: robot_limit_per_minute, port: port, tls: tls,
-          directory: directory, max_records: max_records).tap do |emulator|
+          directory: directory, max_records: max_records, contact_sync_secret: contact_sync_secret).tap do |emulator|
         emulator.ticket_ttl = ticket_ttl
       end
     end
@@ -90,7 +93,8 @@ module WeCom
     end
 
     def initialize(corp_id:, secret:, agent_id:, token_ttl:, users:, parties:, tags:, apps:, robots:,
-                   robot_limit_per_minute:, port:, tls: nil, directory: nil, max_records: DEFAULT_MAX_RECORDS)
+                   robot_limit_per_minute:, port:, tls: nil, directory: nil, max_records: DEFAULT_MAX_RECORDS,
+                   contact_sync_secret: nil)
       @corp_id = corp_id
       @secret = secret
       @agent_id = agent_id
@@ -100,7 +104,9 @@ module WeCom
       @native = Native::Emulator.start(corp_id, app_list, token_ttl.to_f, id_list.call(users),
                                        id_list.call(parties), id_list.call(tags), id_list.call(robots),
                                        Integer(robot_limit_per_minute), port, self.class.tls_files(tls),
-                                       directory_json(directory), checked_max_records(max_records))
+                                       directory_json(directory), checked_max_records(max_records),
+                                       contact_sync_secret.nil? ? nil : Messages::Check.string(contact_sync_secret, "contact_sync_secret"))
+      @contact_sync_secret = contact_sync_secret
       @latency = 0
       @callback_attempts = []
       @callback_attempt_count = 0
@@ -123,6 +129,10 @@ module WeCom
     def client(**settings)
       Client.new(corp_id: corp_id, secret: secret, agent_id: agent_id, base_url: base_url, **settings)
     end
+
+    # The contact-sync secret it was started with (contact_sync_secret:), or nil.
+    # @return [String, nil]
+    attr_reader :contact_sync_secret
 
     # How many records of each kind were received since the start or #clear! (the accessors keep
     # only the newest #max_records): a Hash of :requests, :messages, :uploads, :robot_messages,

@@ -21,6 +21,9 @@ module WeCom
   #   "chat.wecom"           one per app group chat call: app, action (create, update, get, send)
   #   "discard.wecom"        WeCom::DeliveryJob gave up on a message: app, msgtype,
   #                          idempotency_key, job_id, attempts, delivery_id, error
+  #   "directory.wecom"      one per directory call: app, action (userid_by_email, user,
+  #                          each_user_id, user_for_code, ...), found (for the lookups)
+  #   "jsapi_ticket.wecom", "agent_ticket.wecom", "js_sdk_signature.wecom": app (and ticket)
   #
   # Payloads never hold a secret, a token or message content.
   module Instrumentation

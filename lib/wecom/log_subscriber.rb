@@ -11,6 +11,7 @@ module WeCom
   #   WeCom request /cgi-bin/message/send HTTP 200, errcode 45033, attempt 1 3.1ms
   #   WeCom discarded text (idempotency key interview-42) after 1 attempt(s): WeCom::APIError: ...
   #   WeCom callback hr event template_card_event: HTTP 200 4.2ms
+  #   WeCom hr directory userid_by_email (found) 8.1ms
   #
   # Lines carry no secret, token or message content. Requiring this file attaches it.
   class LogSubscriber < ActiveSupport::LogSubscriber
@@ -80,6 +81,16 @@ module WeCom
     def chat(event)
       payload = event.payload
       outcome(event, "WeCom #{app(payload)}chat #{payload[:action]}")
+    end
+
+    # A directory call (directory.wecom): lookups by email or mobile, user, departments,
+    # each_user_id pages, sign-in exchanges. Never the address looked up (a person's email or
+    # mobile), only whether someone was found.
+    # @return [void]
+    def directory(event)
+      payload = event.payload
+      found = { true => "(found)", false => "(nobody)" }[payload[:found]]
+      outcome(event, "WeCom #{app(payload)}directory #{payload[:action]}", found)
     end
 
     # WeCom::DeliveryJob gave up on a message.

@@ -28,13 +28,14 @@ module WeCom
       end.reject(&:empty?).uniq.freeze
     end
 
-    def initialize(to: nil, party: nil, tag: nil)
+    # addressed: the message also goes to to_email:/to_mobile: addresses, so these may be empty.
+    def initialize(to: nil, party: nil, tag: nil, addressed: false)
       users = :all.equal?(to) ? ["@all"] : ids(to, "to")
       @all = users.include?("@all")
       @users = @all ? [].freeze : users
       @parties = ids(party, "party")
       @tags = ids(tag, "tag")
-      if !@all && @users.empty? && @parties.empty? && @tags.empty?
+      if !addressed && !@all && @users.empty? && @parties.empty? && @tags.empty?
         raise ArgumentError, "no recipients: give to: (user ids or :all), party: or tag:"
       end
 

@@ -10,9 +10,11 @@ module WeCom
     # records its idempotency_key. A group robot's message has `robot` (the Webhook's name) and
     # its mentions as `users`; an app group chat's message has `chat_id`; a template-card update
     # (Client#update_template_card) is msgtype "update_template_card" with the request's
-    # response_code and button or template_card as body, and the recipients it named.
+    # response_code and button or template_card as body, and the recipients it named. A send's
+    # to_email:/to_mobile: addresses are recorded as given in `emails` and `mobiles` (test mode
+    # looks nothing up in the directory).
     Delivery = Struct.new(:app, :msgtype, :body, :users, :parties, :tags, :all, :safe, :id_trans,
-                          :duplicate_check, :idempotency_key, :later, :robot, :chat_id, :msgid,
+                          :duplicate_check, :idempotency_key, :later, :robot, :chat_id, :msgid, :emails, :mobiles,
                           keyword_init: true) do
       # The message type as a Symbol (:text, :markdown, ...).
       # @return [Symbol]
@@ -86,7 +88,8 @@ module WeCom
       # no recipients of their own) and returns the recorded Delivery; an idempotency_key
       # already recorded returns the earlier one instead.
       def record(msgtype:, body:, app: nil, users: [], parties: [], tags: [], all: false, safe: false, id_trans: false,
-                 duplicate_check: nil, idempotency_key: nil, later: false, robot: nil, chat_id: nil)
+                 duplicate_check: nil, idempotency_key: nil, later: false, robot: nil, chat_id: nil, emails: [],
+                 mobiles: [])
         @lock.synchronize do
           earlier = idempotency_key && @deliveries.find { |delivery| delivery.idempotency_key == idempotency_key }
           next earlier if earlier
@@ -95,7 +98,7 @@ module WeCom
           Delivery.new(app: app, msgtype: msgtype, body: body, users: users, parties: parties, tags: tags, all: all,
                        safe: safe, id_trans: id_trans, duplicate_check: duplicate_check,
                        idempotency_key: idempotency_key, later: later, robot: robot, chat_id: chat_id,
-                       msgid: "test-msgid-#{@sequence}")
+                       msgid: "test-msgid-#{@sequence}", emails: emails, mobiles: mobiles)
                   .tap { |delivery| @deliveries << delivery }
         end
       end

@@ -307,6 +307,76 @@ pub(crate) fn user_simplelist(shared: &Shared, call: &Call) -> Reply {
     Reply::json(serde_json::json!({"errcode": 0, "errmsg": "ok", "userlist": list}).to_string())
 }
 
+/// The most `dept_user` entries one `user/list_id` page holds (WeCom's limit).
+const LIST_ID_MAX_LIMIT: u64 = 10_000;
+
+/// `POST /cgi-bin/user/list_id` `{"cursor", "limit"}`: a page of `{userid, department}` entries
+/// (one per member and department) and the `next_cursor` of the rest ("" after the last page).
+/// Only the contact-sync secret's token may call it: an app's gets 48002. `limit` is 1 to
+/// 10000 (default 1000); a bad limit or a cursor this emulator did not give → 40058.
+pub(crate) fn user_list_id(shared: &Shared, call: &Call) -> Reply {
+    let (app, body) = match authenticated_body(shared, call) {
+        Ok(found) => found,
+        Err(reply) => return reply,
+    };
+    if shared.contact_sync_app != Some(app) {
+        return Reply::error(48002, call.ip);
+    }
+    let limit = match body.get("limit") {
+        None => 1000,
+        Some(limit) => match limit.as_u64() {
+            Some(limit @ 1..=LIST_ID_MAX_LIMIT) => limit as usize,
+            _ => return Reply::error_with(40058, "limit must be 1 to 10000", call.ip),
+        },
+    };
+    let start = match body.get("cursor").and_then(serde_json::Value::as_str) {
+        None | Some("") => 0,
+        Some(cursor) => match cursor
+            .strip_prefix("c")
+            .and_then(|n| usize::from_str_radix(n, 36).ok())
+        {
+            Some(start) => start,
+            None => return Reply::error_with(40058, "invalid cursor", call.ip),
+        },
+    };
+    let entries: Vec<(&str, u64)> = shared
+        .members
+        .users()
+        .iter()
+        .flat_map(|u| u.department.iter().map(|&d| (u.userid.as_str(), d)))
+        .collect();
+    let end = entries.len().min(start.saturating_add(limit));
+    let page: Vec<serde_json::Value> = entries
+        .get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .map(|(userid, department)| serde_json::json!({"userid": userid, "department": department}))
+        .collect();
+    let next_cursor = if end < entries.len() {
+        format!("c{}", radix36(end))
+    } else {
+        String::new()
+    };
+    Reply::json(
+        serde_json::json!({"errcode": 0, "errmsg": "ok", "next_cursor": next_cursor, "dept_user": page})
+            .to_string(),
+    )
+}
+
+fn radix36(mut n: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[n % 36]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII digits")
+}
+
 /// Lookups by email or mobile that may find nobody before every further lookup is refused (until
 /// `clear`): WeCom blocks a corp's lookups for a day once misses pass a share of its member cap.
 pub const LOOKUP_MISS_LIMIT: usize = 20;

@@ -129,6 +129,9 @@ pub struct EmulatorConfig {
     /// recalls, card updates) are kept, the newest; [`Emulator::counts`] counts them all. 0 keeps
     /// none (only counts).
     pub max_records: usize,
+    /// The corp's contact-sync secret (通讯录同步 Secret): its token may call `user/list_id`,
+    /// which an app's token may not (48002). `None`: nobody may.
+    pub contact_sync_secret: Option<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -148,6 +151,7 @@ impl Default for EmulatorConfig {
             robot_limit_per_minute: 20,
             port: 0,
             max_records: DEFAULT_MAX_RECORDS,
+            contact_sync_secret: None,
         }
     }
 }

@@ -253,6 +253,7 @@ fn route(path: &str) -> Option<(Method, Handler)> {
         "/cgi-bin/auth/getuserdetail" => (Method::POST, signin::getuserdetail),
         "/cgi-bin/user/get" => (Method::GET, directory::user_get),
         "/cgi-bin/user/simplelist" => (Method::GET, directory::user_simplelist),
+        "/cgi-bin/user/list_id" => (Method::POST, directory::user_list_id),
         "/cgi-bin/department/list" => (Method::GET, directory::department_list),
         "/cgi-bin/department/simplelist" => (Method::GET, directory::department_simplelist),
         "/cgi-bin/user/getuserid" => (Method::POST, directory::userid_by_mobile),

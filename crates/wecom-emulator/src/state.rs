@@ -24,6 +24,8 @@ use super::{EmulatorApp, EmulatorConfig, RecordedRequest};
 pub(crate) struct Shared {
     pub corp_id: String,
     pub apps: Vec<EmulatorApp>,
+    /// The index in `apps` of the contact-sync secret's pseudo-app (agent id 0), if there is one.
+    pub contact_sync_app: Option<usize>,
     pub token_ttl: Duration,
     pub directory: Directory,
     /// Members and departments (`user/get`, the directory APIs, sign-in).
@@ -238,10 +240,21 @@ pub(crate) fn random_string(len: usize) -> String {
 
 impl Shared {
     pub fn new(config: EmulatorConfig) -> Shared {
-        let app_count = config.apps.len();
+        let mut apps = config.apps;
+        // The contact-sync secret gets tokens like an app's, so it is kept as one without an
+        // agent id; only user/list_id tells it apart.
+        let contact_sync_app = config.contact_sync_secret.map(|secret| {
+            apps.push(EmulatorApp {
+                secret,
+                agent_id: 0,
+            });
+            apps.len() - 1
+        });
+        let app_count = apps.len();
         Shared {
             corp_id: config.corp_id,
-            apps: config.apps,
+            apps,
+            contact_sync_app,
             token_ttl: config.token_ttl,
             directory: Directory {
                 users: config.users,

@@ -35,6 +35,7 @@ impl NativeEmulator {
         tls: Option<(String, String)>,
         members: Option<String>,
         max_records: usize,
+        contact_sync_secret: Option<String>,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let token_ttl = crate::convert::seconds(ruby, "token_ttl", token_ttl)?;
@@ -66,6 +67,7 @@ impl NativeEmulator {
                 robot_limit_per_minute,
                 port,
                 max_records,
+                contact_sync_secret,
             };
             // A taken or forbidden port, or a corp without apps: a setting to change, so a
             // WeCom::ConfigurationError (a WeCom::Error) that says which.
@@ -399,7 +401,7 @@ fn json_array(ruby: &Ruby, bodies: &[Json]) -> Result<RArray, Error> {
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Emulator", ruby.class_object())?;
-    class.define_singleton_method("start", function!(NativeEmulator::start, 12))?;
+    class.define_singleton_method("start", function!(NativeEmulator::start, 13))?;
     class.const_set("LOOKUP_MISS_LIMIT", wecom_emulator::LOOKUP_MISS_LIMIT)?;
     class.const_set("DEFAULT_MAX_RECORDS", wecom_emulator::DEFAULT_MAX_RECORDS)?;
     class.define_method("counts", method!(NativeEmulator::counts, 0))?;
