@@ -160,7 +160,7 @@ module WeCom
 
       resolved = batch.map { |message| message.addressed? ? resolve_addresses(message) : [message, AppMessage::NO_ADDRESSES] }
       sendable = resolved.filter_map(&:first)
-      results = sendable.empty? ? [] : deliver_batch(sendable, concurrency, pause)
+      results = sendable.empty? ? [] : deliver_batch(sendable, concurrency, pause).dup # shifted below
       resolved.map do |message, unresolved|
         next Result.new(unresolved: unresolved) unless message
 
