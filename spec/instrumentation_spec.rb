@@ -89,6 +89,30 @@ RSpec.describe "Instrumentation" do
     expect(events.inspect).not_to include(key)
   end
 
+  it "publishes directory.wecom with the action and, for lookups, whether someone was found" do
+    client.userid_by_email("zhangsan@corp.example.com")
+    client.userid_by_mobile("13700000009")
+    client.user("lisi")
+    client.departments
+    client.department_users(1)
+    expect(named("directory.wecom")).to eq([{ app: nil, action: :userid_by_email, found: true },
+                                            { app: nil, action: :userid_by_mobile, found: false },
+                                            { app: nil, action: :user }, { app: nil, action: :departments },
+                                            { app: nil, action: :department_users }])
+    expect(events.inspect).not_to include("zhangsan@corp.example.com", "13700000009")
+  end
+
+  it "publishes jsapi_ticket.wecom, agent_ticket.wecom and js_sdk_signature.wecom, never with a ticket" do
+    ticket = client.jsapi_ticket
+    client.agent_ticket
+    client.js_sdk_signature(url: "https://hr.example.com/interviews")
+    client.agent_config_signature(url: "https://hr.example.com/interviews")
+    expect(named("jsapi_ticket.wecom")).to eq([{ app: nil }])
+    expect(named("agent_ticket.wecom")).to eq([{ app: nil }])
+    expect(named("js_sdk_signature.wecom").map { |p| p[:ticket] }).to eq(%w[jsapi agent])
+    expect(events.inspect).not_to include(ticket)
+  end
+
   it "never carries a secret, a token or the content" do
     token = client.access_token
     client.send_text("Interview at 15:00", to: "zhangsan")

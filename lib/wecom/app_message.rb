@@ -14,8 +14,6 @@ module WeCom
                           :emails, :mobiles) do
     def initialize(*)
       super
-      self.emails ||= AppMessage::NO_ADDRESSES
-      self.mobiles ||= AppMessage::NO_ADDRESSES
       freeze
     end
 

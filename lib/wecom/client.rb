@@ -253,8 +253,9 @@ module WeCom
       def app_message(message, to: nil, party: nil, tag: nil, safe: false, id_trans: false, duplicate_check: nil,
                       to_email: nil, to_mobile: nil)
         msgtype, body = message
-        emails, mobiles = addresses(to_email, to_mobile) if to_email || to_mobile
-        recipients = Recipients.new(to: to, party: party, tag: tag, addressed: !emails.nil?)
+        addressed = !(to_email.nil? && to_mobile.nil?)
+        emails, mobiles = addressed ? addresses(to_email, to_mobile) : [AppMessage::NO_ADDRESSES, AppMessage::NO_ADDRESSES]
+        recipients = Recipients.new(to: to, party: party, tag: tag, addressed: addressed)
         AppMessage.new(msgtype, body, recipients.users, recipients.parties, recipients.tags, recipients.all?,
                        safe ? true : false, id_trans ? true : false, duplicate_check_interval(duplicate_check),
                        emails, mobiles)

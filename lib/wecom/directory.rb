@@ -43,14 +43,14 @@ module WeCom
     # @return [String, nil]
     def userid_by_email(email, type: :work)
       kind = EMAIL_TYPES.fetch(type) { raise ArgumentError, "type must be :work or :personal, got #{Messages::Check.shown(type)}" }
-      lookup(kind, checked_email(email, "email"))
+      lookup(kind, self.class.checked_email(email, "email"))
     end
 
     # The userid of the member with this mobile number, or nil when nobody has it; cached like
     # #userid_by_email.
     # @return [String, nil]
     def userid_by_mobile(mobile)
-      lookup("mobile", checked_mobile(mobile, "mobile"))
+      lookup("mobile", self.class.checked_mobile(mobile, "mobile"))
     end
 
     # The member `userid` (user/get), as a WeCom::User. Raises WeCom::NotFoundError when there is
@@ -179,21 +179,14 @@ module WeCom
       return [nil, unresolved.freeze] if users.empty? && !message.all && message.parties.empty? && message.tags.empty?
 
       [AppMessage.new(message.msgtype, message.body, users, message.parties, message.tags, message.all, message.safe,
-                      message.id_trans, message.duplicate_check), unresolved.freeze]
+                      message.id_trans, message.duplicate_check, AppMessage::NO_ADDRESSES, AppMessage::NO_ADDRESSES),
+       unresolved.freeze]
     end
 
     def with_unresolved(outcome, unresolved)
       return outcome if unresolved.empty? || !outcome.is_a?(Result)
 
       Result.new(**outcome.to_h.except(:msgid), unresolved: unresolved)
-    end
-
-    def checked_email(email, field)
-      self.class.checked_email(email, field)
-    end
-
-    def checked_mobile(mobile, field)
-      self.class.checked_mobile(mobile, field)
     end
 
     class << self

@@ -329,12 +329,9 @@ pub(crate) fn user_list_id(shared: &Shared, call: &Call) -> Reply {
             _ => return Reply::error_with(40058, "limit must be 1 to 10000", call.ip),
         },
     };
-    let start = match body.get("cursor").and_then(serde_json::Value::as_str) {
+    let start: usize = match body.get("cursor").and_then(serde_json::Value::as_str) {
         None | Some("") => 0,
-        Some(cursor) => match cursor
-            .strip_prefix("c")
-            .and_then(|n| usize::from_str_radix(n, 36).ok())
-        {
+        Some(cursor) => match cursor.strip_prefix("c").and_then(|n| n.parse().ok()) {
             Some(start) => start,
             None => return Reply::error_with(40058, "invalid cursor", call.ip),
         },
@@ -353,7 +350,7 @@ pub(crate) fn user_list_id(shared: &Shared, call: &Call) -> Reply {
         .map(|(userid, department)| serde_json::json!({"userid": userid, "department": department}))
         .collect();
     let next_cursor = if end < entries.len() {
-        format!("c{}", radix36(end))
+        format!("c{end}")
     } else {
         String::new()
     };
@@ -361,20 +358,6 @@ pub(crate) fn user_list_id(shared: &Shared, call: &Call) -> Reply {
         serde_json::json!({"errcode": 0, "errmsg": "ok", "next_cursor": next_cursor, "dept_user": page})
             .to_string(),
     )
-}
-
-fn radix36(mut n: usize) -> String {
-    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[n % 36]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).expect("ASCII digits")
 }
 
 /// Lookups by email or mobile that may find nobody before every further lookup is refused (until
