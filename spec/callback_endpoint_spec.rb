@@ -491,7 +491,7 @@ RSpec.describe WeCom::Callback::Endpoint do
       expect(attempts).to eq(3)
       expect(events.map { |event| event[:error]&.message }).to eq(["boom 1", "boom 2", nil])
       expect(events.map { |event| event[:status] }).to eq([500, 500, 200])
-      expect(log.string).to include("raised ArgumentError: boom 1", "released the claim, so WeCom's retry runs it again")
+      expect(log.string).to include("raised ArgumentError: boom 1", "did not mark it handled, so WeCom's retry runs it again")
       expect_no_secrets(log.string)
     end
 
@@ -655,6 +655,11 @@ RSpec.describe WeCom::Callback::Endpoint do
 
         class FleetBot < WeCom::Callback::Handler
           on :text do |msg|
+            if msg.content == "hold" # until the spec removes its file: a handler to SIGKILL
+              FleetRuns.record("started \#{msg.msg_id}")
+              deadline = Time.now + 30
+              sleep 0.02 while File.exist?(ENV.fetch("SPEC_HOLD")) && Time.now < deadline
+            end
             FleetRuns.record("text \#{msg.msg_id}")
             sleep 0.5 # both deliveries are in at once
             reply text: "handled by \#{Process.pid}"
@@ -676,15 +681,17 @@ RSpec.describe WeCom::Callback::Endpoint do
       RUBY
     end
 
-    def start_fleet(store)
+    def start_fleet(store, workers: 0)
       @redis_used = true if store == "redis"
       env = { "SPEC_WECOM_LIB" => File.expand_path("../lib", __dir__), "SPEC_CORP_ID" => corp_id,
               "SPEC_TOKEN" => token, "SPEC_AES_KEY" => aes_key, "SPEC_STORE" => store, "SPEC_NAMESPACE" => namespace,
               "SPEC_STORE_DIR" => File.join(tmp_dir, "store"), "SPEC_RUNS" => runs_file,
-              "SPEC_GO" => File.join(tmp_dir, "go"), "SPEC_WECOM_LOG" => File.join(tmp_dir, "wecom.log") }
+              "SPEC_GO" => File.join(tmp_dir, "go"), "SPEC_HOLD" => hold_file,
+              "SPEC_WECOM_LOG" => File.join(tmp_dir, "wecom.log") }
       config = rackup
-      servers = Array.new(2) do |index|
-        PumaServer.spawn(config, env: env, log: File.join(tmp_dir, "puma-#{index}.log"))
+      # Two Puma processes, or one in cluster mode with its workers.
+      servers = Array.new(workers.zero? ? 2 : 1) do |index|
+        PumaServer.spawn(config, env: env, workers: workers, log: File.join(tmp_dir, "puma-#{index}.log"))
       end
       (@servers ||= []).concat(servers)
       servers.map { |server| server.url("/wecom/hr") }
@@ -692,6 +699,10 @@ RSpec.describe WeCom::Callback::Endpoint do
 
     def runs
       File.exist?(runs_file) ? File.readlines(runs_file, chomp: true) : []
+    end
+
+    def hold_file
+      File.join(tmp_dir, "hold")
     end
 
     # Delivers `message` to every URL at the same moment, one thread each.
@@ -734,6 +745,37 @@ RSpec.describe WeCom::Callback::Endpoint do
         redis.close
         expect(keys.size).to eq(3) # one claim per message: the "being handled" ones are released
         expect(keys.join).not_to include("zhangsan", "TODAY")
+      end
+    end
+
+    # kill -9 chaos: the worker running a handler dies (SIGKILL, the OOM killer) and its connection
+    # with it, so WeCom retries at once. Its claim "being handled" is a 3-second lease it renewed
+    # while it lived; the retry waits for it to lapse and runs the handler in the other worker. The
+    # message was not marked handled, because its handler never finished.
+    %w[redis file].each do |store|
+      it "hands a message whose Puma worker was SIGKILLed mid-handler to another worker, once (#{store} store)" do
+        FileUtils.touch(hold_file)
+        url = start_fleet(store, workers: 2).first
+        message = text_message("hold", msg_id: "7000001")
+        delivery = Thread.new { deliver(url, message, timeout: 5, retries: 3) }
+        started = eventually(what: "a worker to start the handler") { runs.find { |line| line.end_with?("started 7000001") } }
+        victim = Integer(started.split.first)
+        sleep 1.5 # long enough for its lease to be renewed: a lapse below is the kill's doing
+        Process.kill(:KILL, victim)
+        File.delete(hold_file)
+
+        reply = delivery.value
+        survivor = Integer(reply.fetch("Content")[/\Ahandled by (\d+)\z/, 1])
+        expect(survivor).not_to eq(victim)
+        expect(runs).to eq(["#{victim} started 7000001", "#{survivor} started 7000001", "#{survivor} text 7000001"])
+        expect(statuses.last).to eq(200)
+        expect(statuses.size).to be_between(2, 4)
+
+        expect(deliver(url, message)).to be_nil # a later retry: handled already, and not run again
+        expect(runs.size).to eq(3)
+        log = File.read(File.join(tmp_dir, "wecom.log"))
+        expect(log).to include("was already handled: a retry")
+        expect(log).not_to include("could not be renewed")
       end
     end
 

@@ -102,6 +102,11 @@ RSpec.describe "Every native method, small and under GC.stress" do
       claims.release("k", claims.claim("k", 5))
       expect(calm(claims.claim("k", 5))).to be_a(String)
     end,
+    "WeCom::Native::Claims#renew" => lambda do |x|
+      claims = WeCom::Callback::Claims.new
+      expect(calm(claims.renew("k", claims.claim("k", 5), 5))).to be(true)
+    end,
+    "WeCom::Native::Claims#renews?" => ->(x) { expect(calm(WeCom::Callback::Claims.new.renews?)).to be(true) },
     "WeCom::Native::Client.new" => ->(x) { expect(calm(x.emulator.client.corp_id)).to eq(receive_id) },
     "WeCom::Native::Client#access_token" => ->(x) { expect(calm(x.client.access_token)).to be_a(String) },
     "WeCom::Native::Client#agent_id" => ->(x) { expect(calm(x.native_client.agent_id)).to eq(x.emulator.agent_id) },

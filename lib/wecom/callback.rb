@@ -148,5 +148,6 @@ end
 require_relative "callback/message"
 require_relative "callback/reply"
 require_relative "callback/claims"
+require_relative "callback/lease_keeper"
 require_relative "callback/handler"
 require_relative "callback/endpoint"

@@ -8,6 +8,7 @@ require "stringio"
 #
 #   server = PumaServer.start(app)                      # in this process: Puma::Server, its own threads
 #   server = PumaServer.spawn("config.ru", env: {...})  # a separate `puma` process loading a rackup file
+#                                                       # (workers: 2 for Puma's cluster mode)
 #   server = PumaServer.spawn_command(%w[ruby bin/rails server -b 127.0.0.1 -p 0], chdir: app, log: ...)
 #                                                       # any command that starts Puma on 127.0.0.1 (port 0)
 #   server.url("/wecom/hr"); server.port; server.stop
@@ -32,9 +33,10 @@ class PumaServer
   end
 
   # `puma` as its own process (Debian's /usr/bin/puma, or Puma's own executable), loading `rackup`
-  # with `env`; its output goes to `log` (a path).
-  def self.spawn(rackup, env: {}, threads: 4, log:)
-    new.tap { |server| server.spawn_process(rackup, env, threads, log) }
+  # with `env`; its output goes to `log` (a path). `workers:` forks that many worker processes
+  # (Puma's cluster mode), each loading `rackup` itself.
+  def self.spawn(rackup, env: {}, threads: 4, workers: 0, log:)
+    new.tap { |server| server.spawn_process(rackup, env, threads, workers, log) }
   end
 
   # `command` (an Array) in `chdir` with `env`, which starts Puma listening on 127.0.0.1 (on a
@@ -69,9 +71,9 @@ class PumaServer
     wait_until_answering
   end
 
-  def spawn_process(rackup, env, threads, log)
+  def spawn_process(rackup, env, threads, workers, log)
     command = puma_command + ["--bind", "tcp://127.0.0.1:0", "--threads", "#{threads}:#{threads}",
-                              "--environment", "test", rackup]
+                              "--workers", workers.to_s, "--environment", "test", rackup]
     spawn_listening(command, env, File.dirname(rackup), log)
   end
 

@@ -83,6 +83,14 @@ impl TokenStore for MapStore {
         self.unlock_now(&format!("{key}:claim"), owner);
         ready(())
     }
+    fn renew(&self, key: &str, owner: &str, _ttl: Duration) -> StoreFuture<'_, bool> {
+        let locks = self.locks.lock().unwrap();
+        ready(
+            locks
+                .get(&format!("{key}:claim"))
+                .is_some_and(|o| o == owner),
+        )
+    }
 }
 
 fn client(emulator: &Emulator, store: Arc<dyn TokenStore>) -> Client {
@@ -277,5 +285,40 @@ async fn a_claim_is_won_once_across_processes() {
         assert!(!store.claim(&key, "late", ttl).await.unwrap(), "{store:?}");
         store.release(&key, &winners[0]).await.unwrap();
         assert!(store.claim(&key, "late", ttl).await.unwrap(), "{store:?}");
+    }
+}
+
+/// A short lease renewed by its owner outlives its first lifetime; no one else renews it, and
+/// once it lapses its old owner cannot renew it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_lives_while_its_owner_renews_it() {
+    let short = Duration::from_millis(300);
+    for store in stores().into_iter().filter(|s| s.describe() != "MapStore") {
+        let key = format!("wecom-callback:ww1:lease:{}", fastrand::u64(..));
+        assert!(store.claim(&key, "worker-1", short).await.unwrap());
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            assert!(
+                store.renew(&key, "worker-1", short).await.unwrap(),
+                "{store:?}"
+            );
+            assert!(
+                !store.renew(&key, "worker-2", short).await.unwrap(),
+                "{store:?}"
+            );
+        }
+        assert!(
+            !store.claim(&key, "worker-2", short).await.unwrap(),
+            "{store:?}: renewed past its first 300 ms"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            !store.renew(&key, "worker-1", short).await.unwrap(),
+            "{store:?}: lapsed"
+        );
+        assert!(
+            store.claim(&key, "worker-2", short).await.unwrap(),
+            "{store:?}"
+        );
     }
 }

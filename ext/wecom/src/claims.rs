@@ -66,6 +66,29 @@ impl NativeClaims {
             )
         })
     }
+
+    /// Extends `owner`'s claim of `key` to `ttl` seconds from now: false when it is no longer
+    /// theirs.
+    fn renew(
+        ruby: &Ruby,
+        rb_self: &Self,
+        key: String,
+        owner: String,
+        ttl: f64,
+    ) -> Result<bool, Error> {
+        guard(ruby, || {
+            let ttl = convert::seconds(ruby, "ttl", ttl)?;
+            let store = rb_self.store.clone();
+            gvl::run(ruby, move |_| async move {
+                store.renew(&key, &owner, ttl).await
+            })
+        })
+    }
+
+    /// Whether `renew` works with this store.
+    fn renews(&self) -> bool {
+        self.store.renews()
+    }
 }
 
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
@@ -73,5 +96,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_singleton_method("new", function!(NativeClaims::new, 2))?;
     class.define_method("claim", method!(NativeClaims::claim, 2))?;
     class.define_method("release", method!(NativeClaims::release, 2))?;
+    class.define_method("renew", method!(NativeClaims::renew, 3))?;
+    class.define_method("renews?", method!(NativeClaims::renews, 0))?;
     Ok(())
 }

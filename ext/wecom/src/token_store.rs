@@ -1,5 +1,5 @@
 //! A token store written in Ruby — any object with `read`, `write`, `delete`, `lock` and
-//! `unlock` — as a core `TokenStore`.
+//! `unlock`, and optionally `renew` — as a core `TokenStore`.
 //!
 //! The core calls a store while a send runs without the GVL. Rather than re-acquiring the GVL
 //! from inside (where a pending interrupt could unwind through Rust frames), each call is queued
@@ -76,6 +76,8 @@ pub fn from_ruby(ruby: &Ruby, value: Option<Value>, timeout: Duration) -> Result
 /// (its GC mark function marks it), and only touched with the GVL held.
 pub struct RubyStore {
     object: VALUE,
+    /// Whether the object defines `renew(key, owner, ttl)`.
+    renews: bool,
 }
 
 // SAFETY: `object` is only turned back into a Value inside jobs, which run with the GVL.
@@ -86,6 +88,7 @@ impl RubyStore {
     pub fn new(object: Value) -> RubyStore {
         RubyStore {
             object: object.as_raw(),
+            renews: object.respond_to("renew", false).unwrap_or(false),
         }
     }
 
@@ -239,5 +242,18 @@ impl TokenStore for RubyStore {
 
     fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()> {
         self.call("unlock", vec![text(key), text(owner)], |_| ())
+    }
+
+    /// The object's `renew(key, owner, ttl)`; a store without one renews nothing.
+    fn renew(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
+        if !self.renews {
+            return Box::pin(std::future::ready(Ok(false)));
+        }
+        let args = vec![text(key), text(owner), Arg::Seconds(ttl.as_secs_f64())];
+        self.call("renew", args, |v| v.to_bool())
+    }
+
+    fn renews(&self) -> bool {
+        self.renews
     }
 }

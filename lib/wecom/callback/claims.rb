@@ -32,6 +32,18 @@ module WeCom
         @native.release(key, owner)
         nil
       end
+
+      # Extends `owner`'s claim of `key` to `ttl` seconds from now: false when it is no longer
+      # theirs (it lapsed, and someone else may hold it now).
+      def renew(key, owner, ttl)
+        @native.renew(key, owner, ttl.to_f)
+      end
+
+      # Whether #renew works with this store: every built-in store's does; a store written in
+      # Ruby needs a `renew(key, owner, ttl)` method.
+      def renews?
+        @native.renews?
+      end
     end
   end
 end

@@ -9,17 +9,22 @@ module WeCom
     #
     #   mount WeCom::Callback::Endpoint.new(:hr, InterviewBot), at: "/wecom/hr"
     #
-    # GET answers WeCom's URL check. POST verifies, decrypts and parses, claims the message in
-    # the token store so that WeCom's retries (to any process or host sharing the store) run
-    # the handler once, runs the matching rule and answers with its encrypted reply, or an empty
-    # 200. A rule with `later: true` is enqueued as WeCom::CallbackJob and answered at once.
+    # GET answers WeCom's URL check. POST verifies, decrypts and parses, takes the message's
+    # claim "being handled" in the token store, runs the matching rule and answers with its
+    # encrypted reply, or an empty 200; only when the handler succeeded is the message marked
+    # handled, so that WeCom's retries (to any process or host sharing the store) run it once. A
+    # rule with `later: true` is enqueued as WeCom::CallbackJob and answered at once.
     #
     # Refusals: missing parameters 400, bad signature / stale timestamp / wrong receive id 403,
     # a body over 1 MB 413 (by its Content-Length, without reading it), undecryptable or
     # malformed XML 400; the handler does not run, nothing is claimed, and the log line names
     # the reason (never the token or the key). A handler that raises (or replies with content
-    # that is not valid) gives up its claim, so that WeCom's next retry runs it again, is
-    # reported (the log, Rails.error on Rails 7+, the event's :error) and is answered 500.
+    # that is not valid) leaves the message unmarked, so that WeCom's next retry runs it again,
+    # is reported (the log, Rails.error on Rails 7+, the event's :error) and is answered 500.
+    #
+    # The claim "being handled" is a LEASE-second lease renewed while the handler runs (by a
+    # WeCom::Callback::LeaseKeeper): a process killed mid-handler lets it lapse within LEASE
+    # seconds, and WeCom's retry, to another process, runs the handler.
     #
     # WeCom retries a delivery it got no answer to within 5 s. A retry of a message whose
     # handler has finished is answered with an empty 200 (the first answer's reply went down
@@ -35,7 +40,12 @@ module WeCom
       # How long a handled message stays claimed: far beyond WeCom's three retries, and at least
       # twice the replay window (a replayed callback is refused as stale after that).
       CLAIM_TTL = 3600
-      # How long the claim "being handled" lasts at most, should its process die mid-handler.
+      # How long the claim "being handled" lasts unless renewed: a retry takes over this soon after
+      # the process handling the message dies (SIGKILL, the OOM killer). Renewed every
+      # LEASE_RENEWAL seconds while the handler runs.
+      LEASE = 3
+      LEASE_RENEWAL = 1
+      # How long it lasts in a store that cannot renew (one written in Ruby without #renew).
       RUNNING_TTL = 60
       # How long a retry waits for a delivery of the same message that is still being handled.
       IN_PROGRESS_WAIT = 4
@@ -141,7 +151,8 @@ module WeCom
         return empty unless rule # nothing runs, so nothing is claimed
 
         key = claim_key(message)
-        running = await_turn("#{key}:running")
+        running_key = "#{key}:running"
+        running = await_turn(running_key)
         unless running
           payload[:duplicate] = true
           log(:warn, "#{described(message)} is still being handled after #{@in_progress_wait}s: answered 503, " \
@@ -150,15 +161,16 @@ module WeCom
         end
 
         begin
-          handled = claims.claim(key, claim_ttl)
-          unless handled
-            payload[:duplicate] = true
-            log(:info, "#{described(message)} was already handled: a retry, answered with an empty 200")
-            return empty
+          while_running(running_key, running) do
+            if handled?(key)
+              payload[:duplicate] = true
+              log(:info, "#{described(message)} was already handled: a retry, answered with an empty 200")
+              next empty
+            end
+            run(rule, message, payload).tap { |response| handled(key, message) if response[0] == 200 }
           end
-          run(rule, message, key, handled, payload)
         ensure
-          release("#{key}:running", running)
+          release(running_key, running)
         end
       rescue Error => e
         payload[:error] = e
@@ -174,11 +186,13 @@ module WeCom
       end
 
       # The claim "being handled" of a message: taken at once, or once the delivery holding it
-      # is over (nil when it is still held after in_progress_wait seconds).
+      # is over (nil when it is still held after in_progress_wait seconds). A short lease where
+      # the store can renew it (see #while_running), else RUNNING_TTL.
       def await_turn(key)
+        ttl = renewing? ? LEASE : RUNNING_TTL
         deadline = monotonic + @in_progress_wait
         loop do
-          owner = claims.claim(key, RUNNING_TTL)
+          owner = claims.claim(key, ttl)
           return owner if owner
           return nil if monotonic >= deadline
 
@@ -186,13 +200,54 @@ module WeCom
         end
       end
 
-      def run(rule, message, key, owner, payload)
+      # Runs the block with the claim "being handled" renewed every LEASE_RENEWAL seconds, so that
+      # when this process dies mid-handler a retry takes over within LEASE seconds.
+      def while_running(key, owner, &block)
+        return yield unless renewing?
+
+        lease_keeper.hold(key, owner, &block)
+      end
+
+      def renewing?
+        claims.respond_to?(:renews?) && claims.renews?
+      end
+
+      def lease_keeper
+        @lease_keeper || @setup.synchronize do
+          @lease_keeper ||= LeaseKeeper.new(claims, ttl: LEASE, every: LEASE_RENEWAL) do |_key, error|
+            log(:warn, "the claim of a message being handled could not be renewed " \
+                       "(#{error ? "#{error.class}: #{error.message}" : 'it had lapsed'}); a retry may run its handler again")
+          end
+        end
+      end
+
+      # Whether a delivery of this message has been handled. Asked under the claim "being
+      # handled", so no one marks it meanwhile: a claim taken and given back at once.
+      def handled?(key)
+        probe = claims.claim(key, LEASE)
+        return true unless probe
+
+        release(key, probe)
+        false
+      end
+
+      # Marks the message handled, once its handler succeeded: a process killed before this
+      # leaves nothing behind, and WeCom's retry runs the handler again.
+      def handled(key, message)
+        return if claims.claim(key, claim_ttl)
+
+        log(:warn, "#{described(message)} was marked handled by another delivery meanwhile (its claim had lapsed)")
+      rescue Error => e
+        log(:error, "could not mark #{described(message)} handled (#{e.class}: #{e.message}); WeCom's retry may " \
+                    "run its handler again")
+      end
+
+      def run(rule, message, payload)
         return later(message) if rule.later
 
         content = @handler.run(rule, message, callback)
         content ? [200, { "content-type" => "application/xml" }, [callback.reply(message, **content)]] : empty
       rescue StandardError => e
-        release(key, owner)
         payload[:error] = e
         report(e, message)
         text(500, "the handler failed; WeCom's retry runs it again\n")
@@ -228,7 +283,7 @@ module WeCom
 
       def report(error, message)
         log(:error, "handler #{@handler} raised #{error.class}: #{error.message} (#{described(message)}); " \
-                    "answered 500 and released the claim, so WeCom's retry runs it again")
+                    "answered 500 and did not mark it handled, so WeCom's retry runs it again")
         return unless defined?(::Rails) && ::Rails.respond_to?(:error) && ::Rails.error.respond_to?(:report)
 
         ::Rails.error.report(error, handled: true,

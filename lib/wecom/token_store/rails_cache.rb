@@ -67,6 +67,17 @@ module WeCom
         cache.delete(name("#{key}:lock")) if cache.read(name("#{key}:lock")) == owner
       end
 
+      # Extends `owner`'s lock of `key` to `ttl` seconds from now (the callback endpoint's lease
+      # while a handler runs). Read then write, as #delete: renewed with seconds to spare, it
+      # cannot lapse in between in practice.
+      # @return [Boolean] whether `owner` still held it
+      def renew(key, owner, ttl)
+        return false unless cache.read(name("#{key}:lock")) == owner
+
+        cache.write(name("#{key}:lock"), owner, expires_in: ttl) or unreachable("the lock was not renewed")
+        true
+      end
+
       # The cache's class and the namespace.
       # @return [String]
       def inspect

@@ -156,6 +156,24 @@ impl TokenStore for FileStore {
             .map_err(|e| store_error("releasing a claim in the token directory failed", e))
         })
     }
+
+    fn renew(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
+        let path = self.claim_path(key);
+        let until = super::now_ms().saturating_add(ttl.as_millis() as u64);
+        let owner = owner.to_owned();
+        Box::pin(async move {
+            off_thread(self.timeout, move || {
+                with_claim_file(&path, |holder| match holder {
+                    Some((holder, expires)) if holder == owner && expires > super::now_ms() => {
+                        Ok((true, Some(format!("{owner} {until}"))))
+                    }
+                    _ => Ok((false, None)),
+                })
+            })
+            .await
+            .map_err(|e| store_error("renewing a claim in the token directory failed", e))
+        })
+    }
 }
 
 impl FileStore {

@@ -56,6 +56,15 @@ impl MemoryStore {
         true
     }
 
+    fn extend(&self, key: &str, owner: &str, ttl: Duration) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let holds = live(&mut held, key).is_some_and(|holder| holder == owner.as_bytes());
+        if holds {
+            insert(&mut held, key, owner.as_bytes().to_vec(), ttl);
+        }
+        holds
+    }
+
     fn give_up(&self, key: &str, owner: &str) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if live(&mut held, key).is_some_and(|holder| holder == owner.as_bytes()) {
@@ -116,6 +125,10 @@ impl TokenStore for MemoryStore {
         self.give_up(&format!("{key}:claim"), owner);
         ready(())
     }
+
+    fn renew(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
+        ready(self.extend(&format!("{key}:claim"), owner, ttl))
+    }
 }
 
 #[cfg(test)]
@@ -135,7 +148,22 @@ mod tests {
         );
         store.release("m1", "a").await.unwrap();
         assert!(store.claim("m1", "b", ttl).await.unwrap());
+        assert!(
+            !store.renew("m1", "a", ttl).await.unwrap(),
+            "only the owner renews"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(store.renew("m1", "b", ttl).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            !store.claim("m1", "c", ttl).await.unwrap(),
+            "a renewed claim outlives its first ttl"
+        );
         tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(
+            !store.renew("m1", "b", ttl).await.unwrap(),
+            "an expired claim cannot be renewed"
+        );
         assert!(
             store.claim("m1", "c", ttl).await.unwrap(),
             "an expired claim is free"

@@ -52,6 +52,14 @@ pub trait TokenStore: Send + Sync {
     fn claim(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool>;
     /// Gives up a claim, if `owner` still holds it.
     fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()>;
+    /// Extends a claim `owner` still holds to `ttl` from now; false when it is no longer
+    /// theirs (it expired, and perhaps someone else took it). A lease kept short and renewed
+    /// while its work runs lapses within `ttl` when its process dies.
+    fn renew(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool>;
+    /// Whether `renew` can work: a store written in Ruby may not define it.
+    fn renews(&self) -> bool {
+        true
+    }
 }
 
 impl dyn TokenStore {

@@ -29,6 +29,11 @@ const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
 
+/// Extends a lock or claim only if its owner still holds it.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0";
+
 impl RedisStore {
     pub fn new(url: String, namespace: String, timeout: Duration) -> Result<RedisStore> {
         if redis::parse_redis_url(&url).is_none() {
@@ -164,6 +169,12 @@ impl TokenStore for RedisStore {
     fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()> {
         let (claim_key, owner) = (format!("{}:claim", self.key(key)), owner.to_owned());
         Box::pin(async move { self.give_up(claim_key, &owner).await })
+    }
+
+    fn renew(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
+        let mut command = Self::script(RENEW, format!("{}:claim", self.key(key)), owner);
+        command.arg(ttl.as_millis().max(1) as u64);
+        Box::pin(async move { Ok(self.query::<i64>(command).await? == 1) })
     }
 }
 
