@@ -41,9 +41,10 @@ module WeCom
       # twice the replay window (a replayed callback is refused as stale after that).
       CLAIM_TTL = 3600
       # How long the claim "being handled" lasts unless renewed: a retry takes over this soon after
-      # the process handling the message dies (SIGKILL, the OOM killer). Renewed every
-      # LEASE_RENEWAL seconds while the handler runs.
+      # the process handling the message dies (SIGKILL, the OOM killer).
       LEASE = 3
+      # How often that claim is renewed while the handler runs (only handlers that run this long
+      # cost a store call for it).
       LEASE_RENEWAL = 1
       # How long it lasts in a store that cannot renew (one written in Ruby without #renew).
       RUNNING_TTL = 60
