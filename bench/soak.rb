@@ -5,7 +5,14 @@
 # deliver CALLBACKS signed and encrypted callbacks (each a new connection, as WeCom makes them) to
 # a WeCom::Callback::Endpoint served by Puma, also in this process — so the client, the
 # callback receiver and the emulator are all measured. Every EVERY sends (with their share of
-# the callbacks) it runs a full GC and samples RSS and the open file descriptors.
+# the callbacks) it runs a full GC, hands glibc's free memory back to the system
+# (malloc_trim), and samples RSS, the bytes malloc has handed out, and the open file descriptors.
+#
+# Why trim: the process has ten malloc arenas (Ruby, Puma's threads, the emulator's and the
+# client's runtimes), and glibc keeps freed memory cached in each; untrimmed, that cache creeps up
+# by a fraction of a megabyte per 100,000 sends while malloc's bytes in use stay flat. A leak
+# is memory the process holds, as GC.start separates it from garbage; "malloc in use" shows
+# the same from the allocator's side.
 #
 #   ruby -Ilib bench/soak.rb                       1,000,000 sends, 100,000 callbacks (rake soak)
 #   ruby -Ilib bench/soak.rb --sends 100000 --callbacks 10000 --every 10000     (bin/test's)
@@ -19,6 +26,7 @@
 # run: a claim is held for an hour by design (Endpoint::CLAIM_TTL), so in the memory store it
 # would be growth that is no leak.
 require "etc"
+require "fiddle"
 require "optparse"
 require "securerandom"
 require "time"
@@ -101,10 +109,13 @@ module Bench
       # Puma closes its side of the last callback's connection on its own thread.
       sleep 0.1
       GC.start
+      Malloc.trim
       rss_kb = File.read("/proc/self/status")[/^VmRSS:\s+(\d+) kB/, 1].to_i
       fds = Dir.children("/proc/self/fd").to_h { |fd| [fd, (File.readlink("/proc/self/fd/#{fd}") rescue "?")] }
-      @samples << { sends: sent, callbacks: delivered, rss_mb: rss_kb / MIB, fds: fds.size, open: fds }
-      warn format("soak: %<sends>9d sends %<callbacks>8d callbacks  RSS %<rss_mb>7.1f MB  %<fds>3d fds", @samples.last)
+      @samples << { sends: sent, callbacks: delivered, rss_mb: rss_kb / MIB, malloc_mb: Malloc.in_use_mb,
+                    fds: fds.size, open: fds }
+      warn format("soak: %<sends>9d sends %<callbacks>8d callbacks  RSS %<rss_mb>7.1f MB  malloc in use %<malloc_mb>6.2f MB  " \
+                  "%<fds>3d fds", @samples.last)
     end
 
     def report(started_at, emulator)
@@ -113,10 +124,10 @@ module Bench
       growth = last[:rss_mb] - warm[:rss_mb]
       fd_growth = last[:fds] - warm[:fds]
       counts = emulator.counts
-      verdict = format("soak: after warm-up (%<from>d sends → %<to>d) RSS grew %<growth>+.1f MB, open fds %<fds>+d; " \
-                       "the emulator counted %<messages>d messages and kept %<kept>d",
-                       from: warm[:sends], to: last[:sends], growth: growth, fds: fd_growth,
-                       messages: counts[:messages], kept: emulator.messages.size)
+      verdict = format("soak: after warm-up (%<from>d sends → %<to>d) RSS grew %<growth>+.1f MB (malloc in use " \
+                       "%<malloc>+.2f MB), open fds %<fds>+d; the emulator counted %<messages>d messages and kept %<kept>d",
+                       from: warm[:sends], to: last[:sends], growth: growth, malloc: last[:malloc_mb] - warm[:malloc_mb],
+                       fds: fd_growth, messages: counts[:messages], kept: emulator.messages.size)
       puts verdict
       write_results(started_at, verdict) if @write
       problems = []
@@ -137,10 +148,57 @@ module Bench
       lines = ["# Soak (bench/soak.rb)", "",
                "- Machine: #{Etc.nprocessors} CPUs (nproc), #{cpu}", "- Ruby: #{RUBY_DESCRIPTION}",
                "- Date: #{started_at.iso8601}", "- Command: #{@command}", "",
-               "| sends | callbacks | RSS (MB) | open fds |", "|---:|---:|---:|---:|"]
-      @samples.each { |s| lines << format("| %<sends>d | %<callbacks>d | %<rss_mb>.1f | %<fds>d |", s) }
+               "| sends | callbacks | RSS (MB) | malloc in use (MB) | open fds |", "|---:|---:|---:|---:|---:|"]
+      @samples.each { |s| lines << format("| %<sends>d | %<callbacks>d | %<rss_mb>.1f | %<malloc_mb>.2f | %<fds>d |", s) }
       lines << "" << verdict.delete_prefix("soak: ").capitalize << ""
       File.write(File.join(__dir__, "results", "soak.md"), lines.join("\n"))
+    end
+  end
+
+  # glibc's allocator, through Fiddle: malloc_trim gives its cached free memory back, malloc_info
+  # tells how much it has handed out (over every arena). Elsewhere (musl), neither: 0.
+  module Malloc
+    LIBC = Fiddle.dlopen(nil)
+
+    def self.function(name, arguments, result)
+      Fiddle::Function.new(LIBC[name], arguments, result)
+    rescue Fiddle::DLError
+      nil
+    end
+
+    TRIM = function("malloc_trim", [Fiddle::TYPE_SIZE_T], Fiddle::TYPE_INT)
+    INFO = function("malloc_info", [Fiddle::TYPE_INT, Fiddle::TYPE_VOIDP], Fiddle::TYPE_INT)
+    OPEN_MEMSTREAM = function("open_memstream", [Fiddle::TYPE_VOIDP, Fiddle::TYPE_VOIDP], Fiddle::TYPE_VOIDP)
+    FCLOSE = function("fclose", [Fiddle::TYPE_VOIDP], Fiddle::TYPE_INT)
+    FREE = function("free", [Fiddle::TYPE_VOIDP], Fiddle::TYPE_VOID)
+
+    def self.trim
+      TRIM&.call(0)
+    end
+
+    # Bytes from the system (arenas and mmapped chunks) less what is free in the arenas, in MB;
+    # malloc_info's last totals cover every arena.
+    def self.in_use_mb
+      return 0.0 unless INFO && OPEN_MEMSTREAM
+
+      xml = info_xml
+      totals = xml[xml.rindex("</heap>").to_i..]
+      free = totals.scan(/<total type="(?:fast|rest)" count="\d+" size="(\d+)"/).flatten.sum(&:to_i)
+      mmapped = totals[/<total type="mmap" count="\d+" size="(\d+)"/, 1].to_i
+      system = totals[/<system type="current" size="(\d+)"/, 1].to_i
+      (system - free + mmapped) / 1_048_576.0
+    end
+
+    # malloc_info's XML, written to a memory stream.
+    def self.info_xml
+      buffer = Fiddle::Pointer.malloc(Fiddle::SIZEOF_VOIDP, Fiddle::RUBY_FREE)
+      size = Fiddle::Pointer.malloc(Fiddle::SIZEOF_SIZE_T, Fiddle::RUBY_FREE)
+      stream = OPEN_MEMSTREAM.call(buffer, size)
+      INFO.call(0, stream)
+      FCLOSE.call(stream)
+      text = buffer.ptr.to_s(size[0, Fiddle::SIZEOF_SIZE_T].unpack1("J"))
+      FREE.call(buffer.ptr)
+      text
     end
   end
 end
