@@ -117,6 +117,7 @@ module OmniAuth
 
         code = request.params["code"].to_s
         return fail!(:missing_code, Failure.new("WeCom sent no code")) if code.empty?
+        return fail!(:invalid_code, Failure.new("the code is not one WeCom gives")) unless plausible_code?(code)
 
         @identity = wecom_client.user_for_code(code)
         unless identity.member? || options.allow_external
@@ -138,6 +139,15 @@ module OmniAuth
       private
 
       attr_reader :identity
+
+      # What Client#user_for_code would take (UTF-8, not blank, within MAX_CODE_BYTES): anything
+      # else in the query is refused without asking WeCom.
+      def plausible_code?(code)
+        ::WeCom::Messages::Check.string(code, "code", max_bytes: ::WeCom::SignIn::MAX_CODE_BYTES)
+        true
+      rescue ArgumentError
+        false
+      end
 
       # The member's name and departments from user/get, when the app may read them.
       def member
@@ -181,7 +191,10 @@ module OmniAuth
       # Signed with our key, unexpired, the session's nonce when the session kept one, and not
       # used before (anywhere the app's token store reaches).
       def state_accepted?(state)
-        parts = STATE_FORMAT.match(state.to_s) or return false
+        state = state.to_s
+        return false unless state.ascii_only? # a regexp raises on bytes that are not UTF-8
+
+        parts = STATE_FORMAT.match(state) or return false
         body = parts[:expires] + parts[:nonce]
         expected = OpenSSL::HMAC.hexdigest("SHA256", key, body)[0, 40]
         return false unless Rack::Utils.secure_compare(expected, parts[:mac])
