@@ -126,6 +126,16 @@ RSpec.describe "Every native method, small and under GC.stress" do
     "WeCom::Native::Client#send_quick" => lambda do |x|
       expect(calm(x.native_client.send_quick("text", "quick", { to: %w[zhangsan lisi] }).msgid)).to be_a(String)
     end,
+    "WeCom::Native::Client#send_prepared" => lambda do |x|
+      quick = WeCom::Native::QuickMessage.read("text", "prepared", { to: %w[zhangsan lisi] })
+      expect(calm(x.native_client.send_prepared(quick).msgid)).to be_a(String)
+    end,
+    "WeCom::Native::QuickMessage.read" => lambda do |x|
+      expect(calm(WeCom::Native::QuickMessage.read("markdown", "**q**", { to: "zhangsan", party: [2] }))).to be_a(WeCom::Native::QuickMessage)
+    end,
+    "WeCom::Native::QuickMessage#counts" => lambda do |x|
+      expect(calm(WeCom::Native::QuickMessage.read("text", "q", { to: %w[a b], tag: "7" }).counts)).to eq([2, 0, 1, false])
+    end,
     "WeCom::Native::Client#send_batch" => lambda do |x|
       results = x.client.send_batch([{ type: :text, content: "a", to: "zhangsan" }, { type: :markdown, content: "**b**", to: "lisi" }])
       expect(calm(results.map(&:class))).to eq([WeCom::Result, WeCom::Result])

@@ -5,8 +5,9 @@ require "active_support/notifications"
 
 # send_text and send_markdown read plain arguments natively (ext/wecom/src/quick_send.rs) and
 # leave anything unusual to the Ruby path. Both paths must send the same JSON and raise the same
-# errors; these examples send each case both ways (a "deliver.wecom" subscriber forces the Ruby
-# path) and compare what the emulator received.
+# errors; these examples send each case both ways (the Ruby path by turning the native one off)
+# and compare what the emulator received. With a "deliver.wecom" subscriber — every Rails app has
+# one, the log subscriber — the native path still sends, inside the event.
 RSpec.describe "the native send path of send_text and send_markdown" do
   # Subscribers other specs left behind (a LogSubscriber) would send everything the Ruby way.
   around do |example|
@@ -23,10 +24,21 @@ RSpec.describe "the native send path of send_text and send_markdown" do
   end
 
   def via_ruby_path
-    subscriber = ActiveSupport::Notifications.subscribe("deliver.wecom") { nil }
+    allow(client).to receive(:quick_send).and_return(nil)
     yield
   ensure
-    ActiveSupport::Notifications.unsubscribe(subscriber)
+    RSpec::Mocks.space.proxy_for(client).reset
+  end
+
+  # The native send methods a block called (a TracePoint on C calls).
+  def native_calls
+    calls = []
+    sends = %i[send_quick send_prepared deliver_message]
+    trace = TracePoint.new(:c_call) do |tp|
+      calls << tp.method_id if tp.defined_class == WeCom::Native::Client && sends.include?(tp.method_id)
+    end
+    trace.enable { yield }
+    calls
   end
 
   # Sends `content` with `options` by both paths; returns [quick result, Ruby result].
@@ -159,5 +171,33 @@ RSpec.describe "the native send path of send_text and send_markdown" do
     expect(events).to eq([{ app: nil, msgtype: "text", users: 2, parties: 1, tags: 0, all: false, msgid: result.msgid }])
   ensure
     ActiveSupport::Notifications.unsubscribe(subscriber)
+  end
+
+  it "sends natively with a subscriber too, inside the event, with the payload the Ruby path gives" do
+    events = []
+    subscriber = ActiveSupport::Notifications.subscribe("deliver.wecom") { |*, payload| events << payload.except(:msgid) }
+    (COMMON + UNUSUAL).each do |options|
+      quick_calls = native_calls { client.send_markdown("quick", **options) }
+      slow_calls = native_calls { via_ruby_path { client.send_markdown("slow", **options) } }
+      expect(slow_calls).to include(:deliver_message)
+      expect(quick_calls).to eq(UNUSUAL.include?(options) ? slow_calls : [:send_prepared])
+      expect(events.pop).to eq(events.pop), options.inspect
+    end
+    expect(native_calls { client.send_text("hi", to: "zhangsan") }).to eq([:send_prepared])
+    expect { client.send_text("hi", to: "zhangsan", unknown: 1) }.to raise_error(ArgumentError, /unknown/)
+    expect(events.size).to eq(1) # the bad send published nothing
+  ensure
+    ActiveSupport::Notifications.unsubscribe(subscriber)
+  end
+
+  it "raises when a QuickMessage is sent twice (a message goes out once)" do
+    quick = WeCom::Native::QuickMessage.read("text", "once", { to: "zhangsan" })
+    expect(quick.counts).to eq([1, 0, 0, false])
+    native = client.instance_variable_get(:@native)
+    expect(native.send_prepared(quick)).to be_a(WeCom::Result)
+    expect { native.send_prepared(quick) }.to raise_error(ArgumentError, /already sent/)
+    expect(quick.counts).to be_nil
+    expect(WeCom::Native::QuickMessage.read("news", "x", {})).to be_nil
+    expect(WeCom::Native::QuickMessage.read("text", "", { to: "zhangsan" })).to be_nil
   end
 end

@@ -431,10 +431,18 @@ module WeCom
     # The common send (text or markdown to plain ids) when nothing needs its Ruby objects: the
     # native side checks and serialises the arguments (ext/wecom/src/quick_send.rs) and returns
     # the WeCom::Result. nil when they need the Ruby path, which then raises as it always has.
+    # With a subscriber (a Rails app's log subscriber) the message is read natively first and
+    # sent inside the event, whose payload comes from the message's counts.
     def quick_send(msgtype, content, options)
-      return unless @native && DeliveryMethod::Live.equal?(WeCom.delivery.class) && Instrumentation.quiet?(DELIVER)
+      return unless @native && DeliveryMethod::Live.equal?(WeCom.delivery.class)
+      return @native.send_quick(msgtype, content, options) if Instrumentation.quiet?(DELIVER)
 
-      @native.send_quick(msgtype, content, options)
+      quick = Native::QuickMessage.read(msgtype, content, options) or return
+      users, parties, tags, all = quick.counts
+      payload = { app: app, msgtype: msgtype, users: users, parties: parties, tags: tags, all: all }
+      Instrumentation.instrument(DELIVER, payload) do |event|
+        @native.send_prepared(quick).tap { |result| event[:msgid] = result.msgid if event }
+      end
     end
 
     def deliver_message(message, **recipients_and_options)

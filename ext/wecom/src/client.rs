@@ -111,6 +111,21 @@ impl NativeClient {
         })
     }
 
+    /// Sends a message `QuickMessage.read` made (inside the "deliver.wecom" event Ruby opened).
+    fn send_prepared(
+        ruby: &Ruby,
+        rb_self: &Self,
+        quick: &quick_send::QuickMessage,
+    ) -> Result<Value, Error> {
+        guard(ruby, || match quick.take() {
+            Some(message) => rb_self.deliver(ruby, message),
+            None => Err(Error::new(
+                ruby.exception_arg_error(),
+                "this WeCom::Native::QuickMessage was already sent",
+            )),
+        })
+    }
+
     fn deliver(&self, ruby: &Ruby, message: Message) -> Result<Value, Error> {
         let result = self.with_client(ruby, move |client, context| async move {
             client.send(&context, &message).await
@@ -432,6 +447,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("send_message", method!(NativeClient::send_message, 1))?;
     class.define_method("deliver_message", method!(NativeClient::deliver_message, 1))?;
     class.define_method("send_quick", method!(NativeClient::send_quick, 3))?;
+    class.define_method("send_prepared", method!(NativeClient::send_prepared, 1))?;
     class.define_method("send_batch", method!(NativeClient::send_batch, 3))?;
     class.define_method("recall", method!(NativeClient::recall, 1))?;
     class.define_method("call", method!(NativeClient::call, 4))?;

@@ -28,6 +28,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     emulator::define(ruby, native)?;
     errors::define(native)?;
     instrumentation::define(native)?;
+    quick_send::define(ruby, native)?;
     webhook::define(ruby, native)?;
     Ok(())
 }

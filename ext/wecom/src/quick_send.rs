@@ -8,9 +8,13 @@
 //! Ruby path, which raises exactly the `ArgumentError` it always has. So this module decides
 //! only "plainly valid", and the wording of every error stays in one place.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 
-use magnus::{prelude::*, value::LazyId, Integer, RArray, RHash, RString, Ruby, Symbol, Value};
+use magnus::{
+    function, method, prelude::*, value::LazyId, Error, Integer, RArray, RHash, RModule, RString,
+    Ruby, Symbol, Value,
+};
 use serde_json::{Map, Value as Json};
 use wecom_core::{Message, Recipients, SendOptions};
 
@@ -28,6 +32,46 @@ static TAG: LazyId = LazyId::new("tag");
 static SAFE: LazyId = LazyId::new("safe");
 static ID_TRANS: LazyId = LazyId::new("id_trans");
 static DUPLICATE_CHECK: LazyId = LazyId::new("duplicate_check");
+
+/// `WeCom::Native::QuickMessage`: a message read here while someone subscribes to
+/// "deliver.wecom" — Ruby builds the event's payload from `counts` and sends it inside the event
+/// with `Native::Client#send_prepared`, which takes it (a message is sent once).
+#[magnus::wrap(class = "WeCom::Native::QuickMessage", free_immediately, size)]
+pub struct QuickMessage(RefCell<Option<Message>>);
+
+impl QuickMessage {
+    /// `QuickMessage.read(msgtype, content, options)`: nil when the Ruby path must check them.
+    fn read(msgtype: String, content: Value, options: RHash) -> Option<QuickMessage> {
+        if !matches!(msgtype.as_str(), "text" | "markdown") {
+            return None;
+        }
+        message(&msgtype, content, options).map(|m| QuickMessage(RefCell::new(Some(m))))
+    }
+
+    /// `[users, parties, tags, all]`, as the "deliver.wecom" payload counts them.
+    fn counts(&self) -> Option<(usize, usize, usize, bool)> {
+        let message = self.0.borrow();
+        let recipients = &message.as_ref()?.recipients;
+        Some((
+            recipients.users.len(),
+            recipients.parties.len(),
+            recipients.tags.len(),
+            recipients.all,
+        ))
+    }
+
+    /// The message, once: nil after it was sent.
+    pub fn take(&self) -> Option<Message> {
+        self.0.borrow_mut().take()
+    }
+}
+
+pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("QuickMessage", ruby.class_object())?;
+    class.define_singleton_method("read", function!(QuickMessage::read, 3))?;
+    class.define_method("counts", method!(QuickMessage::counts, 0))?;
+    Ok(())
+}
 
 /// The message of `send_<msgtype>(content, **options)`, or `None` when the Ruby path must check
 /// it (see the module comment).
