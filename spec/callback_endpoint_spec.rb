@@ -82,6 +82,30 @@ RSpec.describe WeCom::Callback::Endpoint do
     end
   end
 
+  # Claims that record every claim and renewal: [:claim or :renew, key, ttl].
+  class RecordingClaims < WeCom::Callback::Claims
+    attr_reader :calls
+
+    def initialize(store = nil)
+      super
+      @calls = Queue.new
+    end
+
+    def claim(key, ttl)
+      @calls << [:claim, key, ttl.to_f]
+      super
+    end
+
+    def renew(key, owner, ttl)
+      @calls << [:renew, key, ttl.to_f]
+      super
+    end
+
+    def recorded
+      Array.new(@calls.size) { @calls.pop }
+    end
+  end
+
   def statuses
     emulator.callback_attempts.map { |attempt| attempt[:status] }
   end
@@ -448,6 +472,51 @@ RSpec.describe WeCom::Callback::Endpoint do
       expect(events.map { |event| [event[:status], event[:duplicate]] })
         .to contain_exactly([503, true], [200, false], [200, true])
       expect(log.string).to include("is still being handled after 0.3s: answered 503")
+    end
+
+    it "renews a long handler's 3 s lease while it runs: a retry 3.5 s in is still refused, and the handler runs once" do
+      gate = Queue.new
+      started = Queue.new
+      runs = self.runs
+      claims = RecordingClaims.new
+      url = serve(handler do
+        on(:text) do |msg|
+          runs << msg.msg_id
+          started << true
+          Timeout.timeout(30) { gate.pop }
+          reply text: "done"
+        end
+      end, claims: claims, in_progress_wait: 0.5)
+      message = text_message
+      first = Thread.new { deliver(url, message) }
+      Timeout.timeout(30) { started.pop }
+      sleep 3.5 # past the lease's first lifetime: only renewals keep it
+      expect { deliver(url, message) }.to raise_error(WeCom::Error, /503/)
+      gate << true
+      expect(first.value).to include("Content" => "done")
+      expect(runs.size).to eq(1)
+      calls = claims.recorded
+      expect(calls.find { |kind, key, _| kind == :claim && key.end_with?(":running") }.last).to eq(3.0)
+      renewals = calls.select { |kind, _, _| kind == :renew }
+      expect(renewals.size).to be >= 3
+      expect(renewals.map(&:last).uniq).to eq([3.0])
+    end
+
+    it "claims for 60 s instead in a store that cannot renew (one written in Ruby without #renew)" do
+      store = Class.new do
+        def initialize = @locks = {}
+        def read(_key) = nil
+        def write(*) = true
+        def delete(*) = false
+        def lock(key, owner, _ttl) = (@locks[key] ||= owner) == owner
+        def unlock(key, owner) = @locks[key] == owner && @locks.delete(key)
+      end.new
+      claims = RecordingClaims.new(store)
+      url = serve(handler { on(:text) { reply text: "ok" } }, claims: claims)
+      expect(deliver(url, text_message)).to include("Content" => "ok")
+      calls = claims.recorded
+      expect(calls.select { |kind, key, _| kind == :claim && key.end_with?(":running") }.map(&:last)).to eq([60.0])
+      expect(calls.map(&:first)).not_to include(:renew)
     end
 
     it "runs the handler for a retry that waited on a first delivery that failed" do
