@@ -503,14 +503,7 @@ RSpec.describe WeCom::Callback::Endpoint do
     end
 
     it "claims for 60 s instead in a store that cannot renew (one written in Ruby without #renew)" do
-      store = Class.new do
-        def initialize = @locks = {}
-        def read(_key) = nil
-        def write(*) = true
-        def delete(*) = false
-        def lock(key, owner, _ttl) = (@locks[key] ||= owner) == owner
-        def unlock(key, owner) = @locks[key] == owner && @locks.delete(key)
-      end.new
+      store = StoreWithoutRenew.new
       claims = RecordingClaims.new(store)
       url = serve(handler { on(:text) { reply text: "ok" } }, claims: claims)
       expect(deliver(url, text_message)).to include("Content" => "ok")

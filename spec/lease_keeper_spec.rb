@@ -35,14 +35,7 @@ RSpec.describe WeCom::Callback::Claims, "#renew" do
   end
 
   it "renews nothing in a store written in Ruby without #renew, and says so" do
-    store = Class.new do
-      def initialize = @locks = {}
-      def read(_key) = nil
-      def write(*) = true
-      def delete(*) = false
-      def lock(key, owner, _ttl) = (@locks[key] ||= owner) == owner
-      def unlock(key, owner) = @locks[key] == owner && @locks.delete(key)
-    end.new
+    store = StoreWithoutRenew.new
     claims = described_class.new(store)
     owner = claims.claim(key, 5)
     expect(claims.renews?).to be(false)
