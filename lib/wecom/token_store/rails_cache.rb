@@ -69,7 +69,8 @@ module WeCom
 
       # Extends `owner`'s lock of `key` to `ttl` seconds from now (the callback endpoint's lease
       # while a handler runs). Read then write, as #delete: renewed with seconds to spare, it
-      # cannot lapse in between in practice.
+      # cannot lapse in between in practice; a renewal racing the owner's own unlock may keep the
+      # lock for up to `ttl` more, which delays a retry and never runs a handler twice.
       # @return [Boolean] whether `owner` still held it
       def renew(key, owner, ttl)
         return false unless cache.read(name("#{key}:lock")) == owner
