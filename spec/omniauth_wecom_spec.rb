@@ -15,7 +15,6 @@ end
 # OmniAuth::Strategies::WeCom in a Rack app served by a real Puma, with the emulator playing
 # WeCom's sign-in pages and APIs over real HTTP; the browser is Net::HTTP with a cookie jar.
 RSpec.describe OmniAuth::Strategies::WeCom do
-  let(:log) { StringIO.new }
   let(:callback) { +"" } # filled in once Puma has a port
   let(:provider_options) { {} }
   let(:server) do
@@ -36,22 +35,9 @@ RSpec.describe OmniAuth::Strategies::WeCom do
     PumaServer.start(app.to_app, threads: 2).tap { |puma| callback.replace(puma.url("/auth/wecom/callback")) }
   end
 
-  before do
-    WeCom.configure do |c|
-      c.corp_id = emulator.corp_id
-      c.app :hr, secret: emulator.secret, agent_id: emulator.agent_id, base_url: emulator.base_url
-    end
-    OmniAuth.config.logger = Logger.new(log)
-    # Puma sets RACK_ENV=development, where OmniAuth raises failures instead of redirecting.
-    OmniAuth.config.failure_raise_out_environments = []
-    emulator.sign_in_as("zhangsan")
-  end
+  include_context "OmniAuth with the emulator as WeCom"
 
-  after do
-    server.stop
-    OmniAuth.config.logger = Logger.new($stdout)
-    OmniAuth.config.failure_raise_out_environments = ["development"]
-  end
+  after { server.stop }
 
   WXWORK = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 wxwork/4.1.0 MicroMessenger/7.0.1"
 

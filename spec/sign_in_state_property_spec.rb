@@ -30,20 +30,7 @@ RSpec.describe OmniAuth::Strategies::WeCom, "state decoding, a property over a m
     end.to_app
   end
 
-  before do
-    WeCom.configure do |c|
-      c.corp_id = emulator.corp_id
-      c.app :hr, secret: emulator.secret, agent_id: emulator.agent_id, base_url: emulator.base_url
-    end
-    OmniAuth.config.logger = Logger.new(nil)
-    OmniAuth.config.failure_raise_out_environments = []
-    emulator.sign_in_as("zhangsan")
-  end
-
-  after do
-    OmniAuth.config.logger = Logger.new($stdout)
-    OmniAuth.config.failure_raise_out_environments = ["development"]
-  end
+  include_context "OmniAuth with the emulator as WeCom"
 
   def request(path, cookie)
     Rack::MockRequest.new(app).get(path, "HTTP_COOKIE" => cookie, "HTTP_USER_AGENT" => "wxwork/4.1.0")

@@ -101,9 +101,6 @@ impl NativeClient {
         options: RHash,
     ) -> Result<Option<Value>, Error> {
         guard(ruby, || {
-            if !matches!(msgtype.as_str(), "text" | "markdown") {
-                return Ok(None);
-            }
             match quick_send::message(&msgtype, content, options) {
                 Some(message) => rb_self.deliver(ruby, message).map(Some),
                 None => Ok(None),

@@ -42,9 +42,6 @@ pub struct QuickMessage(RefCell<Option<Message>>);
 impl QuickMessage {
     /// `QuickMessage.read(msgtype, content, options)`: nil when the Ruby path must check them.
     fn read(msgtype: String, content: Value, options: RHash) -> Option<QuickMessage> {
-        if !matches!(msgtype.as_str(), "text" | "markdown") {
-            return None;
-        }
         message(&msgtype, content, options).map(|m| QuickMessage(RefCell::new(Some(m))))
     }
 
@@ -76,6 +73,9 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
 /// The message of `send_<msgtype>(content, **options)`, or `None` when the Ruby path must check
 /// it (see the module comment).
 pub fn message(msgtype: &str, content: Value, options: RHash) -> Option<Message> {
+    if !matches!(msgtype, "text" | "markdown") {
+        return None;
+    }
     let content = plain_string(content)?;
     if content.len() > CONTENT_MAX_BYTES || blank(&content) {
         return None;

@@ -168,7 +168,7 @@ module WeCom
               log(:info, "#{described(message)} was already handled: a retry, answered with an empty 200")
               next empty
             end
-            run(rule, message, payload).tap { |response| handled(key, message) if response[0] == 200 }
+            run(rule, message, payload).tap { |response| mark_handled(key, message) if response[0] == 200 }
           end
         ensure
           release(running_key, running)
@@ -209,8 +209,11 @@ module WeCom
         lease_keeper.hold(key, owner, &block)
       end
 
+      # Asked once: the claims (and their store) are fixed once made.
       def renewing?
-        claims.respond_to?(:renews?) && claims.renews?
+        return @renewing unless @renewing.nil?
+
+        @renewing = (claims.respond_to?(:renews?) && claims.renews?) ? true : false
       end
 
       def lease_keeper
@@ -234,7 +237,7 @@ module WeCom
 
       # Marks the message handled, once its handler succeeded: a process killed before this
       # leaves nothing behind, and WeCom's retry runs the handler again.
-      def handled(key, message)
+      def mark_handled(key, message)
         return if claims.claim(key, claim_ttl)
 
         log(:warn, "#{described(message)} was marked handled by another delivery meanwhile (its claim had lapsed)")

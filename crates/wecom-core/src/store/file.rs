@@ -127,56 +127,54 @@ impl TokenStore for FileStore {
     /// A claim outlives the call, so it is not a flock but a file holding the owner and the
     /// expiry, read and written under a flock of its own. The name is a digest of the key.
     fn claim(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
-        let path = self.claim_path(key);
-        let until = super::now_ms().saturating_add(ttl.as_millis() as u64);
-        let owner = owner.to_owned();
-        Box::pin(async move {
-            off_thread(self.timeout, move || {
-                with_claim_file(&path, |holder| match holder {
-                    Some((_, expires)) if expires > super::now_ms() => Ok((false, None)),
-                    _ => Ok((true, Some(format!("{owner} {until}")))),
-                })
-            })
-            .await
-            .map_err(|e| store_error("claiming in the token directory failed", e))
+        let held = format!("{owner} {}", until(ttl));
+        self.on_claim_file(key, "claiming", move |holder| match holder {
+            Some((_, expires)) if expires > super::now_ms() => (false, None),
+            _ => (true, Some(held)),
         })
     }
 
     fn release(&self, key: &str, owner: &str) -> StoreFuture<'_, ()> {
-        let path = self.claim_path(key);
         let owner = owner.to_owned();
-        Box::pin(async move {
-            off_thread(self.timeout, move || {
-                with_claim_file(&path, |holder| match holder {
-                    Some((holder, _)) if holder == owner => Ok(((), Some(String::new()))),
-                    _ => Ok(((), None)),
-                })
-            })
-            .await
-            .map_err(|e| store_error("releasing a claim in the token directory failed", e))
+        self.on_claim_file(key, "releasing a claim", move |holder| match holder {
+            Some((holder, _)) if holder == owner => ((), Some(String::new())),
+            _ => ((), None),
         })
     }
 
     fn renew(&self, key: &str, owner: &str, ttl: Duration) -> StoreFuture<'_, bool> {
-        let path = self.claim_path(key);
-        let until = super::now_ms().saturating_add(ttl.as_millis() as u64);
-        let owner = owner.to_owned();
-        Box::pin(async move {
-            off_thread(self.timeout, move || {
-                with_claim_file(&path, |holder| match holder {
-                    Some((holder, expires)) if holder == owner && expires > super::now_ms() => {
-                        Ok((true, Some(format!("{owner} {until}"))))
-                    }
-                    _ => Ok((false, None)),
-                })
-            })
-            .await
-            .map_err(|e| store_error("renewing a claim in the token directory failed", e))
+        let (owner, held) = (owner.to_owned(), format!("{owner} {}", until(ttl)));
+        self.on_claim_file(key, "renewing a claim", move |holder| match holder {
+            Some((holder, expires)) if holder == owner && expires > super::now_ms() => {
+                (true, Some(held))
+            }
+            _ => (false, None),
         })
     }
 }
 
+/// Unix ms `ttl` from now.
+fn until(ttl: Duration) -> u64 {
+    super::now_ms().saturating_add(ttl.as_millis() as u64)
+}
+
 impl FileStore {
+    /// Runs `decide` on `key`'s claim file under its flock, off this thread (see
+    /// `with_claim_file`); `doing` names the step in the error.
+    fn on_claim_file<T: Send + 'static>(
+        &self,
+        key: &str,
+        doing: &'static str,
+        decide: impl FnOnce(Option<(&str, u64)>) -> (T, Option<String>) + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        let path = self.claim_path(key);
+        Box::pin(async move {
+            off_thread(self.timeout, move || with_claim_file(&path, decide))
+                .await
+                .map_err(|e| store_error(&format!("{doing} in the token directory failed"), e))
+        })
+    }
+
     fn claim_path(&self, key: &str) -> PathBuf {
         use sha2::{Digest, Sha256};
         let digest: String = Sha256::digest(key.as_bytes())[..16]
@@ -191,7 +189,7 @@ impl FileStore {
 /// (owner, expiry in Unix ms) and returns what to write instead (Some("") empties it).
 fn with_claim_file<T>(
     path: &std::path::Path,
-    decide: impl FnOnce(Option<(&str, u64)>) -> std::io::Result<(T, Option<String>)>,
+    decide: impl FnOnce(Option<(&str, u64)>) -> (T, Option<String>),
 ) -> std::io::Result<T> {
     use std::io::{Read, Seek};
     let mut file = OpenOptions::new()
@@ -207,7 +205,7 @@ fn with_claim_file<T>(
     let holder = current
         .split_once(' ')
         .and_then(|(owner, until)| Some((owner, until.trim().parse().ok()?)));
-    let (answer, replacement) = decide(holder)?;
+    let (answer, replacement) = decide(holder);
     if let Some(replacement) = replacement {
         file.set_len(0)?;
         file.rewind()?;
