@@ -1,7 +1,7 @@
 //! An app message (`POST /cgi-bin/message/send`): recipients, options, the JSON body, and the
 //! splitting of large recipient lists into several calls.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -112,10 +112,14 @@ impl Message {
     }
 
     /// The JSON of one `message/send` call for `recipients` (one of [`Recipients::chunks`]).
+    ///
+    /// Written straight from the message, with no `serde_json::Map` in between (that cost a deep
+    /// copy of the body and a tree of owned keys per send); the keys come out sorted, as a `Map`
+    /// writes them, so the bytes are what they always were.
     pub fn to_json(&self, agent_id: i64, recipients: &Recipients) -> Vec<u8> {
-        let mut object = Map::with_capacity(10);
+        let mut fields: Vec<(&str, Field<'_>)> = Vec::with_capacity(10);
         if recipients.all {
-            object.insert("touser".into(), "@all".into());
+            fields.push(("touser", Field::Str("@all")));
         } else {
             for (key, ids) in [
                 ("touser", &recipients.users),
@@ -123,23 +127,57 @@ impl Message {
                 ("totag", &recipients.tags),
             ] {
                 if !ids.is_empty() {
-                    object.insert(key.into(), ids.join("|").into());
+                    fields.push((key, Field::Ids(ids)));
                 }
             }
         }
-        object.insert("msgtype".into(), self.msgtype.clone().into());
-        object.insert("agentid".into(), agent_id.into());
-        object.insert(self.msgtype.clone(), self.body.clone());
-        object.insert("safe".into(), u8::from(self.options.safe).into());
-        object.insert(
-            "enable_id_trans".into(),
-            u8::from(self.options.id_trans).into(),
-        );
+        fields.push(("msgtype", Field::Str(&self.msgtype)));
+        fields.push(("agentid", Field::Int(agent_id)));
+        fields.push((&self.msgtype, Field::Json(&self.body)));
+        fields.push(("safe", Field::Int(self.options.safe.into())));
+        fields.push(("enable_id_trans", Field::Int(self.options.id_trans.into())));
         if let Some(interval) = self.options.duplicate_check {
-            object.insert("enable_duplicate_check".into(), 1.into());
-            object.insert("duplicate_check_interval".into(), interval.into());
+            fields.push(("enable_duplicate_check", Field::Int(1)));
+            fields.push(("duplicate_check_interval", Field::Int(interval.into())));
         }
-        serde_json::to_vec(&Value::Object(object)).expect("a JSON value always serialises")
+        // Sorted by key, and of two fields with one key (a msgtype named like another field)
+        // the one pushed last, as a Map that had them inserted in this order would hold.
+        fields.reverse();
+        fields.sort_by_key(|(key, _)| *key);
+        fields.dedup_by_key(|(key, _)| *key);
+        serde_json::to_vec(&Fields(&fields)).expect("a JSON value always serialises")
+    }
+}
+
+/// One value of a `message/send` body.
+enum Field<'a> {
+    Str(&'a str),
+    Int(i64),
+    /// Ids joined with `|`.
+    Ids(&'a [String]),
+    Json(&'a Value),
+}
+
+/// The body's fields, in order, as one JSON object.
+struct Fields<'a>(&'a [(&'a str, Field<'a>)]);
+
+impl serde::Serialize for Fields<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, field) in self.0 {
+            map.serialize_key(key)?;
+            match field {
+                Field::Str(value) => map.serialize_value(value)?,
+                Field::Int(value) => map.serialize_value(value)?,
+                Field::Ids(ids) => map.serialize_value(&ids.join("|"))?,
+                Field::Json(value) => map.serialize_value(value)?,
+            }
+        }
+        map.end()
     }
 }
 
@@ -158,6 +196,86 @@ mod tests {
             body: json!({"content": "Interview at 15:00"}),
             recipients,
             options: SendOptions::default(),
+        }
+    }
+
+    /// The body as a `serde_json::Map` holds it, fields inserted in `to_json`'s order: what
+    /// `to_json` wrote before it skipped the Map, and must still write byte for byte.
+    fn through_a_map(message: &Message, agent_id: i64, recipients: &Recipients) -> Vec<u8> {
+        let mut object = serde_json::Map::new();
+        if recipients.all {
+            object.insert("touser".into(), "@all".into());
+        }
+        for (key, ids) in [
+            ("touser", &recipients.users),
+            ("toparty", &recipients.parties),
+            ("totag", &recipients.tags),
+        ] {
+            if !recipients.all && !ids.is_empty() {
+                object.insert(key.into(), ids.join("|").into());
+            }
+        }
+        object.insert("msgtype".into(), message.msgtype.clone().into());
+        object.insert("agentid".into(), agent_id.into());
+        object.insert(message.msgtype.clone(), message.body.clone());
+        object.insert("safe".into(), u8::from(message.options.safe).into());
+        object.insert(
+            "enable_id_trans".into(),
+            u8::from(message.options.id_trans).into(),
+        );
+        if let Some(interval) = message.options.duplicate_check {
+            object.insert("enable_duplicate_check".into(), 1.into());
+            object.insert("duplicate_check_interval".into(), interval.into());
+        }
+        serde_json::to_vec(&Value::Object(object)).unwrap()
+    }
+
+    #[test]
+    fn json_is_the_bytes_a_map_wrote() {
+        let everyone = Recipients {
+            all: true,
+            users: vec!["ignored".into()],
+            ..Default::default()
+        };
+        let some = Recipients {
+            users: vec!["zhangsan".into(), "lisi".into()],
+            parties: vec!["2".into()],
+            tags: vec!["7".into()],
+            all: false,
+        };
+        let options = [
+            SendOptions::default(),
+            SendOptions {
+                safe: true,
+                id_trans: true,
+                duplicate_check: Some(14400),
+            },
+        ];
+        // Real types, and ones named like other fields (the later field wins, as in a Map).
+        for msgtype in [
+            "text",
+            "markdown",
+            "template_card",
+            "safe",
+            "touser",
+            "agentid",
+            "zzz",
+        ] {
+            for options in &options {
+                for recipients in [&everyone, &some] {
+                    let message = Message {
+                        msgtype: msgtype.into(),
+                        body: json!({"content": "Interview at 15:00 \u{1F600} \"quoted\"", "n": [1, 2.5]}),
+                        recipients: recipients.clone(),
+                        options: *options,
+                    };
+                    assert_eq!(
+                        String::from_utf8(message.to_json(1000002, recipients)).unwrap(),
+                        String::from_utf8(through_a_map(&message, 1000002, recipients)).unwrap(),
+                        "{msgtype} {options:?} {recipients:?}"
+                    );
+                }
+            }
         }
     }
 
