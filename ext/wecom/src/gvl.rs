@@ -122,7 +122,11 @@ where
     let mut future = std::pin::pin!(make(engine.context.clone()));
     engine.interrupt.reset();
     let flags = (rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE) as i32;
-    let poll_signals = ruby.thread_current().equal(ruby.thread_main())?;
+    // Alone, the main thread needs no timer: Ruby's signal handler unblocks it itself, and no
+    // other Ruby thread can start while it waits without the GVL.
+    // SAFETY: called with the GVL, like any Ruby API.
+    let alone = unsafe { rb_sys::rb_thread_alone() } != 0;
+    let poll_signals = !alone && ruby.thread_current().equal(ruby.thread_main())?;
     loop {
         let mut call = Waiting {
             runtime: &engine.runtime,
