@@ -19,7 +19,7 @@ module Bench
     GETTOKEN = %({"errcode":0,"errmsg":"ok","access_token":"#{TOKEN}","expires_in":7200})
     SENT = '{"errcode":0,"errmsg":"ok","invaliduser":"","msgid":"bench-nginx-msgid"}'
 
-    attr_reader :base_url
+    attr_reader :base_url, :pid
 
     def self.available? = system("command -v nginx >/dev/null 2>&1") || File.executable?("/usr/sbin/nginx")
 

@@ -13,6 +13,8 @@ module Bench
       @io = IO.popen([RbConfig.ruby, "-I", LIB, File.join(__dir__, script), *args.map(&:to_s)], "r+")
     end
 
+    def pid = @io.pid
+
     def read
       line = @io.gets or abort_with("exited before answering")
       JSON.parse(line, symbolize_names: true)

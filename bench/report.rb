@@ -68,7 +68,9 @@ module Bench
               "nginx from Debian (one process) answers gettoken and message/send with fixed JSON; every send " \
               "is counted in its log. wrk (C) POSTs the same message/send over kept-alive connections for " \
               "#{results[:config][:quick] ? 2 : 5} s: **#{wrk[1].round} req/s over 1 connection, " \
-              "#{wrk[8].round} req/s over 8** (medians).", "",
+              "#{wrk[8].round} req/s over 8** (medians). *reqwest alone* is a Rust program sending the same " \
+              "message/send through reqwest with wecom-core's settings and nothing of wecom " \
+              "(crates/wecom-core/examples/reqwest_alone.rs): the floor of the transport under every wecom send.", "",
               "| workload | client | msg/s | CPU ms/msg | peak RSS MB | wecom ÷ client, msg/s | % of wrk, same connections |",
               "|---|---|---:|---:|---:|---:|---:|"]
       results[:config][:workloads].each do |workload|
@@ -82,6 +84,9 @@ module Bench
           rows << "| #{label} | #{client} | #{m[:msg_per_s].round} | #{format('%.3f', m[:cpu_ms_per_msg])} | " \
                   "#{format('%.1f', m[:peak_rss_mb])} | #{speedup} | #{percent(m[:msg_per_s] / ceiling)} |"
         end
+        alone = nginx.dig(:reqwest_alone, workload[:key].to_sym) or next
+        rows << "|  | reqwest alone (Rust) | #{alone[:msg_per_s].round} | #{format('%.3f', alone[:cpu_ms_per_msg])} | — | " \
+                "#{ratio(wecom[:msg_per_s] / alone[:msg_per_s])} | #{percent(alone[:msg_per_s] / ceiling)} |"
       end
       rows
     end

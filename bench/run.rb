@@ -11,7 +11,9 @@
 # writes bench/results/latest.{md,json}. The no-latency workloads (A, B) run a second time against
 # nginx with canned answers (bench/nginx.rb), a server none of the clients was written against,
 # and wrk measures over one and eight connections what the machine gets from that nginx with no
-# Ruby in the client: the ceiling the clients are compared with. A client that fails, or a run where the emulator did
+# Ruby in the client: the ceiling the clients are compared with. Beside them, reqwest alone (a
+# Rust program with wecom-core's reqwest settings and nothing of wecom) shows the floor of the
+# transport under every wecom send. A client that fails, or a run where the emulator did
 # not receive exactly the messages sent, aborts the benchmark: no number is reported for it.
 require "digest"
 require "etc"
@@ -25,6 +27,7 @@ require_relative "processes"
 require_relative "report"
 require_relative "nginx"
 require_relative "wrk"
+require_relative "reqwest_alone"
 
 module Bench
   RESULTS = File.join(__dir__, "results")
@@ -50,6 +53,7 @@ module Bench
       warn "CPU: #{cpu_model}, #{Etc.nprocessors} CPUs"
       @emulator = EmulatorProcess.new
       @nginx = Nginx.new
+      ReqwestAlone.build!
     end
 
     def call
@@ -60,6 +64,7 @@ module Bench
       round_trips = Hash.new { |hash, key| hash[key] = [] }
       nginx_runs = []
       wrk_runs = []
+      alone_runs = []
       @rounds.times do |round|
         WORKLOADS.each do |workload|
           @emulator.latency = workload.latency
@@ -70,6 +75,7 @@ module Bench
         CEILING_SETUPS.each { |setup| ceiling << measure_ceiling(setup) }
         WORKLOADS.select { |w| NGINX_WORKLOADS.include?(w.key) }.each do |workload|
           CLIENTS.rotate(round).each { |client| nginx_runs << measure_nginx(round, workload, client) }
+          alone_runs << measure_reqwest_alone(round, workload)
         end
         WRK_CONNECTIONS.each { |connections| wrk_runs << measure_wrk(round, connections) }
       end
@@ -81,7 +87,8 @@ module Bench
         ceiling: summarize_ceiling(ceiling),
         emulator_round_trip_ms: round_trips.transform_values { |times| Bench.median(times) },
         require: require_time,
-        nginx: { runs: nginx_runs, medians: medians(nginx_runs), wrk_runs: wrk_runs, wrk: wrk_medians(wrk_runs) },
+        nginx: { runs: nginx_runs, medians: medians(nginx_runs), wrk_runs: wrk_runs, wrk: wrk_medians(wrk_runs),
+                 reqwest_alone_runs: alone_runs, reqwest_alone: reqwest_alone_medians(alone_runs) },
       }
     ensure
       @emulator.stop
@@ -141,6 +148,19 @@ module Bench
       warn format("round %d  wrk over %d connection%s %8.0f req/s  (nginx)", round + 1, connections,
                   connections == 1 ? "" : "s", rate)
       { round: round + 1, connections: connections, req_per_s: rate }
+    end
+
+    def measure_reqwest_alone(round, workload)
+      run = ReqwestAlone.run(@nginx.base_url, sends: size(workload), threads: workload.threads)
+      warn format("round %d  %s  %-20s %8.0f msg/s  %6.3f CPU ms/msg          (nginx)", round + 1, workload.key,
+                  "reqwest alone", run[:msg_per_s], run[:cpu_ms_per_msg])
+      run.merge(round: round + 1, workload: workload.key)
+    end
+
+    def reqwest_alone_medians(runs)
+      runs.group_by { |r| r[:workload].to_sym }.transform_values do |of|
+        %i[msg_per_s cpu_ms_per_msg].to_h { |metric| [metric, Bench.median(of.map { |r| r[metric] })] }
+      end
     end
 
     def wrk_medians(runs)

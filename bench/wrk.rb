@@ -15,17 +15,24 @@ module Bench
     def self.available? = system("command -v wrk >/dev/null 2>&1")
 
     # Requests per second over `seconds`.
-    def self.rate(base_url, connections:, seconds:)
+    def self.rate(base_url, connections:, seconds:) = run(base_url, connections: connections, seconds: seconds)[:req_per_s]
+
+    # Requests per second over `seconds`, and wrk's CPU (user+sys) per request.
+    def self.run(base_url, connections:, seconds:, token: Nginx::TOKEN)
       Dir.mktmpdir("wecom-bench-wrk") do |dir|
         script = File.join(dir, "send.lua")
         File.write(script, SCRIPT)
         threads = [connections, 2].min
+        children = Process.times.then { |t| t.cutime + t.cstime }
         output = IO.popen(["wrk", "-t#{threads}", "-c#{connections}", "-d#{seconds}s", "-s", script,
-                           "#{base_url}/cgi-bin/message/send?access_token=#{Nginx::TOKEN}"], &:read)
+                           "#{base_url}/cgi-bin/message/send?access_token=#{token}"], &:read)
         raise "wrk failed: #{output}" unless $?.success?
         raise "wrk saw errors: #{output}" if output.match?(/Non-2xx|Socket errors/)
 
-        Float(output[/^Requests\/sec:\s+([\d.]+)/, 1] || raise("no rate in wrk's output: #{output}"))
+        rate = Float(output[/^Requests\/sec:\s+([\d.]+)/, 1] || raise("no rate in wrk's output: #{output}"))
+        cpu = Process.times.then { |t| t.cutime + t.cstime } - children
+        requests = Integer(output[/(\d+) requests in/, 1] || raise("no count in wrk's output: #{output}"))
+        { req_per_s: rate, requests: requests, cpu_ms_per_msg: cpu * 1000 / requests }
       end
     end
   end
