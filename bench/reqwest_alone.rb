@@ -24,7 +24,8 @@ module Bench
       raise "reqwest_alone failed: #{errors}" unless status.success?
 
       figures = JSON.parse(output, symbolize_names: true)
-      { msg_per_s: figures[:sends] / figures[:seconds], cpu_ms_per_msg: figures[:cpu_seconds] * 1000 / figures[:sends] }
+      { msg_per_s: figures[:sends] / figures[:seconds], cpu_ms_per_msg: figures[:cpu_seconds] * 1000 / figures[:sends],
+        requests: figures[:sends] + figures[:warm_up] }
     end
   end
 end

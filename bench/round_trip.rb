@@ -67,12 +67,12 @@ module Bench
           { req_per_s: wrk[:req_per_s], client_ms: wrk[:cpu_ms_per_msg], requests: wrk[:requests] }
         when "reqwest_alone"
           alone = ReqwestAlone.run(server[:url], sends: SENDS[sender], threads: 1, token: server[:token])
-          { req_per_s: alone[:msg_per_s], client_ms: alone[:cpu_ms_per_msg], requests: SENDS[sender] }
+          { req_per_s: alone[:msg_per_s], client_ms: alone[:cpu_ms_per_msg], requests: alone[:requests] }
         else ruby_client(sender, server[:url])
         end
       server_ms = (server_cpu(server[:pid]) - before) * 1000 / figures[:requests]
-      # The Ruby clients' and reqwest alone's start-up requests (the token, the warm-up) fall in
-      # the server's figure too; they are a few hundred of tens of thousands.
+      # The Ruby clients' start-up requests (the token, a warm-up) fall in the server's figure
+      # too: a few against thousands.
       { req_per_s: figures[:req_per_s], client_us: figures[:client_ms] * 1000, server_us: server_ms * 1000 }
     end
 

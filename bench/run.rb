@@ -150,11 +150,16 @@ module Bench
       { round: round + 1, connections: connections, req_per_s: rate }
     end
 
+    # reqwest alone against nginx, checked against the sends nginx logged (its warm-up included).
     def measure_reqwest_alone(round, workload)
+      before = @nginx.sends
       run = ReqwestAlone.run(@nginx.base_url, sends: size(workload), threads: workload.threads)
+      received = @nginx.sends - before
+      raise "nginx #{workload.key}/reqwest alone: nginx logged #{received} sends, expected #{run[:requests]}" if received != run[:requests]
+
       warn format("round %d  %s  %-20s %8.0f msg/s  %6.3f CPU ms/msg          (nginx)", round + 1, workload.key,
                   "reqwest alone", run[:msg_per_s], run[:cpu_ms_per_msg])
-      run.merge(round: round + 1, workload: workload.key)
+      run.slice(:msg_per_s, :cpu_ms_per_msg).merge(round: round + 1, workload: workload.key)
     end
 
     def reqwest_alone_medians(runs)

@@ -9,7 +9,8 @@
 //!
 //! Each thread owns a current-thread runtime and a `reqwest::Client`, as a wecom calling thread
 //! does, and sends SENDS / THREADS messages one after another after a warm-up. It prints one
-//! line of JSON: `{"sends":…,"seconds":…,"cpu_seconds":…}` (CPU: user+sys of the process).
+//! line of JSON: `{"sends":…,"warm_up":…,"seconds":…,"cpu_seconds":…}` (the timed sends, the
+//! untimed ones before them, and the timed part's wall and CPU time, user+sys of the process).
 
 use std::time::{Duration, Instant};
 
@@ -52,8 +53,9 @@ fn main() {
     }
     let (seconds, cpu) = (started.elapsed(), cpu_time() - cpu_before);
     println!(
-        r#"{{"sends":{},"seconds":{},"cpu_seconds":{}}}"#,
+        r#"{{"sends":{},"warm_up":{},"seconds":{},"cpu_seconds":{}}}"#,
         per_thread * threads,
+        WARM_UP * threads,
         seconds.as_secs_f64(),
         cpu.as_secs_f64()
     );
