@@ -8,7 +8,8 @@
 #
 # One WeCom::Emulator runs in its own process (bench/emulator_server.rb); every client runs
 # each workload in a fresh process of its own (bench/worker.rb). It prints a Markdown table and
-# writes bench/results/latest.{md,json}. The no-latency workloads (A, B) run a second time against
+# writes bench/results/latest.{md,json} (a --quick run, which measures nothing, writes
+# bench/results/quick.{md,json} instead and leaves the last measurement alone). The no-latency workloads (A, B) run a second time against
 # nginx with canned answers (bench/nginx.rb), a server none of the clients was written against,
 # and wrk measures over one and eight connections what the machine gets from that nginx with no
 # Ruby in the client: the ceiling the clients are compared with. Beside them, reqwest alone (a
@@ -285,7 +286,8 @@ if $PROGRAM_NAME == __FILE__
   results = Bench::Runner.new(**options).call
   markdown = Bench::Report.markdown(results)
   FileUtils.mkdir_p(Bench::RESULTS)
-  File.write(File.join(Bench::RESULTS, "latest.json"), JSON.pretty_generate(results.merge(targets: Bench::Report.targets(results))))
-  File.write(File.join(Bench::RESULTS, "latest.md"), markdown)
+  name = options[:quick] ? "quick" : "latest"
+  File.write(File.join(Bench::RESULTS, "#{name}.json"), JSON.pretty_generate(results.merge(targets: Bench::Report.targets(results))))
+  File.write(File.join(Bench::RESULTS, "#{name}.md"), markdown)
   puts markdown
 end
