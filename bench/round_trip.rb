@@ -98,11 +98,6 @@ module Bench
     end
   end
 
-  def self.median(values)
-    sorted = values.sort
-    (sorted[(sorted.size - 1) / 2] + sorted[sorted.size / 2]) / 2.0
-  end
-
   def self.round_trip_markdown(medians, rounds)
     cpu = File.read("/proc/cpuinfo")[/^model name\s*:\s*(.+)$/, 1]
     rows = ["# One sequential send, both sides", "",

@@ -266,11 +266,6 @@ module Bench
 
     def native_digest = File.exist?(NATIVE) ? Digest::SHA256.file(NATIVE).hexdigest[0, 16] : nil
   end
-
-  def self.median(values)
-    sorted = values.sort
-    (sorted[(sorted.size - 1) / 2] + sorted[sorted.size / 2]) / 2.0
-  end
 end
 
 if $PROGRAM_NAME == __FILE__

@@ -63,4 +63,10 @@ module Bench
       end
     end.each(&:join)
   end
+
+  # The median (the mean of the two middle values of an even count).
+  def self.median(values)
+    sorted = values.sort
+    (sorted[(sorted.size - 1) / 2] + sorted[sorted.size / 2]) / 2.0
+  end
 end
