@@ -99,9 +99,8 @@ module Bench
   end
 
   def self.round_trip_markdown(medians, rounds)
-    cpu = File.read("/proc/cpuinfo")[/^model name\s*:\s*(.+)$/, 1]
     rows = ["# One sequential send, both sides", "",
-            "- Machine: #{Etc.nprocessors} CPUs, #{cpu}; #{RUBY_DESCRIPTION}",
+            "- Machine: #{Etc.nprocessors} CPUs, #{Bench.cpu_model}; #{RUBY_DESCRIPTION}",
             "- Date: #{Time.now.utc.iso8601}; `ruby bench/round_trip.rb --rounds #{rounds}` (medians)", "",
             "| server | sender | req/s | wall µs/req | sender CPU µs/req | server CPU µs/req | CPU sum µs |",
             "|---|---|---:|---:|---:|---:|---:|"]

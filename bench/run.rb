@@ -51,7 +51,7 @@ module Bench
       @quick = quick
       raise "bench/run.rb needs nginx and wrk: apt-get install nginx-light wrk" unless Nginx.available? && Wrk.available?
 
-      warn "CPU: #{cpu_model}, #{Etc.nprocessors} CPUs"
+      warn "CPU: #{Bench.cpu_model}, #{Etc.nprocessors} CPUs"
       @emulator = EmulatorProcess.new
       @nginx = Nginx.new
       ReqwestAlone.build!
@@ -253,7 +253,7 @@ module Bench
       native_after = native_digest
       {
         nproc: Etc.nprocessors,
-        cpu: cpu_model,
+        cpu: Bench.cpu_model,
         ruby: RUBY_DESCRIPTION,
         date: started_at.iso8601,
         command: (["ruby bench/run.rb"] + ARGV).join(" "),
@@ -261,8 +261,6 @@ module Bench
         wecom_native_sha256_after_run: native_after,
       }
     end
-
-    def cpu_model = File.read("/proc/cpuinfo")[/^model name\s*:\s*(.+)$/, 1]
 
     def native_digest = File.exist?(NATIVE) ? Digest::SHA256.file(NATIVE).hexdigest[0, 16] : nil
   end

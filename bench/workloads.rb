@@ -64,6 +64,9 @@ module Bench
     end.each(&:join)
   end
 
+  # The CPU model, as /proc/cpuinfo names it (every figure is quoted with it).
+  def self.cpu_model = File.read("/proc/cpuinfo")[/^model name\s*:\s*(.+)$/, 1]
+
   # The median (the mean of the two middle values of an even count).
   def self.median(values)
     sorted = values.sort

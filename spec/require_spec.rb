@@ -6,8 +6,6 @@ require "open3"
 # for no URI, ERB or JSON parser, no token stores, robots, callbacks, sign-in, emulator or test
 # mode. Each part loads when first used. Checked in a fresh Ruby, which sends through the emulator.
 RSpec.describe 'require "wecom"' do
-  include EmulatorHelpers
-
   lib = File.expand_path("../lib", __dir__)
   # Features a send must not need: stdlib parts that are slow to load, and wecom's own parts
   # that load on first use.
@@ -16,8 +14,8 @@ RSpec.describe 'require "wecom"' do
                               delivery|delivery_job|railtie|log_subscriber|cli|js_sdk/endpoint|
                               js_sdk/helper)\.rb\z}x
 
-  def run_ruby(script, *args)
-    out, status = Open3.capture2e(RbConfig.ruby, "-I", File.expand_path("../lib", __dir__), "-e", script, *args.map(&:to_s))
+  define_method(:run_ruby) do |script, *args|
+    out, status = Open3.capture2e(RbConfig.ruby, "-I", lib, "-e", script, *args.map(&:to_s))
     expect(status).to be_success, out
     out.lines(chomp: true).to_h { |line| line.split(": ", 2) }
   end
@@ -45,18 +43,21 @@ RSpec.describe 'require "wecom"' do
     script = <<~RUBY
       require "wecom"
       { "WeCom::JsSdk::Endpoint" => "uri", "WeCom::JsSdk::Helper" => "erb", "WeCom::TokenStore" => "wecom/token_store",
-        "WeCom::Callback" => "wecom/callback", "WeCom::Testing" => "wecom/testing" }.each do |constant, feature|
+        "WeCom::Callback" => "wecom/callback", "WeCom::Testing" => "wecom/testing", "WeCom::Media" => "wecom/media",
+        "WeCom::Webhook" => "wecom/webhook", "WeCom::Chat" => "wecom/chat" }.each do |constant, feature|
         before = $LOADED_FEATURES.any? { |f| f.end_with?("/\#{feature}.rb") }
         Object.const_get(constant)
         after = $LOADED_FEATURES.any? { |f| f.end_with?("/\#{feature}.rb") }
         puts "\#{constant}: \#{before} \#{after}"
       end
     RUBY
+    # Media before Webhook: a robot's uploads load Media with it.
     out = run_ruby(script)
 
     expect(out).to eq(
       "WeCom::JsSdk::Endpoint" => "false true", "WeCom::JsSdk::Helper" => "false true",
-      "WeCom::TokenStore" => "false true", "WeCom::Callback" => "false true", "WeCom::Testing" => "false true"
+      "WeCom::TokenStore" => "false true", "WeCom::Callback" => "false true", "WeCom::Testing" => "false true",
+      "WeCom::Webhook" => "false true", "WeCom::Media" => "false true", "WeCom::Chat" => "false true"
     )
   end
 end

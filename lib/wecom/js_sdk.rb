@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
-# Signing needs neither uri nor erb (22 and 8 ms of `require "wecom"`); the Rack endpoint and the
-# view helper, autoloaded below, require what they use.
+# Signing needs neither uri nor erb, which were most of `require "wecom"`'s cost: the Rack
+# endpoint and the view helper, autoloaded below, require what they use.
 module WeCom
   # Pages inside WeCom: the JS-SDK's tickets and signatures (see README "Pages inside WeCom").
   #
